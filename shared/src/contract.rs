@@ -1,0 +1,274 @@
+//! The model contract: what the ONNX model takes and gives, and how Lab planes
+//! map to and from its tensors. The trainer builds its targets and the device
+//! reads its predictions through these functions only.
+//!
+//! - Input `"L"`: f32 `[1, 1, H, W]`, value = L*/50 - 1, so L* 0..=100 maps to -1..=1.
+//! - Output `"ab"`: f32 `[1, 2, H, W]`, a* plane then b* plane, each a tanh
+//!   value in -1..=1 scaled by [`AB_RANGE`]: a* = out x 128.
+//! - H = W = [`DEFAULT_INPUT_SIZE`] (64, Tiny ImageNet) unless the model says
+//!   otherwise; the device reads H and W from the model and checks the rest.
+
+use core::fmt;
+
+/// Bumped whenever a change here makes old models produce wrong colours.
+pub const CONTRACT_VERSION: u32 = 1;
+pub const INPUT_NAME: &str = "L";
+pub const OUTPUT_NAME: &str = "ab";
+pub const DEFAULT_INPUT_SIZE: usize = 64;
+/// a*, b* = model output x AB_RANGE. 128 makes the output span exactly the
+/// Q8.8 `i16` range of [`crate::lab`].
+pub const AB_RANGE: f32 = 128.0;
+
+/// Keys of the model card in ONNX `metadata_props`.
+pub mod meta {
+    pub const CONTRACT_VERSION: &str = "colorize.contract_version";
+    pub const ARCH: &str = "colorize.arch";
+    pub const INPUT_SIZE: &str = "colorize.input_size";
+    pub const MODEL_ID: &str = "colorize.model_id";
+    pub const TRAINING_DATA: &str = "colorize.training_data";
+    pub const TRAINING_COMMAND: &str = "colorize.training_command";
+    pub const VAL_METRICS: &str = "colorize.val_metrics";
+    pub const WEIGHTS_SHA256: &str = "colorize.weights_sha256";
+    pub const QUANTIZATION: &str = "colorize.quantization";
+}
+
+/// L* (Q8.8) -> model input value.
+#[inline(always)]
+pub fn l_to_input(l: u16) -> f32 {
+    l as f32 * (1.0 / 12800.0) - 1.0
+}
+
+/// Model output value -> a* or b* (Q8.8). Clamps to -1..=1 first.
+#[inline(always)]
+pub fn output_to_ab(v: f32) -> i16 {
+    let v = v.clamp(-1.0, 1.0) * 32768.0;
+    // `as` saturates, so +1.0 lands on i16::MAX.
+    (v + if v >= 0.0 { 0.5 } else { -0.5 }) as i16
+}
+
+/// a* or b* (Q8.8) -> training target, the inverse of [`output_to_ab`].
+#[inline(always)]
+pub fn ab_to_target(ab: i16) -> f32 {
+    ab as f32 * (1.0 / 32768.0)
+}
+
+/// L plane -> input tensor data (same length, row-major).
+pub fn l_plane_to_input(l: &[u16], input: &mut [f32]) {
+    assert_eq!(l.len(), input.len(), "l_plane_to_input: length mismatch");
+    for (x, l) in input.iter_mut().zip(l) {
+        *x = l_to_input(*l);
+    }
+}
+
+/// Output tensor data `[2, H, W]` -> a and b planes of `H * W`.
+pub fn output_to_ab_planes(output: &[f32], a: &mut [i16], b: &mut [i16]) {
+    let n = a.len();
+    assert!(
+        output.len() == 2 * n && b.len() == n,
+        "output_to_ab_planes: length mismatch"
+    );
+    for (dst, src) in a.iter_mut().zip(&output[..n]) {
+        *dst = output_to_ab(*src);
+    }
+    for (dst, src) in b.iter_mut().zip(&output[n..]) {
+        *dst = output_to_ab(*src);
+    }
+}
+
+/// Box-filter an L plane down (or, for tiny images, nearest-sample it up) to
+/// the model's input size. Each output pixel averages the source pixels whose
+/// index falls in its cell, so no aliasing from skipping pixels.
+pub fn resize_l_plane(src: &[u16], sw: usize, sh: usize, dst: &mut [u16], dw: usize, dh: usize) {
+    assert!(
+        src.len() == sw * sh && dst.len() == dw * dh && sw > 0 && sh > 0,
+        "resize_l_plane: bad sizes"
+    );
+    let span = |i: usize, s: usize, d: usize| {
+        let lo = i * s / d;
+        (lo, ((i + 1) * s / d).max(lo + 1))
+    };
+    for y in 0..dh {
+        let (y0, y1) = span(y, sh, dh);
+        for x in 0..dw {
+            let (x0, x1) = span(x, sw, dw);
+            let mut sum = 0u64;
+            for row in src[y0 * sw..y1 * sw].chunks_exact(sw) {
+                sum += row[x0..x1].iter().map(|&v| v as u64).sum::<u64>();
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as u64;
+            dst[y * dw + x] = ((sum + n / 2) / n) as u16;
+        }
+    }
+}
+
+/// The spatial size a model works at, once its shapes passed [`check_shapes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelGeometry {
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ModelGeometry {
+    pub fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+}
+
+/// A tensor shape that broke the contract, kept without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    dims: [usize; 6],
+    rank: usize,
+}
+
+impl Shape {
+    pub fn new(dims: &[usize]) -> Self {
+        let mut s = Shape {
+            dims: [0; 6],
+            rank: dims.len(),
+        };
+        for (d, v) in s.dims.iter_mut().zip(dims) {
+            *d = *v;
+        }
+        s
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.dims[..self.rank.min(6)].iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        if self.rank > 6 {
+            f.write_str(", ...")?;
+        }
+        f.write_str("]")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContractError {
+    /// The input is not `[1, 1, H, W]` with H, W > 0.
+    Input(Shape),
+    /// The output is not `[1, 2, H, W]` for the input's H and W.
+    Output { got: Shape, expected: Shape },
+}
+
+impl fmt::Display for ContractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContractError::Input(s) => write!(
+                f,
+                "model input has shape {s}, but the colorize contract v{CONTRACT_VERSION} needs [1, 1, H, W] (the L* plane)"
+            ),
+            ContractError::Output { got, expected } => write!(
+                f,
+                "model output has shape {got}, but the colorize contract v{CONTRACT_VERSION} needs {expected} (a* and b* at the input's size)"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for ContractError {}
+
+/// Checks a model's input and output shapes against the contract.
+pub fn check_shapes(input: &[usize], output: &[usize]) -> Result<ModelGeometry, ContractError> {
+    let [1, 1, h, w] = *input else {
+        return Err(ContractError::Input(Shape::new(input)));
+    };
+    if h == 0 || w == 0 {
+        return Err(ContractError::Input(Shape::new(input)));
+    }
+    if output != [1, 2, h, w] {
+        return Err(ContractError::Output {
+            got: Shape::new(output),
+            expected: Shape::new(&[1, 2, h, w]),
+        });
+    }
+    Ok(ModelGeometry {
+        height: h,
+        width: w,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_normalisation_spans_minus_one_to_one() {
+        assert_eq!(l_to_input(0), -1.0);
+        assert_eq!(l_to_input(12800), 0.0);
+        assert_eq!(l_to_input(crate::lab::L_MAX), 1.0);
+    }
+
+    #[test]
+    fn output_mapping_round_trips_every_ab_value() {
+        for ab in i16::MIN..=i16::MAX {
+            assert_eq!(output_to_ab(ab_to_target(ab)), ab);
+        }
+        assert_eq!(output_to_ab(1.0), i16::MAX);
+        assert_eq!(output_to_ab(-1.0), i16::MIN);
+        assert_eq!(output_to_ab(7.0), i16::MAX);
+        assert_eq!(output_to_ab(f32::NEG_INFINITY), i16::MIN);
+        // tanh 0.5 -> a* = 64.
+        assert_eq!(output_to_ab(0.5), 64 * 256);
+    }
+
+    #[test]
+    fn planes_split_a_then_b() {
+        let out = [0.5, -0.5, 0.25, -0.25];
+        let (mut a, mut b) = ([0i16; 2], [0i16; 2]);
+        output_to_ab_planes(&out, &mut a, &mut b);
+        assert_eq!(a, [16384, -16384]);
+        assert_eq!(b, [8192, -8192]);
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        assert_eq!(
+            check_shapes(&[1, 1, 64, 48], &[1, 2, 64, 48]),
+            Ok(ModelGeometry {
+                height: 64,
+                width: 48
+            })
+        );
+        assert!(matches!(
+            check_shapes(&[1, 3, 64, 64], &[1, 2, 64, 64]),
+            Err(ContractError::Input(_))
+        ));
+        assert!(matches!(
+            check_shapes(&[1, 64, 64], &[1, 2, 64, 64]),
+            Err(ContractError::Input(_))
+        ));
+        let err = check_shapes(&[1, 1, 64, 64], &[1, 2, 32, 32]).unwrap_err();
+        #[cfg(feature = "std")]
+        assert_eq!(
+            std::format!("{err}"),
+            "model output has shape [1, 2, 32, 32], but the colorize contract v1 needs [1, 2, 64, 64] (a* and b* at the input's size)"
+        );
+        assert!(matches!(err, ContractError::Output { .. }));
+    }
+
+    #[test]
+    fn resize_averages_cells() {
+        // 4x2 -> 2x1: each output is the mean of a 2x2 block.
+        let src = [0, 100, 1000, 1000, 200, 300, 3000, 1000];
+        let mut dst = [0u16; 2];
+        resize_l_plane(&src, 4, 2, &mut dst, 2, 1);
+        assert_eq!(dst, [150, 1500]);
+        // Identity size is a copy.
+        let mut same = [0u16; 8];
+        resize_l_plane(&src, 4, 2, &mut same, 4, 2);
+        assert_eq!(same, src);
+        // Upsizing a 1x1 image replicates it.
+        let mut up = [0u16; 6];
+        resize_l_plane(&[777], 1, 1, &mut up, 3, 2);
+        assert_eq!(up, [777; 6]);
+    }
+}

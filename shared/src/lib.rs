@@ -1,0 +1,21 @@
+//! What the colorize trainer and device must agree on, bit for bit:
+//!
+//! - [`lab`]: fixed-point sRGB8 <-> CIE L*a*b* (no floats per pixel);
+//! - [`contract`]: the model's tensors and how Lab maps onto them;
+//! - [`recombine`]: full-resolution L* + low-resolution a*b* -> sRGB8, in bands;
+//! - [`metrics`] (`std`): the evaluation metrics both eval commands print;
+//! - [`reference`] (`std`): an f64 Lab implementation for tests and benchmarks.
+//!
+//! `no_std` without the default `std` feature.
+#![no_std]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod contract;
+pub mod lab;
+#[cfg(feature = "std")]
+pub mod metrics;
+pub mod recombine;
+#[cfg(feature = "std")]
+pub mod reference;

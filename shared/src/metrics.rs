@@ -1,0 +1,203 @@
+//! Dataset metrics shared by `colorize-train eval` and `colorize eval`, so the
+//! two print the same numbers for the same predictions.
+//!
+//! - PSNR on sRGB8 (all three channels), averaged over images;
+//! - the same for "predict gray" (the truth's L* with a* = b* = 0), and the gain;
+//! - colourfulness (Hasler & Suesstrunk 2003) of prediction and truth, averaged
+//!   over images, and their ratio (under 1 means desaturated);
+//! - AuC of the per-pixel a*b* error: the share of pixels whose Euclidean a*b*
+//!   error is <= t, averaged over t = 0, 1, ..., 150 (1.0 is perfect).
+
+use std::string::String;
+
+use crate::lab::{lab_to_rgb8, rgb8_to_lab};
+
+/// Largest a*b* error threshold of the AuC.
+pub const AUC_MAX_THRESHOLD: usize = 150;
+
+/// PSNR of two equal-length sRGB8 buffers, capped at 100 dB when identical.
+pub fn psnr_rgb8(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "psnr_rgb8: length mismatch");
+    let se: u64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = *x as i64 - *y as i64;
+            (d * d) as u64
+        })
+        .sum();
+    if se == 0 {
+        return 100.0;
+    }
+    let mse = se as f64 / a.len() as f64;
+    (10.0 * (255.0 * 255.0 / mse).log10()).min(100.0)
+}
+
+/// Hasler-Suesstrunk colourfulness of an interleaved sRGB8 image.
+pub fn colourfulness(rgb: &[u8]) -> f64 {
+    let n = (rgb.len() / 3) as f64;
+    if n == 0.0 {
+        return 0.0;
+    }
+    let (mut s_rg, mut s_yb, mut q_rg, mut q_yb) = (0.0, 0.0, 0.0, 0.0);
+    for px in rgb.chunks_exact(3) {
+        let (r, g, b) = (px[0] as f64, px[1] as f64, px[2] as f64);
+        let rg = r - g;
+        let yb = 0.5 * (r + g) - b;
+        s_rg += rg;
+        s_yb += yb;
+        q_rg += rg * rg;
+        q_yb += yb * yb;
+    }
+    let (m_rg, m_yb) = (s_rg / n, s_yb / n);
+    let var_rg = (q_rg / n - m_rg * m_rg).max(0.0);
+    let var_yb = (q_yb / n - m_yb * m_yb).max(0.0);
+    (var_rg + var_yb).sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()
+}
+
+/// Accumulates metrics over (truth, prediction) image pairs.
+#[derive(Clone, Debug, Default)]
+pub struct EvalAccumulator {
+    images: usize,
+    psnr: f64,
+    psnr_gray: f64,
+    colour_pred: f64,
+    colour_truth: f64,
+    /// `err_hist[t]`: pixels whose a*b* error rounds up to `t`; last bin = more.
+    err_hist: std::vec::Vec<u64>,
+}
+
+impl EvalAccumulator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one image: the truth and the prediction, both interleaved sRGB8.
+    pub fn add(&mut self, truth: &[u8], pred: &[u8]) {
+        assert_eq!(truth.len(), pred.len(), "EvalAccumulator::add: size mismatch");
+        if self.err_hist.is_empty() {
+            self.err_hist.resize(AUC_MAX_THRESHOLD + 2, 0);
+        }
+        let mut gray = std::vec![0u8; truth.len()];
+        for ((t, p), g) in truth
+            .chunks_exact(3)
+            .zip(pred.chunks_exact(3))
+            .zip(gray.chunks_exact_mut(3))
+        {
+            let (tl, ta, tb) = rgb8_to_lab(t[0], t[1], t[2]);
+            let (_, pa, pb) = rgb8_to_lab(p[0], p[1], p[2]);
+            g.copy_from_slice(&lab_to_rgb8(tl, 0, 0));
+            let da = (pa as f64 - ta as f64) / 256.0;
+            let db = (pb as f64 - tb as f64) / 256.0;
+            let bin = ((da * da + db * db).sqrt().ceil() as usize).min(AUC_MAX_THRESHOLD + 1);
+            self.err_hist[bin] += 1;
+        }
+        self.images += 1;
+        self.psnr += psnr_rgb8(truth, pred);
+        self.psnr_gray += psnr_rgb8(truth, &gray);
+        self.colour_pred += colourfulness(pred);
+        self.colour_truth += colourfulness(truth);
+    }
+
+    pub fn summary(&self) -> EvalSummary {
+        let n = self.images.max(1) as f64;
+        let total: u64 = self.err_hist.iter().sum();
+        let mut within = 0u64;
+        let mut auc = 0.0;
+        for t in 0..=AUC_MAX_THRESHOLD {
+            within += self.err_hist.get(t).copied().unwrap_or(0);
+            auc += within as f64 / total.max(1) as f64;
+        }
+        let (psnr, psnr_gray) = (self.psnr / n, self.psnr_gray / n);
+        let (cp, ct) = (self.colour_pred / n, self.colour_truth / n);
+        EvalSummary {
+            images: self.images,
+            psnr,
+            psnr_gray,
+            psnr_gain: psnr - psnr_gray,
+            colourfulness_pred: cp,
+            colourfulness_truth: ct,
+            colourfulness_ratio: if ct > 0.0 { cp / ct } else { 0.0 },
+            auc: auc / (AUC_MAX_THRESHOLD + 1) as f64,
+        }
+    }
+}
+
+/// The metric summary both eval commands print.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalSummary {
+    pub images: usize,
+    pub psnr: f64,
+    pub psnr_gray: f64,
+    pub psnr_gain: f64,
+    pub colourfulness_pred: f64,
+    pub colourfulness_truth: f64,
+    pub colourfulness_ratio: f64,
+    pub auc: f64,
+}
+
+impl EvalSummary {
+    /// One JSON object, fields in a fixed order.
+    pub fn to_json(&self) -> String {
+        std::format!(
+            "{{\"images\": {}, \"psnr\": {:.4}, \"psnr_gray\": {:.4}, \"psnr_gain\": {:.4}, \
+             \"colourfulness_pred\": {:.4}, \"colourfulness_truth\": {:.4}, \
+             \"colourfulness_ratio\": {:.4}, \"auc\": {:.4}}}",
+            self.images,
+            self.psnr,
+            self.psnr_gray,
+            self.psnr_gain,
+            self.colourfulness_pred,
+            self.colourfulness_truth,
+            self.colourfulness_ratio,
+            self.auc
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psnr_known_values() {
+        assert_eq!(psnr_rgb8(&[1, 2, 3], &[1, 2, 3]), 100.0);
+        // MSE 1 -> 48.13 dB.
+        let p = psnr_rgb8(&[10, 10, 10], &[11, 9, 11]);
+        assert!((p - 48.1308).abs() < 1e-3, "{p}");
+    }
+
+    #[test]
+    fn colourfulness_of_gray_is_zero_and_of_colour_positive() {
+        assert_eq!(colourfulness(&[7, 7, 7, 200, 200, 200]), 0.0);
+        // Pure red: rg = 255, yb = 127.5, no variance: 0.3 * |(255, 127.5)|.
+        let c = colourfulness(&[255, 0, 0, 255, 0, 0]);
+        assert!((c - 0.3 * (255f64.powi(2) + 127.5f64.powi(2)).sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn perfect_prediction_scores_perfectly_and_gray_scores_the_baseline() {
+        let truth: std::vec::Vec<u8> = (0..48u8).map(|i| i.wrapping_mul(37)).collect();
+        let mut acc = EvalAccumulator::new();
+        acc.add(&truth, &truth);
+        let s = acc.summary();
+        assert_eq!(s.psnr, 100.0);
+        assert!((s.colourfulness_ratio - 1.0).abs() < 1e-12);
+        assert_eq!(s.auc, 1.0);
+
+        let gray: std::vec::Vec<u8> = truth
+            .chunks_exact(3)
+            .flat_map(|p| lab_to_rgb8(rgb8_to_lab(p[0], p[1], p[2]).0, 0, 0))
+            .collect();
+        let mut acc = EvalAccumulator::new();
+        acc.add(&truth, &gray);
+        let s = acc.summary();
+        assert!(s.psnr_gain.abs() < 1e-12, "predicting gray gains nothing");
+        assert_eq!(s.colourfulness_pred, 0.0);
+        assert!(s.auc < 1.0);
+        let json = s.to_json();
+        for key in ["psnr", "psnr_gray", "psnr_gain", "colourfulness_ratio", "auc"] {
+            assert!(json.contains(&std::format!("\"{key}\": ")), "{json}");
+        }
+    }
+}

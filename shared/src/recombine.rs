@@ -1,0 +1,171 @@
+//! Full-resolution recombination: the original full-size L* plane plus a
+//! low-resolution a*b* prediction -> sRGB8.
+//!
+//! a*b* are upsampled bilinearly with pixel-centre alignment (the same mapping
+//! as `align_corners = false`), in integer arithmetic, one output row at a
+//! time. Callers hand in any band of rows, so the working set is one
+//! low-resolution row of scratch, never a full-size float copy of the image.
+
+use crate::lab::lab_to_rgb8;
+
+/// A low-resolution a*, b* prediction in the Q8.8 format of [`crate::lab`].
+#[derive(Clone, Copy, Debug)]
+pub struct AbPlanes<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub a: &'a [i16],
+    pub b: &'a [i16],
+}
+
+/// Scratch `i32`s that [`recombine_rows`] needs for a prediction this wide.
+pub const fn scratch_len(ab_width: usize) -> usize {
+    2 * ab_width
+}
+
+/// Source coordinate of output index `i`, 32.32 fixed point, clamped to the
+/// source: `(i + 0.5) * src / dst - 0.5`.
+#[inline(always)]
+fn src_pos(i: usize, src: usize, dst: usize) -> i64 {
+    let num = (2 * i as i128 + 1) * ((src as i128) << 32);
+    let pos = (num / (2 * dst as i128)) as i64 - (1i64 << 31);
+    pos.clamp(0, ((src - 1) as i64) << 32)
+}
+
+/// Colourizes rows `y0 .. y0 + n` of an `out_width x out_height` image, where
+/// `n = l_rows.len() / out_width`: `l_rows` holds their L* (Q8.8), `rgb`
+/// receives `3 * l_rows.len()` bytes. `scratch` is at least
+/// [`scratch_len`]`(ab.width)` long.
+pub fn recombine_rows(
+    ab: &AbPlanes<'_>,
+    out_width: usize,
+    out_height: usize,
+    y0: usize,
+    l_rows: &[u16],
+    rgb: &mut [u8],
+    scratch: &mut [i32],
+) {
+    let (lw, lh) = (ab.width, ab.height);
+    assert!(
+        lw > 0 && lh > 0 && ab.a.len() == lw * lh && ab.b.len() == lw * lh,
+        "recombine_rows: a/b planes do not match {lw}x{lh}"
+    );
+    assert!(
+        out_width > 0 && l_rows.len() % out_width == 0 && rgb.len() == 3 * l_rows.len(),
+        "recombine_rows: band buffers do not match width {out_width}"
+    );
+    assert!(
+        y0 + l_rows.len() / out_width <= out_height,
+        "recombine_rows: band runs past the image"
+    );
+    assert!(scratch.len() >= scratch_len(lw), "recombine_rows: scratch too short");
+    let (sa, sb) = scratch[..2 * lw].split_at_mut(lw);
+
+    // The x mapping is the same on every row: step through it incrementally.
+    for (row, (l_row, rgb_row)) in l_rows
+        .chunks_exact(out_width)
+        .zip(rgb.chunks_exact_mut(3 * out_width))
+        .enumerate()
+    {
+        let py = src_pos(y0 + row, lh, out_height);
+        let yi = (py >> 32) as usize;
+        let yj = (yi + 1).min(lh - 1);
+        let wy = ((py >> 24) & 0xff) as i32;
+        let (ra, rb) = (&ab.a[yi * lw..][..lw], &ab.a[yj * lw..][..lw]);
+        for ((s, p), q) in sa.iter_mut().zip(ra).zip(rb) {
+            *s = *p as i32 * (256 - wy) + *q as i32 * wy;
+        }
+        let (ra, rb) = (&ab.b[yi * lw..][..lw], &ab.b[yj * lw..][..lw]);
+        for ((s, p), q) in sb.iter_mut().zip(ra).zip(rb) {
+            *s = *p as i32 * (256 - wy) + *q as i32 * wy;
+        }
+        for (x, (l, px)) in l_row.iter().zip(rgb_row.chunks_exact_mut(3)).enumerate() {
+            let pxs = src_pos(x, lw, out_width);
+            let xi = (pxs >> 32) as usize;
+            let xj = (xi + 1).min(lw - 1);
+            let wx = ((pxs >> 24) & 0xff) as i32;
+            let a = (sa[xi] * (256 - wx) + sa[xj] * wx + (1 << 15)) >> 16;
+            let b = (sb[xi] * (256 - wx) + sb[xj] * wx + (1 << 15)) >> 16;
+            px.copy_from_slice(&lab_to_rgb8(*l, a as i16, b as i16));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::{gray8_to_l, rgb8_to_lab};
+
+    fn run(ab: &AbPlanes<'_>, l: &[u16], w: usize, h: usize, band: usize) -> [u8; 3 * 64] {
+        let mut rgb = [0u8; 3 * 64];
+        let mut scratch = [0i32; 16];
+        let mut y = 0;
+        while y < h {
+            let n = band.min(h - y);
+            recombine_rows(
+                ab,
+                w,
+                h,
+                y,
+                &l[y * w..(y + n) * w],
+                &mut rgb[3 * y * w..3 * (y + n) * w],
+                &mut scratch,
+            );
+            y += n;
+        }
+        rgb
+    }
+
+    #[test]
+    fn constant_prediction_reproduces_the_colour() {
+        let (l, a, b) = rgb8_to_lab(200, 80, 40);
+        let (pa, pb) = ([a; 4], [b; 4]);
+        let ab = AbPlanes { width: 2, height: 2, a: &pa, b: &pb };
+        let lp = [l; 64];
+        let rgb = run(&ab, &lp, 8, 8, 3);
+        for px in rgb.chunks_exact(3) {
+            for (got, want) in px.iter().zip([200u8, 80, 40]) {
+                assert!((*got as i32 - want as i32).abs() <= 1, "{px:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bands_of_any_height_give_identical_output() {
+        let pa = [0, 8000, -8000, 3000, 100, -200];
+        let pb = [-5000, 0, 7000, 1200, -900, 4000];
+        let ab = AbPlanes { width: 3, height: 2, a: &pa, b: &pb };
+        let lp: [u16; 64] = core::array::from_fn(|i| (i as u16) * 400);
+        let whole = run(&ab, &lp, 8, 8, 8);
+        for band in [1, 2, 3, 5] {
+            assert_eq!(run(&ab, &lp, 8, 8, band), whole, "band {band}");
+        }
+    }
+
+    #[test]
+    fn upsampling_is_bilinear_and_centre_aligned() {
+        // 2x1 prediction -> 8x1: columns 0..=1 clamp to the left value, 6..=7
+        // to the right, and between them a* rises linearly; mid-point exact.
+        let ab = AbPlanes { width: 2, height: 1, a: &[0, 8192], b: &[0, 0] };
+        let l = [gray8_to_l(128); 8];
+        let mut rgb = [0u8; 24];
+        let mut scratch = [0i32; 4];
+        recombine_rows(&ab, 8, 1, 0, &l, &mut rgb, &mut scratch);
+        let r: [u8; 8] = core::array::from_fn(|i| rgb[3 * i]);
+        assert_eq!(r[0], r[1]);
+        assert_eq!(r[6], r[7]);
+        assert!(r.windows(2).all(|w| w[0] <= w[1]), "{r:?}");
+        // Columns 3 and 4 sample the source at 0.375 and 0.625: a* 12 and 20.
+        assert_eq!(r[3], lab_to_rgb8(l[0], 3072, 0)[0]);
+        assert_eq!(r[4], lab_to_rgb8(l[0], 5120, 0)[0]);
+        assert!(r[0] < r[3] && r[4] < r[7]);
+        // Zero chroma gives neutral gray.
+        assert_eq!(&rgb[0..3], &[128, 128, 128]);
+    }
+
+    #[test]
+    #[should_panic(expected = "scratch too short")]
+    fn short_scratch_is_rejected() {
+        let ab = AbPlanes { width: 4, height: 1, a: &[0; 4], b: &[0; 4] };
+        recombine_rows(&ab, 2, 1, 0, &[0; 2], &mut [0; 6], &mut [0; 7]);
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("colorize-train: libtorch {}", tch::Cuda::is_available());
+}
