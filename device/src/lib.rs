@@ -1,2 +1,4 @@
-//! The colorize device runtime. Filled in by the runtime issue.
+//! The colorize device runtime.
 pub use colorize_shared as shared;
+
+pub mod net;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the project: installs what is missing, then host tests
+# (train-host included), the same tests for aarch64 and armv7 under qemu-user,
+# and the fmt and clippy gates. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# shellcheck source=env.sh
+source scripts/env.sh
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings (workspace, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "host tests: default members"
+cargo test -- --show-output
+
+step "host tests: train-host (libtorch)"
+cargo test -p colorize-train
+
+for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    step "tests for $target under qemu-user"
+    cargo test --target "$target" -- --show-output
+done
+
+step "all tests passed"
