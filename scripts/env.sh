@@ -11,17 +11,13 @@ _site="$(ls -d "$TORCH_VENV"/lib/python3*/site-packages 2>/dev/null | head -n1)"
 if [ -n "$_site" ] && [ -d "$_site/torch/lib" ]; then
     export LIBTORCH="$_site/torch"
     export LIBTORCH_CXX11_ABI=1
-    export LIBTORCH_BYPASS_VERSION_CHECK=0
 fi
 unset _site
 
-# Cross compilers and qemu-user runners. Static (+crt-static) binaries, so the
-# same build runs under qemu-user and inside the emulated board's initramfs.
+# Cross compilers and qemu-user runners (static linking: .cargo/config.toml).
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER=arm-linux-gnueabihf-gcc
 export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER="qemu-arm -L /usr/arm-linux-gnueabihf"
-export CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUSTFLAGS="-C target-feature=+crt-static"
 export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
