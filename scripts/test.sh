@@ -16,6 +16,9 @@ cargo fmt --all --check
 step "cargo clippy -D warnings (workspace, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "colorize-shared builds no_std (no default features)"
+cargo check -p colorize-shared --no-default-features
+
 step "host tests: default members"
 cargo test -- --show-output
 
