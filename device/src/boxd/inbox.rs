@@ -1,0 +1,120 @@
+//! The watched inbox: which files are complete and ready to take.
+//!
+//! A flatbed scanner (or an scp from a laptop) writes its file over seconds;
+//! taking it early would colourize half an image. A file is ready once its
+//! size and mtime are unchanged across two consecutive listings and it is
+//! not empty. Dotfiles, `*.part`, `*.tmp`, `*.crdownload` and folders are
+//! never taken: those are the names writers use while they are not done.
+//! Polling (rather than inotify) works the same on every filesystem,
+//! network mounts and FAT-formatted SD cards included.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Suffixes of files still being written.
+const IN_PROGRESS: [&str; 4] = [".part", ".tmp", ".crdownload", ".partial"];
+
+/// Whether a name is a candidate at all.
+pub fn is_candidate(name: &str) -> bool {
+    !name.starts_with('.') && !IN_PROGRESS.iter().any(|s| name.to_ascii_lowercase().ends_with(s))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Seen {
+    len: u64,
+    mtime: Option<SystemTime>,
+}
+
+/// Remembers what each listing saw, to tell settled files from growing ones.
+#[derive(Debug)]
+pub struct Inbox {
+    dir: PathBuf,
+    last: HashMap<OsString, Seen>,
+}
+
+impl Inbox {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Inbox {
+            dir: dir.into(),
+            last: HashMap::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Lists the folder once. Returns the files that were already there,
+    /// unchanged, at the previous listing: complete, oldest name first.
+    /// `pending` is set to how many candidates are still settling.
+    pub fn poll(&mut self, pending: &mut usize) -> io::Result<Vec<PathBuf>> {
+        let mut now = HashMap::new();
+        let mut ready = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(s) = name.to_str() else { continue };
+            if !is_candidate(s) {
+                continue;
+            }
+            // A file deleted between read_dir and stat is simply gone.
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let seen = Seen {
+                len: meta.len(),
+                mtime: meta.modified().ok(),
+            };
+            if seen.len > 0 && self.last.get(&name) == Some(&seen) {
+                ready.push(entry.path());
+            }
+            now.insert(name, seen);
+        }
+        *pending = now.len() - ready.len();
+        self.last = now;
+        ready.sort();
+        Ok(ready)
+    }
+
+    /// Forgets a file (taken, moved away), so a new file of the same name
+    /// has to settle again.
+    pub fn forget(&mut self, path: &Path) {
+        if let Some(name) = path.file_name() {
+            self.last.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn only_settled_complete_files_are_ready() {
+        let d = tempfile::tempdir().unwrap();
+        let mut inbox = Inbox::new(d.path());
+        let mut pending = 0;
+        fs::write(d.path().join("a.png"), b"x").unwrap();
+        fs::write(d.path().join(".hidden.png"), b"x").unwrap();
+        fs::write(d.path().join("b.png.part"), b"x").unwrap();
+        fs::write(d.path().join("empty.png"), b"").unwrap();
+        fs::create_dir(d.path().join("done")).unwrap();
+        let mut growing = fs::File::create(d.path().join("c.png")).unwrap();
+        growing.write_all(b"1").unwrap();
+
+        assert!(inbox.poll(&mut pending).unwrap().is_empty(), "first sight is never ready");
+        assert_eq!(pending, 3);
+        growing.write_all(b"23").unwrap();
+        let ready = inbox.poll(&mut pending).unwrap();
+        assert_eq!(ready, vec![d.path().join("a.png")], "c.png grew, empty.png is empty");
+        let ready = inbox.poll(&mut pending).unwrap();
+        assert_eq!(ready, vec![d.path().join("a.png"), d.path().join("c.png")]);
+        assert_eq!(pending, 1, "empty.png keeps waiting");
+    }
+}

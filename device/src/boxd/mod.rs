@@ -1,0 +1,389 @@
+//! The scanner-box daemon (`colorize box`).
+//!
+//! Two triggers feed one colourizer:
+//! - the shutter thread samples the GPIO button, debounces it and, on a
+//!   press, captures one full-resolution frame into a preallocated slot;
+//!   filled slots travel to the main thread through a bounded `heapless`
+//!   SPSC queue and come back empty through another, so frames never
+//!   allocate once the box runs;
+//! - the main thread polls the inbox folder for settled files.
+//!
+//! Durability rule: an input is never changed or moved until its output is
+//! on disk (temp file + fsync + rename + directory fsync). A crash at any
+//! point leaves either no output and the input in the inbox (redone at the
+//! next start), or the output and the input still in the inbox (redone,
+//! identical result, then moved), never a partial output and never a lost
+//! input. SIGTERM stops taking new work; the job in flight is finished
+//! (bounded: one image) so systemd's stop timeout is never needed.
+
+pub mod inbox;
+pub mod led;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
+use heapless::spsc::Queue;
+
+use crate::camera::FrameSource;
+use crate::config::{BoxConfig, MAX_FRAME_SLOTS};
+use crate::gpio::{Debouncer, InputLine};
+use inbox::Inbox;
+use led::{LedState, StatusLed};
+
+/// Anything that turns a full-resolution L* plane into sRGB8.
+pub trait Colorize {
+    /// `l` is `width * height` L* values (Q8.8); `rgb` receives `3 *` as many bytes.
+    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()>;
+}
+
+impl Colorize for crate::runtime::Session<'_> {
+    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()> {
+        self.colorize_l(l, width, height, rgb)
+    }
+}
+
+/// Opens (and after a failure, reopens) the camera on the shutter thread.
+pub type CameraOpener = Box<dyn FnMut() -> Result<Box<dyn FrameSource + Send>> + Send>;
+
+/// The box's hardware; `None` for what the config leaves out.
+pub struct Hardware {
+    pub camera: Option<CameraOpener>,
+    pub button: Option<Box<dyn InputLine>>,
+    pub led: Option<Box<dyn crate::gpio::OutputLine>>,
+}
+
+/// When [`run`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    /// Until the stop flag is set (SIGTERM).
+    Forever,
+    /// Also return once the inbox is empty and no frame waits: `--drain`,
+    /// and tests.
+    UntilIdle,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub files_done: usize,
+    pub files_failed: usize,
+    pub frames_done: usize,
+    pub capture_errors: usize,
+    pub outputs: Vec<PathBuf>,
+}
+
+/// One captured frame in flight.
+struct Slot {
+    l: Vec<u16>,
+    width: usize,
+    height: usize,
+    sequence: u32,
+}
+
+const QUEUE_N: usize = MAX_FRAME_SLOTS + 1;
+
+fn now_ms(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+fn log(msg: std::fmt::Arguments<'_>) {
+    eprintln!("colorize box: {msg}");
+}
+
+/// Runs the daemon until `stop` is set (or, with [`RunMode::UntilIdle`],
+/// until there is nothing left to do).
+pub fn run(cfg: &BoxConfig, colorizer: &mut dyn Colorize, hw: Hardware, stop: &AtomicBool, mode: RunMode) -> Result<Summary> {
+    std::fs::create_dir_all(&cfg.output.dir)
+        .with_context(|| format!("cannot create output folder {}", cfg.output.dir.display()))?;
+    let stale = output::remove_stale_temps(&cfg.output.dir)
+        .with_context(|| format!("cannot clean {}", cfg.output.dir.display()))?;
+    if stale > 0 {
+        log(format_args!("removed {stale} unfinished output(s) left by a previous run"));
+    }
+    if cfg.inbox.enabled {
+        std::fs::create_dir_all(&cfg.inbox.dir)
+            .with_context(|| format!("cannot create inbox {}", cfg.inbox.dir.display()))?;
+    }
+
+    let start = Instant::now();
+    let mut led = StatusLed::new(hw.led, cfg.led.heartbeat_ms, cfg.led.error_ms);
+    led.set(LedState::Idle, now_ms(start));
+
+    let mut filled: Queue<Slot, QUEUE_N> = Queue::new();
+    let mut free: Queue<Slot, QUEUE_N> = Queue::new();
+    let (filled_tx, mut filled_rx) = filled.split();
+    let (mut free_tx, free_rx) = free.split();
+    let capture_errors = AtomicU32::new(0);
+    let shutter_stop = AtomicBool::new(false);
+    let mut summary = Summary::default();
+
+    let result = std::thread::scope(|s| -> Result<()> {
+        let shutter = match (hw.camera, hw.button) {
+            (Some(opener), Some(button)) if cfg.camera.enabled => {
+                let slots = cfg.camera.frame_slots.clamp(1, MAX_FRAME_SLOTS);
+                for _ in 0..slots {
+                    let empty = Slot {
+                        l: Vec::new(),
+                        width: 0,
+                        height: 0,
+                        sequence: 0,
+                    };
+                    let _ = free_tx.enqueue(empty);
+                }
+                let (errs, halt, bc) = (&capture_errors, &shutter_stop, &cfg.button);
+                Some(
+                    std::thread::Builder::new()
+                        .name("shutter".into())
+                        .spawn_scoped(s, move || shutter_loop(opener, button, bc, free_rx, filled_tx, errs, stop, halt))
+                        .context("cannot start the shutter thread")?,
+                )
+            }
+            _ => None,
+        };
+
+        let mut inbox = cfg.inbox.enabled.then(|| Inbox::new(&cfg.inbox.dir));
+        let mut next_poll = Instant::now();
+        let mut ready: Vec<PathBuf> = Vec::new();
+        let mut pending = 0usize;
+        let mut polled_once = false;
+        let mut seen_errors = 0u32;
+        let mut rgb: Vec<u8> = Vec::new();
+        let mut l: Vec<u16> = Vec::new();
+        let mut png: Vec<u8> = Vec::new();
+        let mut frame_no = 0u64;
+
+        let outcome = loop {
+            if stop.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            let errs = capture_errors.load(Ordering::SeqCst);
+            if errs != seen_errors {
+                summary.capture_errors += (errs - seen_errors) as usize;
+                seen_errors = errs;
+                led.set(LedState::Error, now_ms(start));
+            }
+
+            if let Some(slot) = filled_rx.dequeue() {
+                led.set(LedState::Busy, now_ms(start));
+                let n = slot.width * slot.height;
+                if rgb.len() < 3 * n {
+                    rgb.resize(3 * n, 0);
+                }
+                frame_no += 1;
+                let name = capture_name(frame_no, slot.sequence);
+                let res = colorizer
+                    .colorize(&slot.l[..n], slot.width, slot.height, &mut rgb[..3 * n])
+                    .and_then(|_| output::encode_png(&rgb[..3 * n], slot.width, slot.height, &mut png))
+                    .and_then(|_| output::write_atomic(&cfg.output.dir, &name, &png));
+                // The slot goes back whatever happened: the free queue has
+                // room for every slot, so this cannot fail.
+                let _ = free_tx.enqueue(slot);
+                match res {
+                    Ok(p) => {
+                        log(format_args!("captured frame -> {}", p.display()));
+                        summary.frames_done += 1;
+                        summary.outputs.push(p);
+                        led.set(LedState::Idle, now_ms(start));
+                    }
+                    Err(e) => {
+                        log(format_args!("frame failed: {e:#}"));
+                        led.set(LedState::Error, now_ms(start));
+                    }
+                }
+                continue;
+            }
+
+            if let Some(ib) = inbox.as_mut() {
+                if ready.is_empty() && Instant::now() >= next_poll {
+                    next_poll = Instant::now() + Duration::from_millis(cfg.inbox.poll_ms);
+                    match ib.poll(&mut pending) {
+                        Ok(r) => ready = r,
+                        Err(e) => {
+                            log(format_args!("cannot list {}: {e}", cfg.inbox.dir.display()));
+                            led.set(LedState::Error, now_ms(start));
+                        }
+                    }
+                    ready.reverse(); // pop() takes the oldest name first
+                    if polled_once && ready.is_empty() && pending == 0 && mode == RunMode::UntilIdle && shutter.is_none() {
+                        break Ok(());
+                    }
+                    polled_once = true;
+                }
+                if let Some(path) = ready.pop() {
+                    ib.forget(&path);
+                    if !path.exists() {
+                        continue; // taken away by someone else meanwhile
+                    }
+                    led.set(LedState::Busy, now_ms(start));
+                    match process_file(cfg, colorizer, &path, &mut l, &mut rgb, &mut png) {
+                        Ok(out) => {
+                            summary.files_done += 1;
+                            summary.outputs.push(out);
+                            led.set(LedState::Idle, now_ms(start));
+                        }
+                        Err(e) => {
+                            log(format_args!("{}: {e:#}", path.display()));
+                            summary.files_failed += 1;
+                            led.set(LedState::Error, now_ms(start));
+                            if let Err(e) = fail_input(cfg, &path) {
+                                // Cannot even move it aside: stop rather than
+                                // spin on the same file forever.
+                                break Err(e);
+                            }
+                        }
+                    }
+                    continue;
+                }
+            } else if mode == RunMode::UntilIdle && shutter.is_none() {
+                break Ok(());
+            }
+
+            led.tick(now_ms(start));
+            std::thread::sleep(Duration::from_millis(cfg.button.poll_ms.clamp(1, 20)));
+        };
+        shutter_stop.store(true, Ordering::SeqCst);
+        if let Some(h) = shutter {
+            if h.join().is_err() {
+                log(format_args!("the shutter thread panicked"));
+            }
+        }
+        outcome
+    });
+    led.off();
+    result.map(|_| summary)
+}
+
+fn capture_name(n: u64, sequence: u32) -> String {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("capture-{}{:03}-{n:05}-{sequence}.png", t.as_secs(), t.subsec_millis())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn shutter_loop(
+    mut opener: CameraOpener,
+    mut button: Box<dyn InputLine>,
+    cfg: &crate::config::ButtonConfig,
+    mut free: heapless::spsc::Consumer<'_, Slot>,
+    mut filled: heapless::spsc::Producer<'_, Slot>,
+    errors: &AtomicU32,
+    stop: &AtomicBool,
+    halt: &AtomicBool,
+) {
+    let start = Instant::now();
+    let mut debounce = Debouncer::new(cfg.debounce_ms);
+    let mut camera: Option<Box<dyn FrameSource + Send>> = None;
+    let mut button_warned = false;
+    // A slot whose capture failed stays here for the next press: this end of
+    // the free queue can only take, not give back.
+    let mut spare: Option<Slot> = None;
+    let fail = |msg: std::fmt::Arguments<'_>| {
+        log(msg);
+        errors.fetch_add(1, Ordering::SeqCst);
+    };
+    while !stop.load(Ordering::SeqCst) && !halt.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(cfg.poll_ms));
+        let level = match button.is_active() {
+            Ok(v) => {
+                button_warned = false;
+                v
+            }
+            Err(e) => {
+                if !button_warned {
+                    fail(format_args!("button: {e}"));
+                    button_warned = true;
+                }
+                false
+            }
+        };
+        if !debounce.update(level, now_ms(start)) {
+            continue;
+        }
+        let Some(mut slot) = spare.take().or_else(|| free.dequeue()) else {
+            fail(format_args!("press ignored: every frame slot is waiting for the colourizer"));
+            continue;
+        };
+        if camera.is_none() {
+            match opener() {
+                Ok(c) => camera = Some(c),
+                Err(e) => {
+                    fail(format_args!("cannot open the camera: {e:#}"));
+                    spare = Some(slot);
+                    continue;
+                }
+            }
+        }
+        let cam = camera.as_mut().expect("opened above");
+        let (w, h) = cam.size();
+        if slot.l.len() != w * h {
+            // First use of this slot (or the camera renegotiated): the one
+            // allocation a slot ever makes.
+            slot.l = vec![0; w * h];
+        }
+        // A corrupt frame is worth retrying at once; the press still counts.
+        let mut res = cam.capture_l(&mut slot.l);
+        for _ in 0..3 {
+            match &res {
+                Err(e) if e.is_transient() => res = cam.capture_l(&mut slot.l),
+                _ => break,
+            }
+        }
+        match res {
+            Ok(info) => {
+                slot.width = info.width;
+                slot.height = info.height;
+                slot.sequence = info.sequence;
+                if let Err(slot) = filled.enqueue(slot) {
+                    // Cannot happen (as many queue places as slots); keep the
+                    // buffer rather than drop it.
+                    spare = Some(slot);
+                }
+            }
+            Err(e) => {
+                fail(format_args!("capture failed: {e}"));
+                if !e.is_transient() {
+                    camera = None; // reopen at the next press
+                }
+                spare = Some(slot);
+            }
+        }
+    }
+}
+
+/// Decodes an inbox file, colourizes it and writes the output; only then
+/// moves the input to the done folder.
+fn process_file(
+    cfg: &BoxConfig,
+    colorizer: &mut dyn Colorize,
+    path: &Path,
+    l: &mut Vec<u16>,
+    rgb: &mut Vec<u8>,
+    png: &mut Vec<u8>,
+) -> Result<PathBuf> {
+    let bytes = std::fs::read(path).context("cannot read")?;
+    let img = image::load_from_memory(&bytes).context("not a readable image")?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let n = w * h;
+    l.resize(n, 0);
+    rgb.resize(3 * n, 0);
+    match img {
+        image::DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), l),
+        other => rgb8_to_l_plane(other.to_rgb8().as_raw(), l),
+    }
+    colorizer.colorize(l, w, h, rgb).context("colourization failed")?;
+    output::encode_png(rgb, w, h, png)?;
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
+    let moved = output::move_into(path, &cfg.inbox.done_path())?;
+    log(format_args!("{} -> {} (input now {})", path.display(), out.display(), moved.display()));
+    Ok(out)
+}
+
+fn fail_input(cfg: &BoxConfig, path: &Path) -> Result<()> {
+    let moved = output::move_into(path, &cfg.inbox.failed_path())?;
+    log(format_args!("moved {} to {}", path.display(), moved.display()));
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! `box.toml`: the scanner box's configuration.
+//!
+//! Every key has a default, so an empty file is a valid config (inbox only,
+//! no camera, no GPIO). Unknown keys are errors: a typo must not silently
+//! fall back to a default. `colorize box --check-config` prints the
+//! effective config, defaults filled in. `deploy/box.toml` lists every key.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::camera::PixelFormat;
+
+/// Most frames that can wait between the capture thread and the colourizer;
+/// the queues are `heapless` with this fixed capacity.
+pub const MAX_FRAME_SLOTS: usize = 8;
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BoxConfig {
+    pub model: ModelConfig,
+    pub output: OutputConfig,
+    pub inbox: InboxConfig,
+    pub camera: CameraConfig,
+    pub button: ButtonConfig,
+    pub led: LedConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The ONNX colourization model. Default: `/usr/share/colorize/model.onnx`.
+    pub path: PathBuf,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            path: "/usr/share/colorize/model.onnx".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    /// Where colourized PNGs are written (atomically: temp file, fsync,
+    /// rename, fsync of the directory). Default: `/var/lib/colorize/out`.
+    pub dir: PathBuf,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            dir: "/var/lib/colorize/out".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxConfig {
+    /// Watch the inbox at all. Default: true.
+    pub enabled: bool,
+    /// The folder a scanner (or a person) drops images into.
+    /// Default: `/var/lib/colorize/inbox`.
+    pub dir: PathBuf,
+    /// Where an input moves once its output is durably written. Relative
+    /// paths are inside `dir`. Default: `done`.
+    pub done_dir: PathBuf,
+    /// Where an input that cannot be decoded moves (it is never deleted).
+    /// Relative paths are inside `dir`. Default: `failed`.
+    pub failed_dir: PathBuf,
+    /// How often the folder is listed, in milliseconds. A file is only taken
+    /// once its size and mtime held still over two listings, so a scanner
+    /// still writing it is left alone. Default: 1000.
+    pub poll_ms: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            enabled: true,
+            dir: "/var/lib/colorize/inbox".into(),
+            done_dir: "done".into(),
+            failed_dir: "failed".into(),
+            poll_ms: 1000,
+        }
+    }
+}
+
+impl InboxConfig {
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    /// `done_dir`, resolved against `dir`.
+    pub fn done_path(&self) -> PathBuf {
+        self.resolve(&self.done_dir)
+    }
+
+    /// `failed_dir`, resolved against `dir`.
+    pub fn failed_path(&self) -> PathBuf {
+        self.resolve(&self.failed_dir)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Capture a frame when the button is pressed. Needs `[button]` too.
+    /// Default: false.
+    pub enabled: bool,
+    /// Default: `/dev/video0`.
+    pub device: PathBuf,
+    /// Requested size; the driver may pick the nearest it supports.
+    /// Default: 1280 x 720.
+    pub width: u32,
+    pub height: u32,
+    /// `yuyv`, `grey` or `mjpeg`. Default: `yuyv`.
+    pub format: String,
+    /// MMAP buffers. Default: 4.
+    pub buffers: u32,
+    /// Frames captured but not yet colourized, at most; a press while all
+    /// are taken is refused (error blink). 1..=8. Default: 2.
+    pub frame_slots: usize,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig {
+            enabled: false,
+            device: "/dev/video0".into(),
+            width: 1280,
+            height: 720,
+            format: "yuyv".into(),
+            buffers: 4,
+            frame_slots: 2,
+        }
+    }
+}
+
+impl CameraConfig {
+    pub fn pixel_format(&self) -> Result<PixelFormat> {
+        self.format.parse().map_err(|e: String| anyhow::anyhow!("[camera] format: {e}"))
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ButtonConfig {
+    /// Default: false.
+    pub enabled: bool,
+    /// GPIO character device. Default: `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// Line offset on that chip (on a Raspberry Pi, the BCM number).
+    /// Default: 17.
+    pub line: u32,
+    /// The button pulls the line to ground when pressed. Default: true.
+    pub active_low: bool,
+    /// A press counts once the line held for this long. Default: 30.
+    pub debounce_ms: u64,
+    /// Sampling period. Default: 5.
+    pub poll_ms: u64,
+}
+
+impl Default for ButtonConfig {
+    fn default() -> Self {
+        ButtonConfig {
+            enabled: false,
+            chip: "/dev/gpiochip0".into(),
+            line: 17,
+            active_low: true,
+            debounce_ms: 30,
+            poll_ms: 5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedConfig {
+    /// Default: false.
+    pub enabled: bool,
+    /// Default: `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// Default: 27.
+    pub line: u32,
+    /// Default: false.
+    pub active_low: bool,
+    /// Idle: a short blink every this many ms (0: dark when idle). Busy is
+    /// steady on. Default: 2000.
+    pub heartbeat_ms: u64,
+    /// Error: fast blink (100 ms on/off) for this long after a failure.
+    /// Default: 5000.
+    pub error_ms: u64,
+}
+
+impl Default for LedConfig {
+    fn default() -> Self {
+        LedConfig {
+            enabled: false,
+            chip: "/dev/gpiochip0".into(),
+            line: 27,
+            active_low: false,
+            heartbeat_ms: 2000,
+            error_ms: 5000,
+        }
+    }
+}
+
+impl BoxConfig {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let cfg: BoxConfig = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::from_toml(&text).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    /// Checks what serde cannot: ranges and combinations.
+    pub fn validate(&self) -> Result<()> {
+        let mut errs = String::new();
+        if self.camera.enabled {
+            if let Err(e) = self.camera.pixel_format() {
+                let _ = writeln!(errs, "{e}");
+            }
+            if !self.button.enabled {
+                let _ = writeln!(errs, "[camera] enabled needs [button] enabled: the button is the shutter");
+            }
+            if self.camera.width == 0 || self.camera.height == 0 {
+                let _ = writeln!(errs, "[camera] width and height must be positive");
+            }
+            if !(1..=MAX_FRAME_SLOTS).contains(&self.camera.frame_slots) {
+                let _ = writeln!(errs, "[camera] frame_slots must be 1..={MAX_FRAME_SLOTS}");
+            }
+        }
+        if self.button.enabled && !self.camera.enabled {
+            let _ = writeln!(errs, "[button] enabled needs [camera] enabled: a press captures a frame");
+        }
+        if self.button.poll_ms == 0 || self.inbox.poll_ms == 0 {
+            let _ = writeln!(errs, "poll_ms must be positive");
+        }
+        if !self.inbox.enabled && !self.camera.enabled {
+            let _ = writeln!(errs, "nothing to do: enable [inbox] or [camera]");
+        }
+        if self.inbox.enabled {
+            let dirs = [
+                ("output.dir", self.output.dir.clone()),
+                ("inbox.done_dir", self.inbox.done_path()),
+                ("inbox.failed_dir", self.inbox.failed_path()),
+            ];
+            for (name, d) in &dirs {
+                if *d == self.inbox.dir {
+                    let _ = writeln!(errs, "{name} must differ from inbox.dir (outputs would be re-read as inputs)");
+                }
+            }
+        }
+        if self.button.enabled && self.led.enabled && self.button.chip == self.led.chip && self.button.line == self.led.line
+        {
+            let _ = writeln!(errs, "[button] and [led] use the same GPIO line");
+        }
+        if !errs.is_empty() {
+            bail!("{}", errs.trim_end());
+        }
+        Ok(())
+    }
+
+    /// The effective config as TOML, every default spelled out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        let c = BoxConfig::from_toml("").unwrap();
+        assert_eq!(c, BoxConfig::default());
+        assert_eq!(c.inbox.done_path(), PathBuf::from("/var/lib/colorize/inbox/done"));
+    }
+
+    #[test]
+    fn round_trips_through_its_own_output() {
+        let c = BoxConfig::from_toml("[camera]\nenabled = true\nwidth = 320\n[button]\nenabled = true\nline = 5\n").unwrap();
+        assert_eq!(c.camera.width, 320);
+        assert_eq!(BoxConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn rejects_typos_and_bad_combinations() {
+        let e = BoxConfig::from_toml("[inbox]\npol_ms = 5\n").unwrap_err();
+        assert!(format!("{e:#}").contains("pol_ms"), "{e:#}");
+        let e = BoxConfig::from_toml("[camera]\nenabled = true\nformat = \"rgb\"\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("unknown pixel format") && msg.contains("[button]"), "{msg}");
+        let e = BoxConfig::from_toml("[output]\ndir = \"/var/lib/colorize/inbox\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("output.dir"));
+    }
+}
