@@ -1,0 +1,116 @@
+//! Checkpoint -> `colorize_device::net::Net` with its model card -> ONNX.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use colorize_device::net::{Net, Op};
+use colorize_shared::contract::{self, meta};
+use sha2::{Digest, Sha256};
+
+use crate::data;
+use crate::model::Model;
+use crate::train::{self, TrainConfig};
+
+/// SHA-256 of every weight and bias, in node order, as little-endian f32:
+/// names the trained numbers independently of the ONNX encoding.
+pub fn weights_sha256(net: &Net) -> String {
+    let mut h = Sha256::new();
+    for node in &net.nodes {
+        let (w, b) = match &node.op {
+            Op::Conv2d { weight, bias, .. } | Op::Linear { weight, bias } => (&weight.data, bias),
+            _ => continue,
+        };
+        for v in w.iter().chain(b) {
+            h.update(v.to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The model card of a checkpoint: training data and command from the run's
+/// `config.json`, validation metrics from the best row of its `metrics.csv`
+/// (both beside the checkpoint, when present).
+pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, String)> {
+    let dir = ckpt.parent().unwrap_or(Path::new("."));
+    let mut card = vec![
+        (meta::ARCH.to_string(), model.config.arch.name().to_string()),
+        (meta::INPUT_SIZE.to_string(), model.config.size.to_string()),
+        (
+            meta::CONTRACT_VERSION.to_string(),
+            contract::CONTRACT_VERSION.to_string(),
+        ),
+        (
+            meta::MODEL_ID.to_string(),
+            format!(
+                "{}-w{}-{}px-{}",
+                model.config.arch.name(),
+                model.config.width,
+                model.config.size,
+                &net_sha[..12]
+            ),
+        ),
+        (meta::WEIGHTS_SHA256.to_string(), net_sha.to_string()),
+    ];
+    if let Ok(cfg) = train::load_json::<TrainConfig>(&dir.join("config.json")) {
+        let data: Vec<String> = cfg.data.iter().map(|p| p.display().to_string()).collect();
+        let mut data = data.join(", ");
+        if let Some(classes) = &cfg.classes {
+            data += &format!(" (classes {})", classes.join(","));
+        }
+        card.push((meta::TRAINING_DATA.to_string(), data));
+        card.push((meta::TRAINING_COMMAND.to_string(), cfg.command.clone()));
+    }
+    if let Ok(rows) = train::read_metrics(&dir.join("metrics.csv")) {
+        if let Some(best) = rows.iter().max_by(|a, b| a.val_psnr.total_cmp(&b.val_psnr)) {
+            if let Ok(json) = serde_json::to_string(best) {
+                card.push((meta::VAL_METRICS.to_string(), json));
+            }
+        }
+    }
+    card
+}
+
+/// The checkpoint as a Net with its model card.
+pub fn checkpoint_to_net(ckpt: &Path) -> Result<Net> {
+    let (_vs, model, _meta) = train::load_checkpoint(ckpt, tch::Device::Cpu)?;
+    let net = model.to_net(Vec::new())?;
+    let sha = weights_sha256(&net);
+    let card = model_card(ckpt, &model, &sha);
+    Ok(Net {
+        metadata: card,
+        ..net
+    })
+}
+
+/// Calibration inputs for int8: images from `sources`, centre-cropped to the
+/// model size, in the contract's input scaling.
+pub fn calibration_inputs(sources: &[PathBuf], size: usize, max: usize) -> Result<Vec<Vec<f32>>> {
+    let opts = data::LoadOptions {
+        size,
+        classes: None,
+        gray_threshold: 0.0,
+        max_images: Some(max),
+        progress: false,
+    };
+    let (samples, _) = data::load(sources, &opts)?;
+    anyhow::ensure!(
+        !samples.is_empty(),
+        "no calibration images found in --calib"
+    );
+    Ok(samples
+        .iter()
+        .map(|s| data::make_batch(&[s], size, None).input)
+        .collect())
+}
+
+/// Writes `out` (f32, or int8 with calibration inputs).
+pub fn export(ckpt: &Path, out: &Path, calibration: Option<&[Vec<f32>]>) -> Result<Net> {
+    let net = checkpoint_to_net(ckpt)?;
+    let bytes = match calibration {
+        None => colorize_device::onnx::to_onnx(&net),
+        Some(calib) => colorize_device::onnx::to_onnx_int8(&net, calib),
+    }
+    .with_context(|| format!("converting {} to ONNX", ckpt.display()))?;
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;
+    Ok(net)
+}

@@ -1,0 +1,514 @@
+//! The architectures, written once as a layer list that mirrors the Net IR of
+//! `colorize_device::net`: tch runs the list for training, and export walks
+//! the same list, so the ONNX graph cannot drift from what was trained.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, ensure, Context, Result};
+use colorize_device::net::{Net, Node, Op, Tensor as NetTensor};
+use colorize_shared::contract::{INPUT_NAME, OUTPUT_NAME};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, TchError, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// The paper's baseline: one hidden fully connected layer predicting a
+    /// quarter-resolution a*b* map, upsampled 4x.
+    Mlp,
+    /// Gupta & Konda: 3x3 ReLU convolutions at full resolution, no pooling,
+    /// tanh output.
+    Paper,
+    /// Encoder-decoder: strided convolutions 64->32->16->8, nearest upsampling
+    /// and convolutions back up, skip connections by concatenation.
+    Unet,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Mlp => "mlp",
+            Arch::Paper => "paper",
+            Arch::Unet => "unet",
+        }
+    }
+
+    pub fn default_width(self) -> usize {
+        match self {
+            Arch::Mlp => 512,
+            Arch::Paper => 32,
+            Arch::Unet => 16,
+        }
+    }
+
+    pub fn default_depth(self) -> usize {
+        match self {
+            Arch::Mlp => 1,
+            Arch::Paper => 6,
+            Arch::Unet => 3,
+        }
+    }
+}
+
+/// Everything needed to rebuild a model's layers (stored with checkpoints).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Input height and width.
+    pub size: usize,
+    /// Channels (paper, unet base) or hidden units (mlp).
+    pub width: usize,
+    /// Hidden conv layers (paper), downsamplings (unet), ignored by mlp.
+    pub depth: usize,
+    pub dropout: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerOp {
+    /// `k x k`, padding `k / 2`.
+    Conv {
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+    },
+    Relu,
+    Tanh,
+    Upsample2x,
+    Concat,
+    Flatten,
+    Linear {
+        fin: usize,
+        fout: usize,
+    },
+    /// Target shape without the batch dimension.
+    Reshape(Vec<usize>),
+    /// Training only; the identity at inference and export.
+    Dropout(f64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub name: String,
+    pub op: LayerOp,
+    pub inputs: Vec<String>,
+    pub output: String,
+}
+
+#[derive(Default)]
+struct Builder {
+    layers: Vec<Layer>,
+}
+
+impl Builder {
+    fn push(&mut self, name: &str, op: LayerOp, inputs: &[&str]) -> String {
+        let output = name.to_string();
+        self.layers.push(Layer {
+            name: name.to_string(),
+            op,
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            output: output.clone(),
+        });
+        output
+    }
+
+    fn conv_relu(&mut self, name: &str, x: &str, cin: usize, cout: usize, stride: usize) -> String {
+        let c = self.push(
+            name,
+            LayerOp::Conv {
+                cin,
+                cout,
+                k: 3,
+                stride,
+            },
+            &[x],
+        );
+        self.push(&format!("{name}_relu"), LayerOp::Relu, &[&c])
+    }
+
+    fn dropout(&mut self, name: &str, x: &str, p: f64) -> String {
+        if p > 0.0 {
+            self.push(&format!("{name}_drop"), LayerOp::Dropout(p), &[x])
+        } else {
+            x.to_string()
+        }
+    }
+
+    /// The final tanh, named as the contract's output.
+    fn tanh_out(&mut self, x: &str) {
+        self.layers.push(Layer {
+            name: "tanh".into(),
+            op: LayerOp::Tanh,
+            inputs: vec![x.to_string()],
+            output: OUTPUT_NAME.to_string(),
+        });
+    }
+}
+
+/// The layer list of an architecture.
+pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
+    let (s, w, p) = (cfg.size, cfg.width, cfg.dropout);
+    ensure!(w > 0 && s > 0, "--width and --size must be positive");
+    ensure!(
+        (0.0..1.0).contains(&p),
+        "--dropout must be in 0..1, got {p}"
+    );
+    let mut b = Builder::default();
+    match cfg.arch {
+        Arch::Mlp => {
+            ensure!(
+                s % 4 == 0,
+                "--arch mlp needs --size divisible by 4, got {s}"
+            );
+            let q = s / 4;
+            let x = b.push("flatten", LayerOp::Flatten, &[INPUT_NAME]);
+            let x = b.push(
+                "fc1",
+                LayerOp::Linear {
+                    fin: s * s,
+                    fout: w,
+                },
+                &[&x],
+            );
+            let x = b.push("fc1_relu", LayerOp::Relu, &[&x]);
+            let x = b.dropout("fc1", &x, p);
+            let x = b.push(
+                "fc2",
+                LayerOp::Linear {
+                    fin: w,
+                    fout: 2 * q * q,
+                },
+                &[&x],
+            );
+            let x = b.push("reshape", LayerOp::Reshape(vec![2, q, q]), &[&x]);
+            let x = b.push("up1", LayerOp::Upsample2x, &[&x]);
+            let x = b.push("up2", LayerOp::Upsample2x, &[&x]);
+            b.tanh_out(&x);
+        }
+        Arch::Paper => {
+            ensure!(cfg.depth >= 1, "--arch paper needs --depth >= 1");
+            let mut x = INPUT_NAME.to_string();
+            let mut cin = 1;
+            for i in 1..=cfg.depth {
+                let name = format!("conv{i}");
+                x = b.conv_relu(&name, &x, cin, w, 1);
+                x = b.dropout(&name, &x, p);
+                cin = w;
+            }
+            let x = b.push(
+                "conv_out",
+                LayerOp::Conv {
+                    cin,
+                    cout: 2,
+                    k: 3,
+                    stride: 1,
+                },
+                &[&x],
+            );
+            b.tanh_out(&x);
+        }
+        Arch::Unet => {
+            let levels = cfg.depth;
+            ensure!(levels >= 1, "--arch unet needs --depth >= 1");
+            ensure!(
+                s % (1 << levels) == 0,
+                "--arch unet with --depth {levels} needs --size divisible by {}, got {s}",
+                1 << levels
+            );
+            // Encoder: full-resolution stem, then per level a strided conv
+            // that doubles the channels and a conv at the new resolution.
+            let mut skips = vec![(b.conv_relu("enc0", INPUT_NAME, 1, w, 1), w)];
+            for lvl in 1..=levels {
+                let (prev, cin) = skips.last().cloned().expect("stem");
+                let c = w << lvl;
+                let x = b.conv_relu(&format!("down{lvl}"), &prev, cin, c, 2);
+                let mut x = b.conv_relu(&format!("enc{lvl}"), &x, c, c, 1);
+                if lvl == levels {
+                    x = b.dropout("bottleneck", &x, p);
+                }
+                skips.push((x, c));
+            }
+            // Decoder: upsample, concatenate the encoder's map at that size,
+            // fuse with one conv.
+            let (mut x, mut cx) = skips.pop().expect("bottleneck");
+            for lvl in (0..levels).rev() {
+                let (skip, cs) = skips[lvl].clone();
+                let up = b.push(&format!("up{lvl}"), LayerOp::Upsample2x, &[&x]);
+                let cat = b.push(&format!("cat{lvl}"), LayerOp::Concat, &[&up, &skip]);
+                let c = w << lvl;
+                x = b.conv_relu(&format!("dec{lvl}"), &cat, cx + cs, c, 1);
+                cx = c;
+            }
+            let x = b.push(
+                "conv_out",
+                LayerOp::Conv {
+                    cin: cx,
+                    cout: 2,
+                    k: 3,
+                    stride: 1,
+                },
+                &[&x],
+            );
+            b.tanh_out(&x);
+        }
+    }
+    Ok(b.layers)
+}
+
+/// A model's layers bound to its tch variables.
+pub struct Model {
+    pub config: ModelConfig,
+    pub layers: Vec<Layer>,
+    convs: HashMap<String, nn::Conv2D>,
+    linears: HashMap<String, nn::Linear>,
+}
+
+impl Model {
+    /// Creates the variables under `vs` (PyTorch's default initialisation).
+    pub fn new(vs: &nn::Path, config: ModelConfig) -> Result<Self> {
+        let layers = layers(&config)?;
+        let mut convs = HashMap::new();
+        let mut linears = HashMap::new();
+        for l in &layers {
+            match l.op {
+                LayerOp::Conv {
+                    cin,
+                    cout,
+                    k,
+                    stride,
+                } => {
+                    let cfg = nn::ConvConfig {
+                        stride: stride as i64,
+                        padding: (k / 2) as i64,
+                        ..Default::default()
+                    };
+                    let conv = nn::conv2d(vs / &l.name, cin as i64, cout as i64, k as i64, cfg);
+                    convs.insert(l.name.clone(), conv);
+                }
+                LayerOp::Linear { fin, fout } => {
+                    let lin = nn::linear(vs / &l.name, fin as i64, fout as i64, Default::default());
+                    linears.insert(l.name.clone(), lin);
+                }
+                _ => {}
+            }
+        }
+        Ok(Model {
+            config,
+            layers,
+            convs,
+            linears,
+        })
+    }
+
+    /// `[n, 1, size, size]` -> `[n, 2, size, size]`. Fallible so that a CUDA
+    /// out-of-memory error comes back as a value the trainer can act on.
+    pub fn forward(&self, input: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let mut env: HashMap<&str, Tensor> = HashMap::new();
+        env.insert(INPUT_NAME, input.shallow_clone());
+        for l in &self.layers {
+            let x = |i: usize| -> &Tensor { &env[l.inputs[i].as_str()] };
+            let y = match &l.op {
+                LayerOp::Conv { k, stride, .. } => {
+                    let c = &self.convs[&l.name];
+                    let pad = (k / 2) as i64;
+                    x(0).f_conv2d(
+                        &c.ws,
+                        c.bs.as_ref(),
+                        [*stride as i64; 2],
+                        [pad; 2],
+                        [1i64; 2],
+                        1,
+                    )?
+                }
+                LayerOp::Relu => x(0).f_relu()?,
+                LayerOp::Tanh => x(0).f_tanh()?,
+                LayerOp::Upsample2x => {
+                    let (h, w) = (x(0).size()[2], x(0).size()[3]);
+                    x(0).f_upsample_nearest2d([2 * h, 2 * w], None, None)?
+                }
+                LayerOp::Concat => {
+                    let ts: Vec<&Tensor> = l.inputs.iter().map(|i| &env[i.as_str()]).collect();
+                    Tensor::f_cat(&ts, 1)?
+                }
+                LayerOp::Flatten => x(0).f_flatten(1, -1)?,
+                LayerOp::Linear { .. } => {
+                    let lin = &self.linears[&l.name];
+                    x(0).f_linear(&lin.ws, lin.bs.as_ref())?
+                }
+                LayerOp::Reshape(shape) => {
+                    let mut dims = vec![-1i64];
+                    dims.extend(shape.iter().map(|&d| d as i64));
+                    x(0).f_reshape(dims)?
+                }
+                LayerOp::Dropout(p) => x(0).f_dropout(*p, train)?,
+            };
+            env.insert(l.output.as_str(), y);
+        }
+        Ok(env
+            .remove(OUTPUT_NAME)
+            .expect("the last layer produces the output"))
+    }
+
+    /// Multiply-accumulates of one forward pass on one frame.
+    pub fn macs(&self) -> u64 {
+        let s = self.config.size as u64;
+        // Spatial size (h, w) of every tensor, from the input down.
+        let mut hw: HashMap<&str, (u64, u64)> = HashMap::new();
+        hw.insert(INPUT_NAME, (s, s));
+        let mut total = 0;
+        for l in &self.layers {
+            let (h, w) = hw.get(l.inputs[0].as_str()).copied().unwrap_or((1, 1));
+            let out = match &l.op {
+                LayerOp::Conv {
+                    cin,
+                    cout,
+                    k,
+                    stride,
+                } => {
+                    let (oh, ow) = (h.div_ceil(*stride as u64), w.div_ceil(*stride as u64));
+                    total += oh * ow * (cin * cout * k * k) as u64;
+                    (oh, ow)
+                }
+                LayerOp::Linear { fin, fout } => {
+                    total += (fin * fout) as u64;
+                    (1, 1)
+                }
+                LayerOp::Upsample2x => (2 * h, 2 * w),
+                LayerOp::Reshape(shape) => (shape[1] as u64, shape[2] as u64),
+                _ => (h, w),
+            };
+            hw.insert(l.output.as_str(), out);
+        }
+        total
+    }
+
+    /// The trained network as the hand-over IR for the ONNX writer. Dropout
+    /// layers vanish: later layers read the dropout's input directly.
+    pub fn to_net(&self, metadata: Vec<(String, String)>) -> Result<Net> {
+        let mut alias: HashMap<String, String> = HashMap::new();
+        let resolve = |alias: &HashMap<String, String>, n: &str| -> String {
+            alias.get(n).cloned().unwrap_or_else(|| n.to_string())
+        };
+        let mut nodes = Vec::new();
+        for l in &self.layers {
+            let inputs: Vec<String> = l.inputs.iter().map(|i| resolve(&alias, i)).collect();
+            let op = match &l.op {
+                LayerOp::Conv { k, stride, .. } => {
+                    let c = &self.convs[&l.name];
+                    let bias = c.bs.as_ref().context("conv without bias")?;
+                    Op::Conv2d {
+                        weight: to_net_tensor(&c.ws)?,
+                        bias: to_net_tensor(bias)?.data,
+                        stride: *stride,
+                        padding: k / 2,
+                        dilation: 1,
+                    }
+                }
+                LayerOp::Linear { .. } => {
+                    let lin = &self.linears[&l.name];
+                    let bias = lin.bs.as_ref().context("linear without bias")?;
+                    Op::Linear {
+                        weight: to_net_tensor(&lin.ws)?,
+                        bias: to_net_tensor(bias)?.data,
+                    }
+                }
+                LayerOp::Relu => Op::Relu,
+                LayerOp::Tanh => Op::Tanh,
+                LayerOp::Upsample2x => Op::Upsample2x,
+                LayerOp::Concat => Op::Concat,
+                LayerOp::Flatten => Op::Flatten,
+                LayerOp::Reshape(shape) => {
+                    let mut s = vec![1];
+                    s.extend_from_slice(shape);
+                    Op::Reshape { shape: s }
+                }
+                LayerOp::Dropout(_) => {
+                    alias.insert(l.output.clone(), inputs[0].clone());
+                    continue;
+                }
+            };
+            nodes.push(Node {
+                name: l.name.clone(),
+                op,
+                inputs,
+                output: l.output.clone(),
+            });
+        }
+        match nodes.last() {
+            Some(n) if n.output == OUTPUT_NAME => {}
+            _ => bail!("network does not end in the contract output {OUTPUT_NAME:?}"),
+        }
+        Ok(Net {
+            arch: self.config.arch.name().to_string(),
+            input_height: self.config.size,
+            input_width: self.config.size,
+            nodes,
+            metadata,
+        })
+    }
+}
+
+fn to_net_tensor(t: &Tensor) -> Result<NetTensor> {
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let flat = t
+        .detach()
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .contiguous()
+        .view(-1);
+    let data = Vec::<f32>::try_from(&flat).context("copying weights out of libtorch")?;
+    Ok(NetTensor::new(shape, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(arch: Arch) -> ModelConfig {
+        ModelConfig {
+            arch,
+            size: 64,
+            width: arch.default_width(),
+            depth: arch.default_depth(),
+            dropout: 0.1,
+        }
+    }
+
+    #[test]
+    fn unet_fits_the_arm_budget() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = Model::new(&vs.root(), cfg(Arch::Unet)).unwrap();
+        let gflop = 2.0 * m.macs() as f64 / 1e9;
+        assert!(gflop < 0.3, "unet costs {gflop} GFLOP per frame");
+        assert!(gflop > 0.05, "unet MAC count looks wrong: {gflop} GFLOP");
+    }
+
+    #[test]
+    fn forward_and_backward_of_every_arch() {
+        for arch in [Arch::Mlp, Arch::Paper, Arch::Unet] {
+            let mut c = cfg(arch);
+            c.size = 16;
+            c.width = c.width.min(8);
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let m = Model::new(&vs.root(), c).unwrap();
+            let x = Tensor::rand([3, 1, 16, 16], (Kind::Float, tch::Device::Cpu));
+            let y = m.forward(&x, true).unwrap();
+            assert_eq!(y.size(), vec![3, 2, 16, 16], "{arch:?}");
+            let loss = y.square().mean(Kind::Float);
+            loss.backward();
+            for (name, v) in vs.variables() {
+                let g = v.grad();
+                assert!(g.defined(), "{arch:?}: no gradient for {name}");
+                let norm = g.abs().sum(Kind::Float).double_value(&[]);
+                assert!(
+                    norm.is_finite(),
+                    "{arch:?}: gradient of {name} is not finite"
+                );
+            }
+            // Export drops dropout and names the output per the contract.
+            let net = m.to_net(vec![]).unwrap();
+            assert_eq!(net.nodes.last().unwrap().output, OUTPUT_NAME);
+            assert!(net.nodes.iter().all(|n| !n.name.ends_with("_drop")));
+        }
+    }
+}
