@@ -485,6 +485,7 @@ mod tests {
         let samples: Vec<Sample> = (0..100).map(mk).collect();
         let (t1, v1) = split(samples.clone(), 0.1, 7);
         let (t2, v2) = split(samples.clone(), 0.1, 7);
+        assert_eq!(t2.len(), 90);
         let (_, v3) = split(samples, 0.1, 8);
         assert_eq!((t1.len(), v1.len()), (90, 10));
         let ids = |v: &[Sample]| v.iter().map(|s| s.l[0]).collect::<Vec<_>>();
