@@ -48,9 +48,14 @@ pub enum Op {
     /// `[N, ...] -> [N, prod(...)]`.
     Flatten,
     /// Fully connected: `weight` is `[out, in]`, `y = x W^T + b`.
-    Linear { weight: Tensor, bias: Vec<f32> },
+    Linear {
+        weight: Tensor,
+        bias: Vec<f32>,
+    },
     /// Reshape to a fixed shape (the batch dimension included).
-    Reshape { shape: Vec<usize> },
+    Reshape {
+        shape: Vec<usize>,
+    },
 }
 
 /// A node: `output = op(inputs...)`.

@@ -1,0 +1,302 @@
+//! The model on tract: load once, optimise once, check against the contract,
+//! then colourize L* planes at any resolution.
+//!
+//! [`Model`] is the shared, immutable part (the optimised plan; `Sync`, so
+//! several threads use one). [`Session`] is one worker's mutable part: the
+//! tract state and every buffer a frame needs, allocated once, so a camera
+//! loop colourizes frame after frame without allocating on our side (tract
+//! still allocates its own activations inside `run`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, ensure, Context, Result};
+use colorize_shared::contract::{self, meta, ModelGeometry};
+use colorize_shared::lab::{lab_to_rgb8, rgb8_to_lab};
+use colorize_shared::recombine::{recombine_rows, scratch_len, AbPlanes};
+use prost::Message;
+use tract_onnx::pb::ModelProto;
+use tract_onnx::prelude::*;
+
+/// Rows recombined per band: bounds the working set of one recombination
+/// step independently of the image height.
+pub const BAND_ROWS: usize = 64;
+
+/// Largest L* change (Q8.8) tolerated from out-of-gamut clipping before the
+/// pixel's chroma is reduced: 0.5 L*, so the output keeps the input's
+/// lightness within 1.0 L* everywhere.
+const L_TOLERANCE: i32 = 128;
+
+/// A loaded, optimised, contract-checked ONNX colourization model.
+#[derive(Clone, Debug)]
+pub struct Model {
+    plan: Arc<TypedRunnableModel>,
+    geometry: ModelGeometry,
+    metadata: Vec<(String, String)>,
+    source: String,
+}
+
+impl Model {
+    /// Loads a model held in memory; `source` names it in errors (a path, or
+    /// "the embedded default model").
+    pub fn from_bytes_named(bytes: &[u8], source: &str) -> Result<Self> {
+        let proto = ModelProto::decode(bytes)
+            .with_context(|| format!("{source}: not an ONNX model (protobuf decoding failed)"))?;
+        let metadata = proto
+            .metadata_props
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone()))
+            .collect();
+        let typed = tract_onnx::onnx()
+            .model_for_proto_model(&proto)
+            .and_then(|m| m.into_typed())
+            .with_context(|| format!("{source}: tract can not load this ONNX model"))?;
+        let concrete = |fact: &TypedFact, what: &str| -> Result<Vec<usize>> {
+            ensure!(
+                fact.datum_type == f32::datum_type(),
+                "{source}: model {what} is {:?}, the colorize contract needs f32",
+                fact.datum_type
+            );
+            fact.shape
+                .as_concrete()
+                .map(|s| s.to_vec())
+                .with_context(|| format!("{source}: model {what} has a symbolic shape {:?}; the contract needs fixed [1, 1, H, W] / [1, 2, H, W]", fact.shape))
+        };
+        ensure!(
+            typed.inputs.len() == 1 && typed.outputs.len() == 1,
+            "{source}: model has {} inputs and {} outputs, the colorize contract needs one `{}` input and one `{}` output",
+            typed.inputs.len(),
+            typed.outputs.len(),
+            contract::INPUT_NAME,
+            contract::OUTPUT_NAME
+        );
+        let input = concrete(typed.input_fact(0)?, "input")?;
+        let output = concrete(typed.output_fact(0)?, "output")?;
+        let geometry = contract::check_shapes(&input, &output)
+            .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+        let plan = typed
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .with_context(|| format!("{source}: tract can not optimise this model"))?;
+        Ok(Model {
+            plan,
+            geometry,
+            metadata,
+            source: source.to_string(),
+        })
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_named(bytes, "ONNX model")
+    }
+
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("{}: can not read the model", path.display()))?;
+        Self::from_bytes_named(&bytes, &path.display().to_string())
+    }
+
+    /// The model's input (and output) size.
+    pub fn geometry(&self) -> ModelGeometry {
+        self.geometry
+    }
+
+    /// The model card: ONNX `metadata_props`, in file order.
+    pub fn metadata(&self) -> &[(String, String)] {
+        &self.metadata
+    }
+
+    /// One model-card entry.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The model's id for provenance notes: the card's model id, else its
+    /// arch, else "unnamed".
+    pub fn id(&self) -> &str {
+        self.meta(meta::MODEL_ID)
+            .or_else(|| self.meta(meta::ARCH))
+            .unwrap_or("unnamed")
+    }
+
+    /// Where the model came from (its path, or what the caller named it).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// One forward pass: `input` is the `[1, 1, H, W]` tensor's data, the
+    /// result the `[1, 2, H, W]` output's.
+    pub fn run(&self, input: &[f32]) -> Result<Vec<f32>> {
+        let g = self.geometry;
+        ensure!(
+            input.len() == g.pixels(),
+            "model input needs {} values ({}x{}), got {}",
+            g.pixels(),
+            g.width,
+            g.height,
+            input.len()
+        );
+        let t = Tensor::from_shape(&[1, 1, g.height, g.width], input)?;
+        let out = self
+            .plan
+            .run(tvec![t.into()])
+            .with_context(|| format!("{}: inference failed", self.source))?;
+        let out = out[0].try_as_plain_ram()?;
+        Ok(out.as_slice::<f32>()?.to_vec())
+    }
+
+    /// A worker with its own buffers; one per thread.
+    pub fn session(&self) -> Result<Session<'_>> {
+        let g = self.geometry;
+        let n = g.pixels();
+        Ok(Session {
+            model: self,
+            state: self.plan.spawn()?,
+            input: Arc::new(Tensor::zero::<f32>(&[1, 1, g.height, g.width])?),
+            small_l: vec![0; n],
+            a: vec![0; n],
+            b: vec![0; n],
+            scratch: vec![0; scratch_len(g.width)],
+        })
+    }
+}
+
+/// One worker's reusable state: tract state plus the model-size buffers.
+pub struct Session<'m> {
+    model: &'m Model,
+    state: TypedSimpleState,
+    input: Arc<Tensor>,
+    small_l: Vec<u16>,
+    a: Vec<i16>,
+    b: Vec<i16>,
+    scratch: Vec<i32>,
+}
+
+impl Session<'_> {
+    pub fn model(&self) -> &Model {
+        self.model
+    }
+
+    /// Predicts a*b* for a full-resolution L* plane (`width x height`, Q8.8)
+    /// at the model's size, into the session's a/b planes.
+    pub fn predict(&mut self, l: &[u16], width: usize, height: usize) -> Result<AbPlanes<'_>> {
+        ensure!(
+            width > 0 && height > 0 && l.len() == width * height,
+            "L plane has {} values for {width}x{height}",
+            l.len()
+        );
+        let g = self.model.geometry;
+        contract::resize_l_plane(l, width, height, &mut self.small_l, g.width, g.height);
+        {
+            // The previous run's outputs are gone, so the input is ours again;
+            // only a caller holding a clone would force a fresh tensor.
+            if Arc::get_mut(&mut self.input).is_none() {
+                self.input = Arc::new(Tensor::zero::<f32>(&[1, 1, g.height, g.width])?);
+            }
+            let t = Arc::get_mut(&mut self.input).expect("unique after the check above");
+            let mut view = t.try_as_plain_ram_mut()?;
+            contract::l_plane_to_input(&self.small_l, view.as_slice_mut::<f32>()?);
+        }
+        let out = self
+            .state
+            .run(tvec![TValue::from_const(self.input.clone())])
+            .with_context(|| format!("{}: inference failed", self.model.source))?;
+        {
+            let view = out[0].try_as_plain_ram()?;
+            let data = view.as_slice::<f32>()?;
+            if data.len() != 2 * g.pixels() {
+                bail!(
+                    "{}: model output has {} values, expected {}",
+                    self.model.source,
+                    data.len(),
+                    2 * g.pixels()
+                );
+            }
+            contract::output_to_ab_planes(data, &mut self.a, &mut self.b);
+        }
+        drop(out);
+        Ok(AbPlanes {
+            width: g.width,
+            height: g.height,
+            a: &self.a,
+            b: &self.b,
+        })
+    }
+
+    /// Colourizes a full-resolution L* plane into `rgb` (`3 * width *
+    /// height` bytes, interleaved sRGB8). L* is kept from the input: a*b*
+    /// come from the model, upsampled bilinearly band by band.
+    pub fn colorize_l(
+        &mut self,
+        l: &[u16],
+        width: usize,
+        height: usize,
+        rgb: &mut [u8],
+    ) -> Result<()> {
+        ensure!(
+            rgb.len() == 3 * l.len(),
+            "output buffer has {} bytes, a {width}x{height} RGB image needs {}",
+            rgb.len(),
+            3 * l.len()
+        );
+        self.predict(l, width, height)?;
+        let ab = AbPlanes {
+            width: self.model.geometry.width,
+            height: self.model.geometry.height,
+            a: &self.a,
+            b: &self.b,
+        };
+        for (band, (l_rows, rgb_rows)) in l
+            .chunks(BAND_ROWS * width)
+            .zip(rgb.chunks_mut(3 * BAND_ROWS * width))
+            .enumerate()
+        {
+            recombine_rows(
+                &ab,
+                width,
+                height,
+                band * BAND_ROWS,
+                l_rows,
+                rgb_rows,
+                &mut self.scratch,
+            );
+            hold_lightness(l_rows, rgb_rows);
+        }
+        Ok(())
+    }
+}
+
+/// Where clipping an out-of-gamut colour moved L* by more than
+/// [`L_TOLERANCE`], scales the pixel's chroma down (binary search, hue kept)
+/// until the lightness is back: the user's tones matter more than saturation.
+pub fn hold_lightness(l_rows: &[u16], rgb: &mut [u8]) {
+    for (l, px) in l_rows.iter().zip(rgb.chunks_exact_mut(3)) {
+        let (got, a, b) = rgb8_to_lab(px[0], px[1], px[2]);
+        if (got as i32 - *l as i32).abs() <= L_TOLERANCE {
+            continue;
+        }
+        let fits = |s: i32| {
+            let c = lab_to_rgb8(*l, (a as i32 * s / 256) as i16, (b as i32 * s / 256) as i16);
+            let (l2, _, _) = rgb8_to_lab(c[0], c[1], c[2]);
+            ((l2 as i32 - *l as i32).abs() <= L_TOLERANCE).then_some(c)
+        };
+        // Zero chroma is gray, which always fits.
+        let (mut lo, mut hi) = (0, 256);
+        let mut best = fits(0).unwrap_or_else(|| lab_to_rgb8(*l, 0, 0));
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            match fits(mid) {
+                Some(c) => {
+                    lo = mid;
+                    best = c;
+                }
+                None => hi = mid,
+            }
+        }
+        px.copy_from_slice(&best);
+    }
+}

@@ -1,0 +1,225 @@
+//! The ONNX writer against the plain-Rust reference forward pass: every op,
+//! in float and in int8.
+
+use colorize_device::forward::forward;
+use colorize_device::net::{Net, Node, Op, Tensor};
+use colorize_device::onnx::{to_onnx, to_onnx_int8};
+use colorize_device::synthetic::{conv_net, mlp_net};
+use colorize_device::Model;
+use colorize_shared::contract::{meta, OUTPUT_NAME};
+
+/// Deterministic inputs in the contract's -1..1 range.
+fn noise(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).max(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+/// A smooth gradient with a bright disc: what a photo's L* looks like.
+fn smooth(size: usize, phase: f32) -> Vec<f32> {
+    (0..size * size)
+        .map(|i| {
+            let (x, y) = (
+                (i % size) as f32 / size as f32,
+                (i / size) as f32 / size as f32,
+            );
+            let disc = if (x - 0.6).powi(2) + (y - 0.4).powi(2) < 0.05 {
+                0.5
+            } else {
+                0.0
+            };
+            (0.8 * (x * 3.0 + phase).sin() * (y * 2.0).cos() + disc - 0.2).clamp(-1.0, 1.0)
+        })
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn check_f32(net: &Net, seeds: std::ops::Range<u32>) -> f32 {
+    let model = Model::from_bytes(&to_onnx(net).unwrap()).unwrap();
+    let n = net.input_height * net.input_width;
+    let mut worst = 0f32;
+    for seed in seeds {
+        let x = noise(n, seed);
+        let want = forward(net, &x).unwrap();
+        let got = model.run(&x).unwrap();
+        worst = worst.max(max_abs_diff(&got, &want.data));
+    }
+    worst
+}
+
+#[test]
+fn float_conv_net_matches_reference() {
+    let d = check_f32(&conv_net(8, 4, 7), 0..4);
+    println!("conv net: tract vs reference max abs diff {d:e}");
+    assert!(d < 1e-4, "{d}");
+}
+
+#[test]
+fn float_mlp_net_matches_reference() {
+    let d = check_f32(&mlp_net(6, 8, 3), 0..4);
+    println!("mlp net: tract vs reference max abs diff {d:e}");
+    assert!(d < 1e-4, "{d}");
+}
+
+/// Each op alone, so a mismatch names the op: a conv with stride, padding
+/// and dilation, then the op under test, then a 1x1 conv to 2 channels.
+#[test]
+fn each_op_matches_reference() {
+    let size = 8;
+    let w = |shape: Vec<usize>, seed: u32| {
+        let n = shape.iter().product();
+        Tensor::new(shape, noise(n, seed).iter().map(|v| v * 0.5).collect())
+    };
+    let node = |name: &str, op: Op, inputs: &[&str], output: &str| Node {
+        name: name.into(),
+        op,
+        inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        output: output.into(),
+    };
+    let conv =
+        |name: &str, cin, cout, k, stride, padding, dilation, input: &str, output: &str, seed| {
+            node(
+                name,
+                Op::Conv2d {
+                    weight: w(vec![cout, cin, k, k], seed),
+                    bias: noise(cout, seed + 1),
+                    stride,
+                    padding,
+                    dilation,
+                },
+                &[input],
+                output,
+            )
+        };
+    let head = |input: &str, c| conv("head", c, 2, 1, 1, 0, 1, input, OUTPUT_NAME, 99);
+    let cases: Vec<(&str, Vec<Node>)> = vec![
+        (
+            "conv 3x3",
+            vec![conv("c", 1, 3, 3, 1, 1, 1, "L", "x", 1), head("x", 3)],
+        ),
+        (
+            "conv dilated 5x5",
+            vec![conv("c", 1, 3, 5, 1, 4, 2, "L", "x", 2), head("x", 3)],
+        ),
+        (
+            "conv stride 2 + upsample",
+            vec![
+                conv("c", 1, 3, 3, 2, 1, 1, "L", "x", 3),
+                node("u", Op::Upsample2x, &["x"], "y"),
+                head("y", 3),
+            ],
+        ),
+        (
+            "relu, tanh",
+            vec![
+                conv("c", 1, 3, 3, 1, 1, 1, "L", "x", 4),
+                node("r", Op::Relu, &["x"], "y"),
+                conv("c2", 3, 2, 3, 1, 1, 1, "y", "z", 5),
+                node("t", Op::Tanh, &["z"], OUTPUT_NAME),
+            ],
+        ),
+        (
+            "concat, add",
+            vec![
+                conv("c", 1, 3, 3, 1, 1, 1, "L", "x", 6),
+                conv("c2", 1, 3, 1, 1, 0, 1, "L", "y", 7),
+                node("cat", Op::Concat, &["x", "y", "L"], "z"),
+                conv("c3", 7, 3, 3, 1, 1, 1, "z", "q", 8),
+                node("add", Op::Add, &["q", "x"], "s"),
+                head("s", 3),
+            ],
+        ),
+        (
+            "flatten, linear, reshape",
+            vec![
+                node("f", Op::Flatten, &["L"], "x"),
+                node(
+                    "fc",
+                    Op::Linear {
+                        weight: w(vec![2 * size * size, size * size], 9),
+                        bias: noise(2 * size * size, 10),
+                    },
+                    &["x"],
+                    "y",
+                ),
+                node(
+                    "r",
+                    Op::Reshape {
+                        shape: vec![1, 2, size, size],
+                    },
+                    &["y"],
+                    OUTPUT_NAME,
+                ),
+            ],
+        ),
+    ];
+    for (what, nodes) in cases {
+        let net = Net {
+            arch: what.into(),
+            input_height: size,
+            input_width: size,
+            nodes,
+            metadata: vec![],
+        };
+        let d = check_f32(&net, 0..2);
+        println!("{what}: max abs diff {d:e}");
+        assert!(d < 1e-4, "{what}: tract differs from the reference by {d}");
+    }
+}
+
+#[test]
+fn model_card_is_written() {
+    let mut net = conv_net(8, 4, 1);
+    net.metadata
+        .push((meta::WEIGHTS_SHA256.into(), "abc123".into()));
+    let f = Model::from_bytes(&to_onnx(&net).unwrap()).unwrap();
+    assert_eq!(f.meta(meta::WEIGHTS_SHA256), Some("abc123"));
+    assert_eq!(f.meta(meta::ARCH), Some("bootstrap-conv"));
+    assert_eq!(f.meta(meta::INPUT_SIZE), Some("8"));
+    assert_eq!(f.meta(meta::CONTRACT_VERSION), Some("1"));
+    assert_eq!(f.meta(meta::QUANTIZATION), Some("none (f32)"));
+    let q = Model::from_bytes(&to_onnx_int8(&net, &[smooth(8, 0.0)]).unwrap()).unwrap();
+    assert!(q.meta(meta::QUANTIZATION).unwrap().starts_with("int8"));
+    assert_eq!(q.meta(meta::WEIGHTS_SHA256), Some("abc123"));
+}
+
+#[test]
+fn int8_is_close_to_float_on_smooth_input() {
+    let size = 16;
+    let net = conv_net(size, 8, 11);
+    let calib: Vec<Vec<f32>> = (0..4).map(|k| smooth(size, k as f32)).collect();
+    let bytes = to_onnx_int8(&net, &calib).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("QLinearConv"),
+        "no QLinearConv in the int8 graph"
+    );
+    assert!(!text.contains("\"Conv"), "a float conv is left");
+    let q = Model::from_bytes(&bytes).unwrap();
+    let f = Model::from_bytes(&to_onnx(&net).unwrap()).unwrap();
+    let x = smooth(size, 0.5);
+    let (yq, yf) = (q.run(&x).unwrap(), f.run(&x).unwrap());
+    let d = max_abs_diff(&yq, &yf);
+    let mean = yq.iter().zip(&yf).map(|(a, b)| (a - b).abs()).sum::<f32>() / yq.len() as f32;
+    let spread = yf.iter().fold(0f32, |m, v| m.max(v.abs()));
+    println!("int8 vs f32: max abs diff {d}, mean {mean}, f32 output max |v| {spread}");
+    // tanh outputs: a* = 128 v, so 0.05 is about 6 a* units at worst.
+    assert!(
+        d < 0.05 && mean < 0.01,
+        "int8 too far from f32: max {d}, mean {mean}"
+    );
+    assert!(spread > 0.05, "degenerate test: the f32 output is flat");
+}
