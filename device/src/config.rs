@@ -148,7 +148,9 @@ impl Default for CameraConfig {
 
 impl CameraConfig {
     pub fn pixel_format(&self) -> Result<PixelFormat> {
-        self.format.parse().map_err(|e: String| anyhow::anyhow!("[camera] format: {e}"))
+        self.format
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("[camera] format: {e}"))
     }
 }
 
@@ -225,7 +227,8 @@ impl BoxConfig {
 
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         Self::from_toml(&text).with_context(|| format!("invalid config {}", path.display()))
     }
 
@@ -237,7 +240,10 @@ impl BoxConfig {
                 let _ = writeln!(errs, "{e}");
             }
             if !self.button.enabled {
-                let _ = writeln!(errs, "[camera] enabled needs [button] enabled: the button is the shutter");
+                let _ = writeln!(
+                    errs,
+                    "[camera] enabled needs [button] enabled: the button is the shutter"
+                );
             }
             if self.camera.width == 0 || self.camera.height == 0 {
                 let _ = writeln!(errs, "[camera] width and height must be positive");
@@ -247,7 +253,10 @@ impl BoxConfig {
             }
         }
         if self.button.enabled && !self.camera.enabled {
-            let _ = writeln!(errs, "[button] enabled needs [camera] enabled: a press captures a frame");
+            let _ = writeln!(
+                errs,
+                "[button] enabled needs [camera] enabled: a press captures a frame"
+            );
         }
         if self.button.poll_ms == 0 || self.inbox.poll_ms == 0 {
             let _ = writeln!(errs, "poll_ms must be positive");
@@ -263,11 +272,17 @@ impl BoxConfig {
             ];
             for (name, d) in &dirs {
                 if *d == self.inbox.dir {
-                    let _ = writeln!(errs, "{name} must differ from inbox.dir (outputs would be re-read as inputs)");
+                    let _ = writeln!(
+                        errs,
+                        "{name} must differ from inbox.dir (outputs would be re-read as inputs)"
+                    );
                 }
             }
         }
-        if self.button.enabled && self.led.enabled && self.button.chip == self.led.chip && self.button.line == self.led.line
+        if self.button.enabled
+            && self.led.enabled
+            && self.button.chip == self.led.chip
+            && self.button.line == self.led.line
         {
             let _ = writeln!(errs, "[button] and [led] use the same GPIO line");
         }
@@ -291,12 +306,18 @@ mod tests {
     fn empty_file_is_the_defaults() {
         let c = BoxConfig::from_toml("").unwrap();
         assert_eq!(c, BoxConfig::default());
-        assert_eq!(c.inbox.done_path(), PathBuf::from("/var/lib/colorize/inbox/done"));
+        assert_eq!(
+            c.inbox.done_path(),
+            PathBuf::from("/var/lib/colorize/inbox/done")
+        );
     }
 
     #[test]
     fn round_trips_through_its_own_output() {
-        let c = BoxConfig::from_toml("[camera]\nenabled = true\nwidth = 320\n[button]\nenabled = true\nline = 5\n").unwrap();
+        let c = BoxConfig::from_toml(
+            "[camera]\nenabled = true\nwidth = 320\n[button]\nenabled = true\nline = 5\n",
+        )
+        .unwrap();
         assert_eq!(c.camera.width, 320);
         assert_eq!(BoxConfig::from_toml(&c.to_toml()).unwrap(), c);
     }
@@ -307,7 +328,10 @@ mod tests {
         assert!(format!("{e:#}").contains("pol_ms"), "{e:#}");
         let e = BoxConfig::from_toml("[camera]\nenabled = true\nformat = \"rgb\"\n").unwrap_err();
         let msg = format!("{e:#}");
-        assert!(msg.contains("unknown pixel format") && msg.contains("[button]"), "{msg}");
+        assert!(
+            msg.contains("unknown pixel format") && msg.contains("[button]"),
+            "{msg}"
+        );
         let e = BoxConfig::from_toml("[output]\ndir = \"/var/lib/colorize/inbox\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("output.dir"));
     }

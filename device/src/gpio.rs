@@ -62,7 +62,8 @@ impl Debouncer {
             self.candidate = level;
             self.since_ms = now_ms;
         }
-        if self.candidate != self.stable && now_ms.saturating_sub(self.since_ms) >= self.debounce_ms {
+        if self.candidate != self.stable && now_ms.saturating_sub(self.since_ms) >= self.debounce_ms
+        {
             self.stable = self.candidate;
             return self.stable;
         }
@@ -175,7 +176,12 @@ mod cdev {
         io::Error::other(format!("{what}: {e}"))
     }
 
-    fn request(chip: &Path, line: u32, mut flags: LineRequestFlags, active_low: bool) -> io::Result<CdevPin> {
+    fn request(
+        chip: &Path,
+        line: u32,
+        mut flags: LineRequestFlags,
+        active_low: bool,
+    ) -> io::Result<CdevPin> {
         let what = format!("GPIO {} line {line}", chip.display());
         if active_low {
             flags |= LineRequestFlags::ACTIVE_LOW;
@@ -199,7 +205,9 @@ mod cdev {
 
     impl InputLine for CdevInput {
         fn is_active(&mut self) -> io::Result<bool> {
-            self.0.is_high().map_err(|e| gpio_err("reading the button".into(), e))
+            self.0
+                .is_high()
+                .map_err(|e| gpio_err("reading the button".into(), e))
         }
     }
 
@@ -214,8 +222,12 @@ mod cdev {
 
     impl OutputLine for CdevOutput {
         fn set_active(&mut self, on: bool) -> io::Result<()> {
-            if on { self.0.set_high() } else { self.0.set_low() }
-                .map_err(|e| gpio_err("driving the LED".into(), e))
+            if on {
+                self.0.set_high()
+            } else {
+                self.0.set_low()
+            }
+            .map_err(|e| gpio_err("driving the LED".into(), e))
         }
     }
 }

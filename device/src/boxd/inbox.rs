@@ -20,7 +20,10 @@ const IN_PROGRESS: [&str; 4] = [".part", ".tmp", ".crdownload", ".partial"];
 
 /// Whether a name is a candidate at all.
 pub fn is_candidate(name: &str) -> bool {
-    !name.starts_with('.') && !IN_PROGRESS.iter().any(|s| name.to_ascii_lowercase().ends_with(s))
+    !name.starts_with('.')
+        && !IN_PROGRESS
+            .iter()
+            .any(|s| name.to_ascii_lowercase().ends_with(s))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -108,11 +111,18 @@ mod tests {
         let mut growing = fs::File::create(d.path().join("c.png")).unwrap();
         growing.write_all(b"1").unwrap();
 
-        assert!(inbox.poll(&mut pending).unwrap().is_empty(), "first sight is never ready");
+        assert!(
+            inbox.poll(&mut pending).unwrap().is_empty(),
+            "first sight is never ready"
+        );
         assert_eq!(pending, 3);
         growing.write_all(b"23").unwrap();
         let ready = inbox.poll(&mut pending).unwrap();
-        assert_eq!(ready, vec![d.path().join("a.png")], "c.png grew, empty.png is empty");
+        assert_eq!(
+            ready,
+            vec![d.path().join("a.png")],
+            "c.png grew, empty.png is empty"
+        );
         let ready = inbox.poll(&mut pending).unwrap();
         assert_eq!(ready, vec![d.path().join("a.png"), d.path().join("c.png")]);
         assert_eq!(pending, 1, "empty.png keeps waiting");

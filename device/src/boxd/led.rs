@@ -106,7 +106,11 @@ mod tests {
         let line = FakeLine::new();
         let mut led = StatusLed::new(Some(Box::new(line.output())), 1000, 500);
         led.set(LedState::Idle, 10);
-        assert_eq!(line.transitions(), vec![true], "heartbeat blink at the top of the period");
+        assert_eq!(
+            line.transitions(),
+            vec![true],
+            "heartbeat blink at the top of the period"
+        );
         led.tick(100);
         led.set(LedState::Busy, 200);
         led.tick(300);
@@ -116,7 +120,10 @@ mod tests {
             led.tick(t);
         }
         // 5 half-periods of blinking, then idle (dark at t=1550).
-        assert_eq!(line.transitions(), vec![true, false, true, false, true, false, true, false]);
+        assert_eq!(
+            line.transitions(),
+            vec![true, false, true, false, true, false, true, false]
+        );
         assert_eq!(led.state(), LedState::Idle);
     }
 }

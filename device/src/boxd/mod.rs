@@ -96,13 +96,21 @@ fn log(msg: std::fmt::Arguments<'_>) {
 
 /// Runs the daemon until `stop` is set (or, with [`RunMode::UntilIdle`],
 /// until there is nothing left to do).
-pub fn run(cfg: &BoxConfig, colorizer: &mut dyn Colorize, hw: Hardware, stop: &AtomicBool, mode: RunMode) -> Result<Summary> {
+pub fn run(
+    cfg: &BoxConfig,
+    colorizer: &mut dyn Colorize,
+    hw: Hardware,
+    stop: &AtomicBool,
+    mode: RunMode,
+) -> Result<Summary> {
     std::fs::create_dir_all(&cfg.output.dir)
         .with_context(|| format!("cannot create output folder {}", cfg.output.dir.display()))?;
     let stale = output::remove_stale_temps(&cfg.output.dir)
         .with_context(|| format!("cannot clean {}", cfg.output.dir.display()))?;
     if stale > 0 {
-        log(format_args!("removed {stale} unfinished output(s) left by a previous run"));
+        log(format_args!(
+            "removed {stale} unfinished output(s) left by a previous run"
+        ));
     }
     if cfg.inbox.enabled {
         std::fs::create_dir_all(&cfg.inbox.dir)
@@ -138,7 +146,9 @@ pub fn run(cfg: &BoxConfig, colorizer: &mut dyn Colorize, hw: Hardware, stop: &A
                 Some(
                     std::thread::Builder::new()
                         .name("shutter".into())
-                        .spawn_scoped(s, move || shutter_loop(opener, button, bc, free_rx, filled_tx, errs, stop, halt))
+                        .spawn_scoped(s, move || {
+                            shutter_loop(opener, button, bc, free_rx, filled_tx, errs, stop, halt)
+                        })
                         .context("cannot start the shutter thread")?,
                 )
             }
@@ -177,7 +187,9 @@ pub fn run(cfg: &BoxConfig, colorizer: &mut dyn Colorize, hw: Hardware, stop: &A
                 let name = capture_name(frame_no, slot.sequence);
                 let res = colorizer
                     .colorize(&slot.l[..n], slot.width, slot.height, &mut rgb[..3 * n])
-                    .and_then(|_| output::encode_png(&rgb[..3 * n], slot.width, slot.height, &mut png))
+                    .and_then(|_| {
+                        output::encode_png(&rgb[..3 * n], slot.width, slot.height, &mut png)
+                    })
                     .and_then(|_| output::write_atomic(&cfg.output.dir, &name, &png));
                 // The slot goes back whatever happened: the free queue has
                 // room for every slot, so this cannot fail.
@@ -208,7 +220,12 @@ pub fn run(cfg: &BoxConfig, colorizer: &mut dyn Colorize, hw: Hardware, stop: &A
                         }
                     }
                     ready.reverse(); // pop() takes the oldest name first
-                    if polled_once && ready.is_empty() && pending == 0 && mode == RunMode::UntilIdle && shutter.is_none() {
+                    if polled_once
+                        && ready.is_empty()
+                        && pending == 0
+                        && mode == RunMode::UntilIdle
+                        && shutter.is_none()
+                    {
                         break Ok(());
                     }
                     polled_once = true;
@@ -258,8 +275,14 @@ pub fn run(cfg: &BoxConfig, colorizer: &mut dyn Colorize, hw: Hardware, stop: &A
 }
 
 fn capture_name(n: u64, sequence: u32) -> String {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("capture-{}{:03}-{n:05}-{sequence}.png", t.as_secs(), t.subsec_millis())
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "capture-{}{:03}-{n:05}-{sequence}.png",
+        t.as_secs(),
+        t.subsec_millis()
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -303,7 +326,9 @@ fn shutter_loop(
             continue;
         }
         let Some(mut slot) = spare.take().or_else(|| free.dequeue()) else {
-            fail(format_args!("press ignored: every frame slot is waiting for the colourizer"));
+            fail(format_args!(
+                "press ignored: every frame slot is waiting for the colourizer"
+            ));
             continue;
         };
         if camera.is_none() {
@@ -373,17 +398,28 @@ fn process_file(
         image::DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), l),
         other => rgb8_to_l_plane(other.to_rgb8().as_raw(), l),
     }
-    colorizer.colorize(l, w, h, rgb).context("colourization failed")?;
+    colorizer
+        .colorize(l, w, h, rgb)
+        .context("colourization failed")?;
     output::encode_png(rgb, w, h, png)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;
-    log(format_args!("{} -> {} (input now {})", path.display(), out.display(), moved.display()));
+    log(format_args!(
+        "{} -> {} (input now {})",
+        path.display(),
+        out.display(),
+        moved.display()
+    ));
     Ok(out)
 }
 
 fn fail_input(cfg: &BoxConfig, path: &Path) -> Result<()> {
     let moved = output::move_into(path, &cfg.inbox.failed_path())?;
-    log(format_args!("moved {} to {}", path.display(), moved.display()));
+    log(format_args!(
+        "moved {} to {}",
+        path.display(),
+        moved.display()
+    ));
     Ok(())
 }

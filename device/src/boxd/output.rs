@@ -30,7 +30,11 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let tmp = tmp_path(dir, name);
     let dst = dir.join(name);
     let res = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -91,8 +95,14 @@ pub fn move_into(src: &Path, dir: &Path) -> Result<PathBuf> {
         .file_name()
         .with_context(|| format!("{} has no file name", src.display()))?;
     let mut dst = dir.join(name);
-    let stem = Path::new(name).file_stem().unwrap_or(name).to_string_lossy().into_owned();
-    let ext = Path::new(name).extension().map(|e| e.to_string_lossy().into_owned());
+    let stem = Path::new(name)
+        .file_stem()
+        .unwrap_or(name)
+        .to_string_lossy()
+        .into_owned();
+    let ext = Path::new(name)
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned());
     let mut i = 1;
     while dst.exists() {
         let n = match &ext {
@@ -102,7 +112,8 @@ pub fn move_into(src: &Path, dir: &Path) -> Result<PathBuf> {
         dst = dir.join(n);
         i += 1;
     }
-    fs::rename(src, &dst).with_context(|| format!("cannot move {} to {}", src.display(), dst.display()))?;
+    fs::rename(src, &dst)
+        .with_context(|| format!("cannot move {} to {}", src.display(), dst.display()))?;
     sync_dir(dir)?;
     if let Some(parent) = src.parent() {
         sync_dir(parent)?;
@@ -119,7 +130,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = write_atomic(d.path(), "a.png", b"hello").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        let names: Vec<_> = fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
 
         fs::write(d.path().join(".x.png.colorize-tmp"), b"half").unwrap();

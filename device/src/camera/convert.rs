@@ -71,7 +71,9 @@ impl std::str::FromStr for PixelFormat {
             "yuyv" | "yuy2" => Ok(PixelFormat::Yuyv),
             "grey" | "gray" | "y8" => Ok(PixelFormat::Grey),
             "mjpeg" | "mjpg" | "jpeg" => Ok(PixelFormat::Mjpeg),
-            other => Err(format!("unknown pixel format {other:?}: expected yuyv, grey or mjpeg")),
+            other => Err(format!(
+                "unknown pixel format {other:?}: expected yuyv, grey or mjpeg"
+            )),
         }
     }
 }
@@ -90,15 +92,23 @@ pub enum ConvertError {
     /// The MJPEG payload did not decode.
     Decode(String),
     /// The JPEG decoded to a size other than the negotiated one.
-    SizeMismatch { expected: (usize, usize), got: (usize, usize) },
+    SizeMismatch {
+        expected: (usize, usize),
+        got: (usize, usize),
+    },
 }
 
 impl fmt::Display for ConvertError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConvertError::BadGeometry { width, height } => write!(f, "invalid frame size {width}x{height}"),
+            ConvertError::BadGeometry { width, height } => {
+                write!(f, "invalid frame size {width}x{height}")
+            }
             ConvertError::StrideTooSmall { stride, min } => {
-                write!(f, "bytes per line {stride} is shorter than one row ({min} bytes)")
+                write!(
+                    f,
+                    "bytes per line {stride} is shorter than one row ({min} bytes)"
+                )
             }
             ConvertError::ShortBuffer { need, got } => {
                 write!(f, "frame is truncated: {got} bytes used, {need} needed")
@@ -141,21 +151,30 @@ fn check_packed(
     row_bytes: usize,
 ) -> Result<(), ConvertError> {
     if stride < row_bytes {
-        return Err(ConvertError::StrideTooSmall { stride, min: row_bytes });
+        return Err(ConvertError::StrideTooSmall {
+            stride,
+            min: row_bytes,
+        });
     }
     let need = stride
         .checked_mul(height - 1)
         .and_then(|v| v.checked_add(row_bytes))
         .ok_or(ConvertError::BadGeometry { width, height })?;
     if data.len() < need {
-        return Err(ConvertError::ShortBuffer { need, got: data.len() });
+        return Err(ConvertError::ShortBuffer {
+            need,
+            got: data.len(),
+        });
     }
     Ok(())
 }
 
 fn check_out(l: &[u16], n: usize) -> Result<(), ConvertError> {
     if l.len() != n {
-        return Err(ConvertError::OutputSize { need: n, got: l.len() });
+        return Err(ConvertError::OutputSize {
+            need: n,
+            got: l.len(),
+        });
     }
     Ok(())
 }
@@ -196,7 +215,9 @@ pub fn yuyv_to_l(
 ) -> Result<(), ConvertError> {
     let n = pixels(width, height)?;
     check_out(l, n)?;
-    let row_bytes = width.checked_mul(2).ok_or(ConvertError::BadGeometry { width, height })?;
+    let row_bytes = width
+        .checked_mul(2)
+        .ok_or(ConvertError::BadGeometry { width, height })?;
     let stride = if stride == 0 { row_bytes } else { stride };
     let data = used(buf, bytesused);
     check_packed(data, width, height, stride, row_bytes)?;
@@ -229,7 +250,8 @@ pub fn mjpeg_to_l(
     if data.is_empty() {
         return Err(ConvertError::ShortBuffer { need: 1, got: 0 });
     }
-    let dec = JpegDecoder::new(std::io::Cursor::new(data)).map_err(|e| ConvertError::Decode(e.to_string()))?;
+    let dec = JpegDecoder::new(std::io::Cursor::new(data))
+        .map_err(|e| ConvertError::Decode(e.to_string()))?;
     let (w, h) = dec.dimensions();
     if (w as usize, h as usize) != (width, height) {
         return Err(ConvertError::SizeMismatch {
@@ -242,16 +264,23 @@ pub fn mjpeg_to_l(
     let expected = match color {
         ColorType::L8 => n,
         ColorType::Rgb8 => 3 * n,
-        other => return Err(ConvertError::Decode(format!("unsupported JPEG colour type {other:?}"))),
+        other => {
+            return Err(ConvertError::Decode(format!(
+                "unsupported JPEG colour type {other:?}"
+            )))
+        }
     };
     if need != expected {
-        return Err(ConvertError::Decode(format!("decoder wants {need} bytes for {width}x{height} {color:?}")));
+        return Err(ConvertError::Decode(format!(
+            "decoder wants {need} bytes for {width}x{height} {color:?}"
+        )));
     }
     if rgb.len() < need {
         rgb.resize(need, 0);
     }
     let dst = &mut rgb[..need];
-    dec.read_image(dst).map_err(|e| ConvertError::Decode(e.to_string()))?;
+    dec.read_image(dst)
+        .map_err(|e| ConvertError::Decode(e.to_string()))?;
     match color {
         ColorType::L8 => {
             for (o, &g) in l.iter_mut().zip(dst.iter()) {
@@ -292,7 +321,10 @@ mod tests {
         let buf = [10, 20, 30, 255, 255, 40, 50, 60, 255, 255];
         let mut l = [0u16; 6];
         grey_to_l(&buf, 3, 2, 5, buf.len(), &mut l).unwrap();
-        let want: Vec<u16> = [10u8, 20, 30, 40, 50, 60].iter().map(|&g| gray8_to_l(g)).collect();
+        let want: Vec<u16> = [10u8, 20, 30, 40, 50, 60]
+            .iter()
+            .map(|&g| gray8_to_l(g))
+            .collect();
         assert_eq!(&l[..], &want[..]);
     }
 
@@ -310,7 +342,15 @@ mod tests {
         let buf = [100, 0, 200, 255, 50, 255, 60, 0];
         let mut l = [0u16; 4];
         yuyv_to_l(&buf, 2, 2, 4, 8, &mut l).unwrap();
-        assert_eq!(l, [gray8_to_l(100), gray8_to_l(200), gray8_to_l(50), gray8_to_l(60)]);
+        assert_eq!(
+            l,
+            [
+                gray8_to_l(100),
+                gray8_to_l(200),
+                gray8_to_l(50),
+                gray8_to_l(60)
+            ]
+        );
     }
 
     #[test]
@@ -351,15 +391,30 @@ mod tests {
         let mut jpeg = Vec::new();
         image::DynamicImage::ImageLuma8(gray)
             .to_rgb8()
-            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .write_to(
+                &mut std::io::Cursor::new(&mut jpeg),
+                image::ImageFormat::Jpeg,
+            )
             .unwrap();
         let mut l = vec![0u16; (w * h) as usize];
         let mut scratch = Vec::new();
-        mjpeg_to_l(&jpeg, w as usize, h as usize, jpeg.len(), &mut l, &mut scratch).unwrap();
+        mjpeg_to_l(
+            &jpeg,
+            w as usize,
+            h as usize,
+            jpeg.len(),
+            &mut l,
+            &mut scratch,
+        )
+        .unwrap();
         // JPEG is lossy: compare against the source within a few L* units.
         for x in 0..w as usize {
             let want = gray8_to_l((x * 16) as u8) as i32;
-            assert!((l[x] as i32 - want).abs() < 4 * 256, "x={x}: {} vs {want}", l[x]);
+            assert!(
+                (l[x] as i32 - want).abs() < 4 * 256,
+                "x={x}: {} vs {want}",
+                l[x]
+            );
         }
         let mut wrong = vec![0u16; 64];
         assert!(matches!(
@@ -367,6 +422,13 @@ mod tests {
             Err(ConvertError::SizeMismatch { .. })
         ));
         // A truncated JPEG must be an error (or decode to something), never a panic.
-        let _ = mjpeg_to_l(&jpeg[..jpeg.len() / 2], 16, 8, jpeg.len() / 2, &mut l, &mut scratch);
+        let _ = mjpeg_to_l(
+            &jpeg[..jpeg.len() / 2],
+            16,
+            8,
+            jpeg.len() / 2,
+            &mut l,
+            &mut scratch,
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! tests. Both fill a caller-owned L* plane, so the capture loop reuses one
 //! buffer per frame and allocates nothing once running.
 
+pub mod capture;
 pub mod convert;
 #[cfg(target_os = "linux")]
 pub mod v4l2;
@@ -94,6 +95,15 @@ pub trait FrameSource {
 
     /// Captures the next frame into `l` (`width * height` L* values, Q8.8).
     fn capture_l(&mut self, l: &mut [u16]) -> Result<FrameInfo, CaptureError>;
+
+    /// Sets a device control by name (fault injection in tests, exposure on
+    /// real cameras). Sources without controls refuse.
+    fn set_control(&mut self, name: &str, _value: i64) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("this source has no control {name:?}"),
+        ))
+    }
 }
 
 impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
@@ -102,6 +112,9 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
     }
     fn capture_l(&mut self, l: &mut [u16]) -> Result<FrameInfo, CaptureError> {
         (**self).capture_l(l)
+    }
+    fn set_control(&mut self, name: &str, value: i64) -> io::Result<()> {
+        (**self).set_control(name, value)
     }
 }
 
@@ -132,7 +145,13 @@ pub enum FakeFrame {
 
 impl FakeSource {
     /// A source that plays `frames` once (or forever with [`Self::repeating`]).
-    pub fn new(format: PixelFormat, width: usize, height: usize, stride: usize, frames: Vec<FakeFrame>) -> Self {
+    pub fn new(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        stride: usize,
+        frames: Vec<FakeFrame>,
+    ) -> Self {
         FakeSource {
             format,
             width,
@@ -162,7 +181,10 @@ impl FakeSource {
             width,
             height,
             stride,
-            vec![FakeFrame::Data { bytes, bytesused: len }],
+            vec![FakeFrame::Data {
+                bytes,
+                bytesused: len,
+            }],
         )
         .repeating()
     }
@@ -192,7 +214,9 @@ impl FrameSource for FakeSource {
         self.sequence = self.sequence.wrapping_add(1);
         match &self.frames[i] {
             FakeFrame::Corrupt => Err(CaptureError::CorruptFrame { sequence }),
-            FakeFrame::Disconnect => Err(CaptureError::Disconnected(io::Error::from_raw_os_error(19))),
+            FakeFrame::Disconnect => {
+                Err(CaptureError::Disconnected(io::Error::from_raw_os_error(19)))
+            }
             FakeFrame::Data { bytes, bytesused } => {
                 convert::frame_to_l(
                     self.format,

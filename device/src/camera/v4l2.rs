@@ -70,7 +70,9 @@ impl V4l2Source {
         let path = path.as_ref().to_path_buf();
         let dev = Device::with_path(&path).map_err(|e| ctx(&path, "cannot open", e))?;
         let want = Format::new(req.width, req.height, FourCC::new(&req.format.fourcc()));
-        let got = dev.set_format(&want).map_err(|e| ctx(&path, "VIDIOC_S_FMT failed", e))?;
+        let got = dev
+            .set_format(&want)
+            .map_err(|e| ctx(&path, "VIDIOC_S_FMT failed", e))?;
         if got.fourcc.repr != req.format.fourcc() {
             let offered: Vec<String> = dev
                 .enum_formats()
@@ -91,7 +93,10 @@ impl V4l2Source {
         if width == 0 || height == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: driver negotiated an empty frame {width}x{height}", path.display()),
+                format!(
+                    "{}: driver negotiated an empty frame {width}x{height}",
+                    path.display()
+                ),
             ));
         }
         let mut stream = Stream::with_buffers(&dev, Type::VideoCapture, req.buffers.max(2))
@@ -136,7 +141,11 @@ impl V4l2Source {
             let names: Vec<&str> = controls.iter().map(|c| c.name.as_str()).collect();
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("{}: no control named {name:?} (have: {})", self.path.display(), names.join(", ")),
+                format!(
+                    "{}: no control named {name:?} (have: {})",
+                    self.path.display(),
+                    names.join(", ")
+                ),
             ));
         };
         let value = match desc.typ {
@@ -175,5 +184,9 @@ impl FrameSource for V4l2Source {
             height: self.height,
             sequence: meta.sequence,
         })
+    }
+
+    fn set_control(&mut self, name: &str, value: i64) -> io::Result<()> {
+        self.set_control_by_name(name, value)
     }
 }
