@@ -8,3 +8,8 @@ pub mod runtime;
 pub mod synthetic;
 
 pub use runtime::{Model, Session};
+
+pub mod boxd;
+pub mod camera;
+pub mod config;
+pub mod gpio;
