@@ -93,13 +93,16 @@ fn label(v: f64) -> String {
     }
 }
 
+/// A named, coloured line of (x, y) points.
+pub type Series<'a> = (&'a str, Rgb<u8>, Vec<(f64, f64)>);
+
 /// One line chart: `series` of (name, colour, points (x, y)) in the box
 /// (x, y, w, h), with y-axis min/max labels and a legend.
 pub fn chart(
     img: &mut RgbImage,
     (bx, by, bw, bh): (i64, i64, i64, i64),
     title: &str,
-    series: &[(&str, Rgb<u8>, Vec<(f64, f64)>)],
+    series: &[Series<'_>],
 ) {
     let pts = series.iter().flat_map(|s| s.2.iter());
     let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
