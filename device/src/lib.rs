@@ -1,7 +1,11 @@
-//! The colorize device runtime.
+//! The colorize device runtime: ONNX export of a trained [`net::Net`], the
+//! tract runtime that colourizes full-resolution images with it, and the
+//! `colorize` command line.
 pub use colorize_shared as shared;
 
+pub mod cli;
 pub mod forward;
+pub mod images;
 pub mod net;
 pub mod onnx;
 pub mod runtime;
@@ -9,7 +13,12 @@ pub mod synthetic;
 
 pub use runtime::{Model, Session};
 
-pub mod boxd;
-pub mod camera;
-pub mod config;
-pub mod gpio;
+/// The default model, compiled in: int8, see `models/README.md`.
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/colorize-default-int8.onnx");
+/// What errors call the embedded model.
+pub const DEFAULT_MODEL_NAME: &str = "the embedded default model";
+
+/// Loads the embedded default model.
+pub fn default_model() -> anyhow::Result<Model> {
+    Model::from_bytes_named(DEFAULT_MODEL, DEFAULT_MODEL_NAME)
+}

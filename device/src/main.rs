@@ -1,4 +1,14 @@
-fn main() {
-    eprintln!("colorize: the runtime has not landed yet (see the README)");
-    std::process::exit(2);
+use std::process::ExitCode;
+
+use clap::Parser;
+use colorize_device::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    match cli::run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,69 @@
+//! The `colorize` command line. Each subcommand is one module with an
+//! `Args` struct (clap derive) and a `run` function; adding a subcommand is
+//! one [`Command`] variant plus its module.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::Model;
+
+pub mod eval;
+pub mod files;
+pub mod info;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "colorize",
+    version,
+    about = "Colourizes grayscale photos with a small CNN (tract, int8 by default)",
+    after_help = "Examples:\n  colorize files old-photos/ --out colorized/\n  colorize eval --truth ../shared/data/sipi-color\n  colorize info"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Colourize image files and folders at full resolution.
+    Files(files::Args),
+    /// Score the model on colour photos: gray them, colourize, compare.
+    Eval(eval::Args),
+    /// Print the model card.
+    Info(info::Args),
+}
+
+/// `--model`, shared by the subcommands that run one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArg {
+    /// ONNX model to use instead of the embedded default model.
+    #[arg(long, value_name = "ONNX")]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArg {
+    pub fn load(&self) -> Result<Model> {
+        match &self.model {
+            Some(path) => Model::from_path(path),
+            None => crate::default_model(),
+        }
+    }
+}
+
+/// Worker threads: `--threads`, or one per core.
+pub fn thread_count(requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Files(args) => files::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Info(args) => info::run(args),
+    }
+}
