@@ -1,0 +1,326 @@
+//! End-to-end: the real `colorize` binary on generated images.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use colorize_device::net::{Net, Node, Op, Tensor};
+use colorize_device::onnx::to_onnx;
+use colorize_shared::contract::OUTPUT_NAME;
+use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
+use image::{ImageBuffer, Luma, Rgb};
+
+/// The binary, through the cross runner (qemu-user) when the tests run
+/// emulated: a child process is not emulated by itself without binfmt_misc.
+fn colorize() -> Command {
+    let bin = env!("CARGO_BIN_EXE_colorize");
+    let runner_var = if cfg!(target_arch = "aarch64") {
+        Some("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
+    } else if cfg!(target_arch = "arm") {
+        Some("CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER")
+    } else {
+        None
+    };
+    match runner_var
+        .and_then(|v| std::env::var(v).ok())
+        .filter(|r| !r.trim().is_empty())
+    {
+        Some(runner) => {
+            let mut parts = runner.split_whitespace();
+            let mut cmd = Command::new(parts.next().expect("non-empty runner"));
+            cmd.args(parts).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    }
+}
+
+fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    let mut cmd = colorize();
+    for a in args {
+        cmd.arg(a);
+    }
+    cmd.output().expect("can not start colorize")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A gray image with gradients, edges and the extremes 0 and 255.
+fn gray_image(w: u32, h: u32, seed: u32) -> ImageBuffer<Luma<u8>, Vec<u8>> {
+    ImageBuffer::from_fn(w, h, |x, y| {
+        let v = if (x / 7 + y / 5 + seed) % 9 == 0 {
+            if (x + y) % 2 == 0 {
+                0
+            } else {
+                255
+            }
+        } else {
+            ((x * 255 / w.max(2) + y * 97 / h.max(2) + seed * 31) % 256) as u8
+        };
+        Luma([v])
+    })
+}
+
+fn dims(path: &Path) -> (u32, u32) {
+    image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Max |L*(output) - L*(input gray)| in Q8.8 over all pixels.
+fn max_l_error(gray: &[u8], out: &Path) -> i32 {
+    let rgb = image::open(out).unwrap().to_rgb8();
+    assert_eq!(rgb.as_raw().len(), 3 * gray.len());
+    rgb.as_raw()
+        .chunks_exact(3)
+        .zip(gray)
+        .map(|(px, g)| (rgb8_to_lab(px[0], px[1], px[2]).0 as i32 - gray8_to_l(*g) as i32).abs())
+        .max()
+        .unwrap()
+}
+
+/// Output names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+struct Batch {
+    _tmp: tempfile::TempDir,
+    input: PathBuf,
+    out: PathBuf,
+}
+
+fn batch() -> Batch {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let out = tmp.path().join("out");
+    fs::create_dir_all(input.join("nested")).unwrap();
+    Batch {
+        input,
+        out,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn gray_folder_is_colourized_at_full_size_keeping_lightness() {
+    let b = batch();
+    let sizes = [(37u32, 23u32), (130, 70), (9, 150)];
+    let mut grays = Vec::new();
+    for (k, (w, h)) in sizes.iter().enumerate() {
+        let img = gray_image(*w, *h, k as u32);
+        let dir = if k == 2 {
+            b.input.join("nested")
+        } else {
+            b.input.clone()
+        };
+        img.save(dir.join(format!("g{k}.png"))).unwrap();
+        grays.push(img);
+    }
+    // 16-bit gray TIFF: accepted, reduced to 8 bits.
+    let g16: ImageBuffer<Luma<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(50, 40, |x, y| Luma([((x * 1300 + y * 700) % 65536) as u16]));
+    g16.save(b.input.join("deep.tiff")).unwrap();
+    // A colour JPEG: L* taken from the colour.
+    ImageBuffer::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 128u8]))
+        .save(b.input.join("colour.jpg"))
+        .unwrap();
+
+    let o = run(&[&"files", &b.input, &"--out", &b.out, &"--threads", &"2"]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("5 ok, 0 failed"),
+        "stdout: {}",
+        text(&o.stdout)
+    );
+    assert_eq!(
+        listing(&b.out),
+        ["colour.png", "deep.png", "g0.png", "g1.png", "g2.png"]
+    );
+    for (k, (w, h)) in sizes.iter().enumerate() {
+        let out = b.out.join(format!("g{k}.png"));
+        assert_eq!(dims(&out), (*w, *h));
+        let err = max_l_error(grays[k].as_raw(), &out);
+        assert!(
+            err <= 256,
+            "g{k}: L* off by {} at worst",
+            err as f32 / 256.0
+        );
+    }
+    assert_eq!(dims(&b.out.join("deep.png")), (50, 40));
+    let deep8: Vec<u8> = g16
+        .as_raw()
+        .iter()
+        .map(|v| ((*v as u32 + 128) / 257) as u8)
+        .collect();
+    let err = max_l_error(&deep8, &b.out.join("deep.png"));
+    assert!(err <= 256, "16-bit: L* off by {}", err as f32 / 256.0);
+    assert_eq!(dims(&b.out.join("colour.png")), (64, 48));
+    // Provenance in the PNG.
+    let png = fs::read(b.out.join("g0.png")).unwrap();
+    assert!(
+        png.windows(24).any(|w| w == b"colourized by colorize 0"),
+        "no provenance text in the PNG"
+    );
+}
+
+#[test]
+fn a_corrupt_file_fails_alone() {
+    let b = batch();
+    gray_image(20, 10, 1).save(b.input.join("a.png")).unwrap();
+    gray_image(11, 30, 2).save(b.input.join("c.png")).unwrap();
+    // A PNG signature followed by garbage: decoding starts, then fails.
+    let mut bad = b"\x89PNG\r\n\x1a\n".to_vec();
+    bad.extend(std::iter::repeat_n(0x42u8, 300));
+    fs::write(b.input.join("b.png"), bad).unwrap();
+
+    let o = run(&[&"files", &b.input, &"--out", &b.out]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "a failed input must fail the run");
+    assert!(
+        text(&o.stdout).contains("2 ok, 1 failed"),
+        "stdout: {}",
+        text(&o.stdout)
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    assert!(
+        lines[0].contains("b.png"),
+        "the error names the file: {err}"
+    );
+    // The good ones are written; nothing partial or temporary is left.
+    assert_eq!(listing(&b.out), ["a.png", "c.png"]);
+    assert_eq!(dims(&b.out.join("c.png")), (11, 30));
+}
+
+#[test]
+fn a_missing_input_is_reported_and_the_rest_goes_on() {
+    let b = batch();
+    let good = b.input.join("a.png");
+    gray_image(8, 8, 0).save(&good).unwrap();
+    let o = run(&[&"files", &b.input.join("nope.png"), &good, &"--out", &b.out]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("nope.png"), "{}", text(&o.stderr));
+    assert_eq!(listing(&b.out), ["a.png"]);
+}
+
+#[test]
+fn a_model_with_the_wrong_shape_is_refused_clearly() {
+    let b = batch();
+    gray_image(8, 8, 0).save(b.input.join("a.png")).unwrap();
+    // Output at half the input's size: breaks the contract.
+    let net = Net {
+        arch: "half".into(),
+        input_height: 16,
+        input_width: 16,
+        nodes: vec![Node {
+            name: "conv".into(),
+            op: Op::Conv2d {
+                weight: Tensor::new(vec![2, 1, 3, 3], vec![0.1; 18]),
+                bias: vec![0.0; 2],
+                stride: 2,
+                padding: 1,
+                dilation: 1,
+            },
+            inputs: vec!["L".into()],
+            output: OUTPUT_NAME.into(),
+        }],
+        metadata: vec![],
+    };
+    let model = b.input.join("half.onnx");
+    fs::write(&model, to_onnx(&net).unwrap()).unwrap();
+    let o = run(&[
+        &"files",
+        &b.input.join("a.png"),
+        &"--out",
+        &b.out,
+        &"--model",
+        &model,
+    ]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("half.onnx"),
+        "the error names the model file: {err}"
+    );
+    assert!(
+        err.contains("model output has shape [1, 2, 8, 8]") && err.contains("[1, 2, 16, 16]"),
+        "the error says what is wrong: {err}"
+    );
+    // Not a model at all.
+    fs::write(&model, b"not onnx").unwrap();
+    let o = run(&[&"info", &"--model", &model]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("half.onnx"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn skip_existing_resumes_a_batch() {
+    let b = batch();
+    for k in 0..3 {
+        gray_image(12, 9, k)
+            .save(b.input.join(format!("p{k}.png")))
+            .unwrap();
+    }
+    fs::create_dir_all(&b.out).unwrap();
+    // p1 is "done" already: its output must stay untouched.
+    fs::write(b.out.join("p1.png"), b"done before").unwrap();
+    let o = run(&[&"files", &b.input, &"--out", &b.out, &"--skip-existing"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("2 ok, 0 failed, 1 skipped"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(fs::read(b.out.join("p1.png")).unwrap(), b"done before");
+    assert_eq!(dims(&b.out.join("p2.png")), (12, 9));
+    // Without the flag everything is redone.
+    let o = run(&[&"files", &b.input, &"--out", &b.out]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(dims(&b.out.join("p1.png")), (12, 9));
+}
+
+#[test]
+fn jpeg_and_tiff_outputs() {
+    let b = batch();
+    gray_image(33, 17, 3).save(b.input.join("x.png")).unwrap();
+    for (format, name) in [("jpeg", "x.jpg"), ("tiff", "x.tiff")] {
+        let o = run(&[&"files", &b.input, &"--out", &b.out, &"--format", &format]);
+        assert!(o.status.success(), "{format}: {}", text(&o.stderr));
+        assert_eq!(dims(&b.out.join(name)), (33, 17), "{format}");
+    }
+    let jpg = fs::read(b.out.join("x.jpg")).unwrap();
+    assert!(
+        jpg.windows(22).any(|w| w == b"colourized by colorize"),
+        "no JPEG comment"
+    );
+}
+
+#[test]
+fn eval_prints_the_metric_json() {
+    let b = batch();
+    for k in 0..2u32 {
+        ImageBuffer::from_fn(40, 30, |x, y| {
+            Rgb([(x * 6) as u8, (y * 8) as u8, (k * 100) as u8])
+        })
+        .save(b.input.join(format!("t{k}.png")))
+        .unwrap();
+    }
+    let o = run(&[&"eval", &"--truth", &b.input]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    for key in [
+        "\"images\": 2",
+        "\"psnr\"",
+        "\"psnr_gray\"",
+        "\"colourfulness_ratio\"",
+        "\"auc\"",
+    ] {
+        assert!(out.contains(key), "{key} missing from {out}");
+    }
+}
