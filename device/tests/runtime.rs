@@ -1,0 +1,89 @@
+//! The runtime pipeline without the CLI: shapes, lightness preservation
+//! under a worst-case (saturated) model, banding, buffer reuse.
+
+use colorize_device::net::{Net, Node, Op, Tensor};
+use colorize_device::onnx::to_onnx;
+use colorize_device::Model;
+use colorize_shared::contract::OUTPUT_NAME;
+use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
+
+/// A model predicting the same a*, b* everywhere: tanh(bias), zero weights.
+fn constant_model(size: usize, a: f32, b: f32) -> Model {
+    let net = Net {
+        arch: "constant".into(),
+        input_height: size,
+        input_width: size,
+        nodes: vec![
+            Node {
+                name: "conv".into(),
+                op: Op::Conv2d {
+                    weight: Tensor::new(vec![2, 1, 1, 1], vec![0.0; 2]),
+                    bias: vec![a.atanh(), b.atanh()],
+                    stride: 1,
+                    padding: 0,
+                    dilation: 1,
+                },
+                inputs: vec!["L".into()],
+                output: "pre".into(),
+            },
+            Node {
+                name: "tanh".into(),
+                op: Op::Tanh,
+                inputs: vec!["pre".into()],
+                output: OUTPUT_NAME.into(),
+            },
+        ],
+        metadata: vec![],
+    };
+    Model::from_bytes(&to_onnx(&net).unwrap()).unwrap()
+}
+
+#[test]
+fn saturated_predictions_keep_the_input_lightness() {
+    // Every gray level, in a 256 x 3 strip, under strong colours of four hues.
+    let (w, h) = (256, 3);
+    let l: Vec<u16> = (0..w * h).map(|i| gray8_to_l((i % w) as u8)).collect();
+    for (a, b) in [(0.9, 0.9), (-0.9, 0.2), (0.3, -0.95), (-0.6, -0.6)] {
+        let model = constant_model(4, a, b);
+        let mut s = model.session().unwrap();
+        let mut rgb = vec![0u8; 3 * w * h];
+        s.colorize_l(&l, w, h, &mut rgb).unwrap();
+        let worst = rgb
+            .chunks_exact(3)
+            .zip(&l)
+            .map(|(px, l)| (rgb8_to_lab(px[0], px[1], px[2]).0 as i32 - *l as i32).abs())
+            .max()
+            .unwrap();
+        assert!(worst <= 256, "a={a} b={b}: L* off by {}", worst as f32 / 256.0);
+        // And the colour is really there in mid-tones.
+        let mid = &rgb[3 * 128..3 * 129];
+        let (_, ma, mb) = rgb8_to_lab(mid[0], mid[1], mid[2]);
+        assert!((ma as i32).abs() + (mb as i32).abs() > 20 * 256, "no chroma left: {mid:?}");
+    }
+}
+
+#[test]
+fn session_reuse_gives_identical_frames_and_any_size_works() {
+    let model = constant_model(8, 0.2, -0.3);
+    let mut s = model.session().unwrap();
+    for (w, h) in [(1, 1), (3, 200), (150, 65), (8, 8)] {
+        let l: Vec<u16> = (0..w * h).map(|i| ((i * 37) % 25601) as u16).collect();
+        let mut first = vec![0u8; 3 * w * h];
+        let mut second = vec![1u8; 3 * w * h];
+        s.colorize_l(&l, w, h, &mut first).unwrap();
+        s.colorize_l(&l, w, h, &mut second).unwrap();
+        assert_eq!(first, second, "{w}x{h}");
+    }
+    let mut small = vec![0u8; 5];
+    assert!(s.colorize_l(&[0; 4], 2, 2, &mut small).is_err());
+}
+
+#[test]
+fn geometry_and_run_follow_the_model() {
+    let model = constant_model(6, 0.5, -0.25);
+    assert_eq!((model.geometry().width, model.geometry().height), (6, 6));
+    let out = model.run(&[0.0; 36]).unwrap();
+    assert_eq!(out.len(), 72);
+    assert!((out[0] - 0.5).abs() < 1e-6 && (out[71] + 0.25).abs() < 1e-6);
+    assert!(model.run(&[0.0; 35]).is_err());
+}
