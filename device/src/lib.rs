@@ -3,8 +3,12 @@
 //! `colorize` command line.
 pub use colorize_shared as shared;
 
+pub mod boxd;
+pub mod camera;
 pub mod cli;
+pub mod config;
 pub mod forward;
+pub mod gpio;
 pub mod images;
 pub mod net;
 pub mod onnx;

@@ -98,7 +98,7 @@ pub fn to_onnx_int8(net: &Net, calibration: &[Vec<f32>]) -> Result<Vec<u8>> {
                 .iter()
                 .enumerate()
                 .skip(ix + 1)
-                .find(|(_, n)| n.inputs.iter().any(|i| *i == node.output));
+                .find(|(_, n)| n.inputs.contains(&node.output));
             let (out_name, fused) = match relu {
                 Some((j, n)) if n.op == Op::Relu && consumers[node.output.as_str()] == 1 => {
                     skip_relu.insert(j);
