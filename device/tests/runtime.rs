@@ -54,11 +54,18 @@ fn saturated_predictions_keep_the_input_lightness() {
             .map(|(px, l)| (rgb8_to_lab(px[0], px[1], px[2]).0 as i32 - *l as i32).abs())
             .max()
             .unwrap();
-        assert!(worst <= 256, "a={a} b={b}: L* off by {}", worst as f32 / 256.0);
+        assert!(
+            worst <= 256,
+            "a={a} b={b}: L* off by {}",
+            worst as f32 / 256.0
+        );
         // And the colour is really there in mid-tones.
         let mid = &rgb[3 * 128..3 * 129];
         let (_, ma, mb) = rgb8_to_lab(mid[0], mid[1], mid[2]);
-        assert!((ma as i32).abs() + (mb as i32).abs() > 20 * 256, "no chroma left: {mid:?}");
+        assert!(
+            (ma as i32).abs() + (mb as i32).abs() > 20 * 256,
+            "no chroma left: {mid:?}"
+        );
     }
 }
 
