@@ -79,8 +79,8 @@ struct TrainArgs {
     dropout: f64,
     #[arg(long, value_enum, default_value_t = OptimizerKind::Rmsprop)]
     optimizer: OptimizerKind,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    /// Learning rate (1e-3 makes RMSprop diverge on unet).
+    #[arg(long, default_value_t = 3e-4)]
     lr: f64,
     /// Total epochs (with --resume: train until this many are done).
     #[arg(long, default_value_t = 10)]

@@ -292,6 +292,24 @@ impl Model {
                 _ => {}
             }
         }
+        // Start close to "predict gray" (a* = b* = 0): with PyTorch's default
+        // init the output layer paints random saturated colours, and the
+        // first RMSprop steps (no gradient history yet) overshoot from there.
+        let last_param = layers
+            .iter()
+            .rev()
+            .find(|l| matches!(l.op, LayerOp::Conv { .. } | LayerOp::Linear { .. }))
+            .map(|l| l.name.clone());
+        if let Some(name) = last_param {
+            let ws = match convs.get(&name) {
+                Some(c) => c.ws.shallow_clone(),
+                None => linears[&name].ws.shallow_clone(),
+            };
+            tch::no_grad(|| {
+                let mut ws = ws;
+                let _ = ws.f_mul_scalar_(0.1);
+            });
+        }
         Ok(Model {
             config,
             layers,
