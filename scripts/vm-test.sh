@@ -36,6 +36,7 @@ fi
 declare -A DEB_ARCH=([aarch64]=arm64 [armv7]=armhf)
 declare -A KERNEL_META=([aarch64]=linux-image-arm64 [armv7]=linux-image-armmp)
 declare -A RUST_TARGET=([aarch64]=aarch64-unknown-linux-gnu [armv7]=armv7-unknown-linux-gnueabihf)
+declare -A STRIP_TOOL=([aarch64]=aarch64-linux-gnu-strip [armv7]=arm-linux-gnueabihf-strip)
 declare -A QEMU=([aarch64]="qemu-system-aarch64 -M virt -cpu cortex-a57" [armv7]="qemu-system-arm -M virt,highmem=off -cpu cortex-a15")
 
 fetch() { # arch -> sets $kdir (extracted kernel package) and $bbdir (busybox)
@@ -120,6 +121,9 @@ run_arch() {
     local ird="$work/initrd"
     cp "$bbdir/bin/busybox" "$ird/bin/busybox"
     cp "$bin" "$ird/bin/colorize"
+    # Release builds keep line tables (profile.release debug = 1); the VM needs none.
+    local strip=${STRIP_TOOL[$arch]}
+    command -v "$strip" >/dev/null && "$strip" "$ird/bin/colorize"
     cp scripts/vm/init.sh "$ird/init"
     chmod +x "$ird/init" "$ird/bin/busybox" "$ird/bin/colorize"
 

@@ -28,19 +28,13 @@ pub struct BoxConfig {
     pub led: LedConfig,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// The ONNX colourization model. Default: `/usr/share/colorize/model.onnx`.
-    pub path: PathBuf,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig {
-            path: "/usr/share/colorize/model.onnx".into(),
-        }
-    }
+    /// The ONNX colourization model. Unset (the default): the model built
+    /// into the `colorize` binary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -294,7 +288,12 @@ impl BoxConfig {
 
     /// The effective config as TOML, every default spelled out.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a config always serialises")
+        let mut s = String::new();
+        if self.model.path.is_none() {
+            s.push_str("# [model] path is unset: the model built into colorize is used.\n");
+        }
+        s.push_str(&toml::to_string_pretty(self).expect("a config always serialises"));
+        s
     }
 }
 

@@ -16,6 +16,8 @@
 //! input. SIGTERM stops taking new work; the job in flight is finished
 //! (bounded: one image) so systemd's stop timeout is never needed.
 
+#[cfg(target_os = "linux")]
+pub mod cli;
 pub mod inbox;
 pub mod led;
 pub mod output;

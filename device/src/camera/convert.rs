@@ -408,12 +408,11 @@ mod tests {
         )
         .unwrap();
         // JPEG is lossy: compare against the source within a few L* units.
-        for x in 0..w as usize {
+        for (x, &got) in l.iter().take(w as usize).enumerate() {
             let want = gray8_to_l((x * 16) as u8) as i32;
             assert!(
-                (l[x] as i32 - want).abs() < 4 * 256,
-                "x={x}: {} vs {want}",
-                l[x]
+                (got as i32 - want).abs() < 4 * 256,
+                "x={x}: {got} vs {want}"
             );
         }
         let mut wrong = vec![0u16; 64];

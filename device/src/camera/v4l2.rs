@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use v4l::buffer::{Flags, Type};
-use v4l::control::{Control, Value};
 use v4l::io::mmap::Stream;
 use v4l::io::traits::CaptureStream;
 use v4l::video::Capture;
@@ -135,25 +134,50 @@ impl V4l2Source {
     /// Sets a control by its driver-given name (e.g. vivid's "Disconnect" or
     /// "Inject V4L2_BUF_FLAG_ERROR"); buttons ignore `value`. Used by the
     /// emulated-board test to trigger faults from inside the capture loop.
+    ///
+    /// Raw VIDIOC_QUERYCTRL / VIDIOC_S_CTRL rather than the crate's
+    /// `query_controls`, which panics on control types it does not know
+    /// (vivid exposes several).
     pub fn set_control_by_name(&self, name: &str, value: i64) -> io::Result<()> {
-        let controls = self.dev.query_controls()?;
-        let Some(desc) = controls.iter().find(|c| c.name.eq_ignore_ascii_case(name)) else {
-            let names: Vec<&str> = controls.iter().map(|c| c.name.as_str()).collect();
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!(
-                    "{}: no control named {name:?} (have: {})",
-                    self.path.display(),
-                    names.join(", ")
-                ),
-            ));
-        };
-        let value = match desc.typ {
-            v4l::control::Type::Button => Value::None,
-            v4l::control::Type::Boolean => Value::Boolean(value != 0),
-            _ => Value::Integer(value),
-        };
-        self.dev.set_control(Control { id: desc.id, value })
+        use std::os::raw::c_void;
+        use v4l::v4l2::vidioc::{VIDIOC_QUERYCTRL, VIDIOC_S_CTRL};
+        use v4l::v4l_sys::{v4l2_control, v4l2_queryctrl, V4L2_CTRL_FLAG_NEXT_CTRL};
+
+        let fd = self.dev.handle().fd();
+        let mut names = Vec::new();
+        // SAFETY: plain-data C structs, zero is a valid bit pattern for both,
+        // and the kernel writes within their size.
+        let mut q: v4l2_queryctrl = unsafe { std::mem::zeroed() };
+        loop {
+            q.id |= V4L2_CTRL_FLAG_NEXT_CTRL;
+            if unsafe { v4l::v4l2::ioctl(fd, VIDIOC_QUERYCTRL, &mut q as *mut _ as *mut c_void) }
+                .is_err()
+            {
+                break; // EINVAL: past the last control
+            }
+            let len = q.name.iter().position(|&c| c == 0).unwrap_or(q.name.len());
+            let this = String::from_utf8_lossy(&q.name[..len]).into_owned();
+            if this.eq_ignore_ascii_case(name) {
+                let mut c = v4l2_control {
+                    id: q.id,
+                    value: value.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                };
+                return unsafe {
+                    v4l::v4l2::ioctl(fd, VIDIOC_S_CTRL, &mut c as *mut _ as *mut c_void)
+                }
+                .map(|_| ())
+                .map_err(|e| ctx(&self.path, &format!("setting control {name:?}"), e));
+            }
+            names.push(this);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{}: no control named {name:?} (have: {})",
+                self.path.display(),
+                names.join(", ")
+            ),
+        ))
     }
 }
 

@@ -34,6 +34,12 @@ pub enum Command {
     Eval(eval::Args),
     /// Print the model card.
     Info(info::Args),
+    /// Capture frames from a V4L2 camera and colourize them.
+    #[cfg(target_os = "linux")]
+    Camera(crate::camera::cli::CameraArgs),
+    /// The scanner-box daemon: inbox folder and GPIO-button camera captures.
+    #[cfg(target_os = "linux")]
+    Box(crate::boxd::cli::BoxArgs),
 }
 
 /// `--model`, shared by the subcommands that run one.
@@ -65,5 +71,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Files(args) => files::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Info(args) => info::run(args),
+        #[cfg(target_os = "linux")]
+        Command::Camera(args) => {
+            crate::camera::cli::run(&args, &args.model.load()?).map(|_| ExitCode::SUCCESS)
+        }
+        #[cfg(target_os = "linux")]
+        Command::Box(args) => crate::boxd::cli::run(&args, &|path| match path {
+            Some(p) => Model::from_path(p),
+            None => crate::default_model(),
+        })
+        .map(|_| ExitCode::SUCCESS),
     }
 }
