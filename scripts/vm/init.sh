@@ -32,8 +32,11 @@ run_rc() {
 # 1. The acceptance run: 5 frames, YUYV, a size vivid will adjust.
 run_rc basic --width 320 --height 240 --format yuyv --frames 5
 # 2. Faults that should be survived: a corrupt buffer, then a disconnect.
-run_rc recover --width 320 --height 240 --format grey --frames 4 \
-    --inject "Inject V4L2_BUF_FLAG_ERROR@1" --inject "Disconnect@2"
+# vivid flags the next buffer it *fills*; the 3 already filled in the MMAP
+# queue come out first, so the flagged one is about the 5th frame: leave
+# room before the disconnect.
+run_rc recover --width 320 --height 240 --format grey --frames 8 \
+    --inject "Inject V4L2_BUF_FLAG_ERROR@1" --inject "Disconnect@6"
 # 3. A disconnect with no reopen allowed: must fail clearly, keeping frame 1.
 run_rc giveup --width 320 --height 240 --format yuyv --frames 3 --max-reopens 0 \
     --inject "Disconnect@1"
