@@ -339,7 +339,8 @@ fn colorize_one(
     let mut scratch = vec![0i32; recombine::scratch_len(size)];
     recombine::recombine_rows(&ab, w, h, 0, &l, &mut rgb, &mut scratch);
     let stem = path.file_stem().context("input has no file name")?;
-    let out = dir.join(stem).with_extension("png");
+    // Not `with_extension`: stems like "4.1.01" contain dots.
+    let out = dir.join(format!("{}.png", stem.to_string_lossy()));
     image::RgbImage::from_raw(w as u32, h as u32, rgb)
         .context("image buffer size")?
         .save(&out)
