@@ -7,6 +7,9 @@
 #
 # usage: scripts/vm-test.sh [aarch64|armv7 ...]   (default: aarch64)
 # env:   COLORIZE_BIN=path   use this static binary instead of building
+#        VM_PROFILE=debug     use (and build if needed) the dev-profile binary that
+#                             `cargo test --target ...` already built: one build
+#                             per target serves qemu-user tests and the VM
 #        VM_TIMEOUT=seconds  wall-clock limit for one boot (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,9 +113,14 @@ run_arch() {
 
     local bin=${COLORIZE_BIN:-}
     if [ -z "$bin" ]; then
-        log "building static colorize for $target"
-        cargo build --release -p colorize-device --target "$target"
-        bin="target/$target/release/colorize"
+        local profile=${VM_PROFILE:-release}
+        log "building static colorize for $target ($profile)"
+        if [ "$profile" = release ]; then
+            cargo build --release -p colorize-device --target "$target"
+        else
+            cargo build -p colorize-device --target "$target"
+        fi
+        bin="target/$target/$profile/colorize"
     fi
     file "$bin" 2>/dev/null | grep -q 'statically linked' || log "warning: $bin may not be static"
 
