@@ -47,7 +47,9 @@ fetch() { # arch -> sets $kdir (extracted kernel package) and $bbdir (busybox)
     mkdir -p "$dir"
     if ! ls "$dir"/linux-image-*.deb >/dev/null 2>&1 || ! ls "$dir"/busybox-static_*.deb >/dev/null 2>&1; then
         dpkg --print-foreign-architectures | grep -qx "$da" || $sudo_cmd dpkg --add-architecture "$da"
-        $sudo_cmd apt-get update -qq
+        # A mirror mid-sync (one stale index, e.g. bookworm-security) makes
+        # update exit non-zero while the main indexes are fine: carry on.
+        $sudo_cmd apt-get update -qq || log "apt-get update reported errors; using the indexes it got"
         # The meta package only depends on the versioned image that holds the files.
         local kpkg
         kpkg=$(apt-cache depends "${KERNEL_META[$arch]}:$da" | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
