@@ -222,7 +222,11 @@ mod tests {
     fn extreme_lab_values_clip_instead_of_overflowing() {
         // Debug builds panic on integer overflow, so reaching the asserts is
         // itself part of the check.
-        for &(a, b) in &[(i16::MAX, i16::MIN), (i16::MIN, i16::MAX), (i16::MAX, i16::MAX)] {
+        for &(a, b) in &[
+            (i16::MAX, i16::MIN),
+            (i16::MIN, i16::MAX),
+            (i16::MAX, i16::MAX),
+        ] {
             assert_eq!(lab_to_rgb8(u16::MAX, a, b), lab_to_rgb8(L_MAX, a, b));
         }
         // Maximal +a* at mid lightness is a clipped, saturated magenta-red.

@@ -7,6 +7,11 @@
 //!   over images, and their ratio (under 1 means desaturated);
 //! - AuC of the per-pixel a*b* error: the share of pixels whose Euclidean a*b*
 //!   error is <= t, averaged over t = 0, 1, ..., 150 (1.0 is perfect).
+//!
+//! Truth images that are grayscale or near-monochrome (mean a*b* chroma below
+//! [`GRAY_CHROMA_THRESHOLD`]) are counted and left out: "predict gray" scores
+//! a capped 100 dB on them, and a few percent of such images (Tiny ImageNet
+//! has them) would swamp every average.
 
 use std::string::String;
 
@@ -14,6 +19,26 @@ use crate::lab::{lab_to_rgb8, rgb8_to_lab};
 
 /// Largest a*b* error threshold of the AuC.
 pub const AUC_MAX_THRESHOLD: usize = 150;
+
+/// Truth images whose mean a*b* chroma (Lab units) is below this are skipped
+/// as gray. The trainer's `--gray-threshold` defaults to the same value.
+pub const GRAY_CHROMA_THRESHOLD: f64 = 3.0;
+
+/// Mean a*b* chroma of an interleaved sRGB8 image, in Lab units.
+pub fn mean_chroma(rgb: &[u8]) -> f64 {
+    let n = rgb.len() / 3;
+    if n == 0 {
+        return 0.0;
+    }
+    let sum: f64 = rgb
+        .chunks_exact(3)
+        .map(|p| {
+            let (_, a, b) = rgb8_to_lab(p[0], p[1], p[2]);
+            (a as f64).hypot(b as f64) / 256.0
+        })
+        .sum();
+    sum / n as f64
+}
 
 /// PSNR of two equal-length sRGB8 buffers, capped at 100 dB when identical.
 pub fn psnr_rgb8(a: &[u8], b: &[u8]) -> f64 {
@@ -59,6 +84,7 @@ pub fn colourfulness(rgb: &[u8]) -> f64 {
 #[derive(Clone, Debug, Default)]
 pub struct EvalAccumulator {
     images: usize,
+    skipped_gray: usize,
     psnr: f64,
     psnr_gray: f64,
     colour_pred: f64,
@@ -73,8 +99,17 @@ impl EvalAccumulator {
     }
 
     /// Adds one image: the truth and the prediction, both interleaved sRGB8.
-    pub fn add(&mut self, truth: &[u8], pred: &[u8]) {
-        assert_eq!(truth.len(), pred.len(), "EvalAccumulator::add: size mismatch");
+    /// Returns false, and only counts it, when the truth is gray.
+    pub fn add(&mut self, truth: &[u8], pred: &[u8]) -> bool {
+        assert_eq!(
+            truth.len(),
+            pred.len(),
+            "EvalAccumulator::add: size mismatch"
+        );
+        if mean_chroma(truth) < GRAY_CHROMA_THRESHOLD {
+            self.skipped_gray += 1;
+            return false;
+        }
         if self.err_hist.is_empty() {
             self.err_hist.resize(AUC_MAX_THRESHOLD + 2, 0);
         }
@@ -97,6 +132,7 @@ impl EvalAccumulator {
         self.psnr_gray += psnr_rgb8(truth, &gray);
         self.colour_pred += colourfulness(pred);
         self.colour_truth += colourfulness(truth);
+        true
     }
 
     pub fn summary(&self) -> EvalSummary {
@@ -112,6 +148,7 @@ impl EvalAccumulator {
         let (cp, ct) = (self.colour_pred / n, self.colour_truth / n);
         EvalSummary {
             images: self.images,
+            skipped_gray: self.skipped_gray,
             psnr,
             psnr_gray,
             psnr_gain: psnr - psnr_gray,
@@ -127,6 +164,8 @@ impl EvalAccumulator {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EvalSummary {
     pub images: usize,
+    /// Truth images left out as gray (see [`GRAY_CHROMA_THRESHOLD`]).
+    pub skipped_gray: usize,
     pub psnr: f64,
     pub psnr_gray: f64,
     pub psnr_gain: f64,
@@ -140,10 +179,11 @@ impl EvalSummary {
     /// One JSON object, fields in a fixed order.
     pub fn to_json(&self) -> String {
         std::format!(
-            "{{\"images\": {}, \"psnr\": {:.4}, \"psnr_gray\": {:.4}, \"psnr_gain\": {:.4}, \
+            "{{\"images\": {}, \"skipped_gray\": {}, \"psnr\": {:.4}, \"psnr_gray\": {:.4}, \"psnr_gain\": {:.4}, \
              \"colourfulness_pred\": {:.4}, \"colourfulness_truth\": {:.4}, \
              \"colourfulness_ratio\": {:.4}, \"auc\": {:.4}}}",
             self.images,
+            self.skipped_gray,
             self.psnr,
             self.psnr_gray,
             self.psnr_gain,
@@ -158,6 +198,18 @@ impl EvalSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gray_truth_is_counted_not_scored() {
+        let gray = [90u8, 90, 90, 200, 200, 200];
+        assert_eq!(mean_chroma(&gray), 0.0);
+        let mut acc = EvalAccumulator::new();
+        assert!(!acc.add(&gray, &[255, 0, 0, 0, 255, 0]));
+        let s = acc.summary();
+        assert_eq!((s.images, s.skipped_gray), (0, 1));
+        // Pure red has chroma ~104.6 (a* 80.1, b* 67.2).
+        assert!((mean_chroma(&[255, 0, 0]) - 104.55).abs() < 0.2);
+    }
 
     #[test]
     fn psnr_known_values() {
@@ -179,7 +231,7 @@ mod tests {
     fn perfect_prediction_scores_perfectly_and_gray_scores_the_baseline() {
         let truth: std::vec::Vec<u8> = (0..48u8).map(|i| i.wrapping_mul(37)).collect();
         let mut acc = EvalAccumulator::new();
-        acc.add(&truth, &truth);
+        assert!(acc.add(&truth, &truth));
         let s = acc.summary();
         assert_eq!(s.psnr, 100.0);
         assert!((s.colourfulness_ratio - 1.0).abs() < 1e-12);
@@ -196,7 +248,15 @@ mod tests {
         assert_eq!(s.colourfulness_pred, 0.0);
         assert!(s.auc < 1.0);
         let json = s.to_json();
-        for key in ["psnr", "psnr_gray", "psnr_gain", "colourfulness_ratio", "auc"] {
+        for key in [
+            "images",
+            "skipped_gray",
+            "psnr",
+            "psnr_gray",
+            "psnr_gain",
+            "colourfulness_ratio",
+            "auc",
+        ] {
             assert!(json.contains(&std::format!("\"{key}\": ")), "{json}");
         }
     }

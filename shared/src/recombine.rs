@@ -57,7 +57,10 @@ pub fn recombine_rows(
         y0 + l_rows.len() / out_width <= out_height,
         "recombine_rows: band runs past the image"
     );
-    assert!(scratch.len() >= scratch_len(lw), "recombine_rows: scratch too short");
+    assert!(
+        scratch.len() >= scratch_len(lw),
+        "recombine_rows: scratch too short"
+    );
     let (sa, sb) = scratch[..2 * lw].split_at_mut(lw);
 
     // The x mapping is the same on every row: step through it incrementally.
@@ -119,7 +122,12 @@ mod tests {
     fn constant_prediction_reproduces_the_colour() {
         let (l, a, b) = rgb8_to_lab(200, 80, 40);
         let (pa, pb) = ([a; 4], [b; 4]);
-        let ab = AbPlanes { width: 2, height: 2, a: &pa, b: &pb };
+        let ab = AbPlanes {
+            width: 2,
+            height: 2,
+            a: &pa,
+            b: &pb,
+        };
         let lp = [l; 64];
         let rgb = run(&ab, &lp, 8, 8, 3);
         for px in rgb.chunks_exact(3) {
@@ -133,7 +141,12 @@ mod tests {
     fn bands_of_any_height_give_identical_output() {
         let pa = [0, 8000, -8000, 3000, 100, -200];
         let pb = [-5000, 0, 7000, 1200, -900, 4000];
-        let ab = AbPlanes { width: 3, height: 2, a: &pa, b: &pb };
+        let ab = AbPlanes {
+            width: 3,
+            height: 2,
+            a: &pa,
+            b: &pb,
+        };
         let lp: [u16; 64] = core::array::from_fn(|i| (i as u16) * 400);
         let whole = run(&ab, &lp, 8, 8, 8);
         for band in [1, 2, 3, 5] {
@@ -145,7 +158,12 @@ mod tests {
     fn upsampling_is_bilinear_and_centre_aligned() {
         // 2x1 prediction -> 8x1: columns 0..=1 clamp to the left value, 6..=7
         // to the right, and between them a* rises linearly; mid-point exact.
-        let ab = AbPlanes { width: 2, height: 1, a: &[0, 8192], b: &[0, 0] };
+        let ab = AbPlanes {
+            width: 2,
+            height: 1,
+            a: &[0, 8192],
+            b: &[0, 0],
+        };
         let l = [gray8_to_l(128); 8];
         let mut rgb = [0u8; 24];
         let mut scratch = [0i32; 4];
@@ -165,7 +183,12 @@ mod tests {
     #[test]
     #[should_panic(expected = "scratch too short")]
     fn short_scratch_is_rejected() {
-        let ab = AbPlanes { width: 4, height: 1, a: &[0; 4], b: &[0; 4] };
+        let ab = AbPlanes {
+            width: 4,
+            height: 1,
+            a: &[0; 4],
+            b: &[0; 4],
+        };
         recombine_rows(&ab, 2, 1, 0, &[0; 2], &mut [0; 6], &mut [0; 7]);
     }
 }

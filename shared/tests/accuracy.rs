@@ -64,7 +64,9 @@ fn scan(r_range: std::ops::Range<u32>) -> Stats {
 
 #[test]
 fn all_srgb8_colours_forward_and_round_trip() {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8) as u32;
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8) as u32;
     let chunk = 256u32.div_ceil(threads);
     let parts: Vec<Stats> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
@@ -98,7 +100,11 @@ fn all_srgb8_colours_forward_and_round_trip() {
     assert!(s.max[0] <= 0.5, "L* error {} > 0.5", s.max[0]);
     assert!(s.max[1] <= 1.0, "a* error {} > 1.0", s.max[1]);
     assert!(s.max[2] <= 1.0, "b* error {} > 1.0", s.max[2]);
-    assert!(s.rt_max.iter().all(|&e| e <= 1), "round trip {:?}", s.rt_max);
+    assert!(
+        s.rt_max.iter().all(|&e| e <= 1),
+        "round trip {:?}",
+        s.rt_max
+    );
 }
 
 #[test]
