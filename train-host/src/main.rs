@@ -120,7 +120,9 @@ struct EvalArgs {
     data: Vec<PathBuf>,
     #[arg(long)]
     max_images: Option<usize>,
-    /// Skip images whose mean a*b* chroma is below this (0 keeps all).
+    /// Also skip images whose mean a*b* chroma is below this at load. Truths
+    /// under colorize_shared::metrics::GRAY_CHROMA_THRESHOLD are always
+    /// skipped and counted in `skipped_gray`, as `colorize eval` does.
     #[arg(long, default_value_t = 0.0)]
     gray_threshold: f32,
     #[arg(long, default_value_t = 128)]
@@ -254,17 +256,19 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         bail!("no images to evaluate in --data");
     }
     let mut bs = a.batch_size.max(1);
-    let (_, summary) = train::evaluate(&model, None, &samples, &mut bs, device)?;
+    let (_, mut summary) = train::evaluate(&model, None, &samples, &mut bs, device)?;
+    // Gray truths dropped at load (--gray-threshold) and by the shared metrics
+    // are one count, as `colorize eval` reports it.
+    summary.skipped_gray += report.skipped_gray;
     // The shared summary's fields first, as `colorize eval` prints them, then
     // what only the trainer knows.
     let json = summary.to_json();
     let json = json.trim_end().trim_end_matches('}');
     println!(
-        "{json}, \"model\": {}, \"arch\": \"{}\", \"input_size\": {}, \"skipped_gray\": {}, \"unreadable\": {}}}",
+        "{json}, \"model\": {}, \"arch\": \"{}\", \"input_size\": {}, \"unreadable\": {}}}",
         serde_json::to_string(&a.model.display().to_string())?,
         model.config.arch.name(),
         model.config.size,
-        report.skipped_gray,
         report.failed
     );
     Ok(())

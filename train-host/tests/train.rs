@@ -117,7 +117,9 @@ fn smoke_train_learns_and_writes_every_output() {
     ] {
         assert!(json[key].is_number(), "eval JSON lacks {key}: {json}");
     }
-    assert_eq!(json["images"], 68, "eval keeps gray images by default");
+    // The 4 gray truths are counted, not scored (shared metrics policy).
+    assert_eq!(json["images"], 64, "{json}");
+    assert_eq!(json["skipped_gray"], 4, "{json}");
     assert!(json["psnr_gain"].as_f64().unwrap() > 0.0, "{json}");
 
     // export through the binary: a model the device runtime accepts, with its card.
