@@ -1,47 +1,15 @@
 //! Generates the fixed-point lookup tables of `colorize_shared::lab` from the
-//! f64 constants in `src/constants.rs`. Formats are documented in `src/lab.rs`.
+//! constants and f64 formulas in `src/cie.rs`. Formats are documented in `src/lab.rs`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-include!("src/constants.rs");
+include!("src/cie.rs");
 
 const LIN_ONE: f64 = 32768.0; // Q15 linear light and Q15 f(t)
 const F_INV_LO: i32 = -16384; // -0.5 in Q15
 const F_INV_HI: i32 = 44237; // 1.35 in Q15
 const F_INV_SHIFT: u32 = 5; // table step 2^-10
-
-fn srgb_decode(v: f64) -> f64 {
-    if v <= 0.04045 {
-        v / 12.92
-    } else {
-        ((v + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-fn srgb_encode(v: f64) -> f64 {
-    if v <= 0.0031308 {
-        v * 12.92
-    } else {
-        1.055 * v.powf(1.0 / 2.4) - 0.055
-    }
-}
-
-fn lab_f(t: f64) -> f64 {
-    if t > CIE_EPSILON {
-        t.cbrt()
-    } else {
-        (CIE_KAPPA * t + 16.0) / 116.0
-    }
-}
-
-fn lab_f_inv(f: f64) -> f64 {
-    if f > 6.0 / 29.0 {
-        f * f * f
-    } else {
-        (116.0 * f - 16.0) / CIE_KAPPA
-    }
-}
 
 /// Rounds a matrix to integers with scale `one`, then nudges the largest entry
 /// of each row so every row sums to exactly `one`. Equal row sums are what make
@@ -76,7 +44,7 @@ fn matrix(src: &mut String, name: &str, m: [[i64; 3]; 3]) {
 }
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/constants.rs");
+    println!("cargo:rerun-if-changed=src/cie.rs");
     println!("cargo:rerun-if-changed=build.rs");
     let mut src = String::new();
 

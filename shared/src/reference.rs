@@ -1,39 +1,7 @@
 //! f64 reference sRGB <-> Lab, straight from the formulas. For tests and
 //! benchmarks only: the product uses the fixed-point path in [`crate::lab`].
 
-include!("constants.rs");
-
-pub fn srgb_decode(v: f64) -> f64 {
-    if v <= 0.04045 {
-        v / 12.92
-    } else {
-        ((v + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-pub fn srgb_encode(v: f64) -> f64 {
-    if v <= 0.0031308 {
-        v * 12.92
-    } else {
-        1.055 * v.powf(1.0 / 2.4) - 0.055
-    }
-}
-
-fn f(t: f64) -> f64 {
-    if t > CIE_EPSILON {
-        t.cbrt()
-    } else {
-        (CIE_KAPPA * t + 16.0) / 116.0
-    }
-}
-
-fn f_inv(v: f64) -> f64 {
-    if v > 6.0 / 29.0 {
-        v * v * v
-    } else {
-        (116.0 * v - 16.0) / CIE_KAPPA
-    }
-}
+include!("cie.rs");
 
 /// sRGB8 -> [L*, a*, b*].
 pub fn rgb8_to_lab(r: u8, g: u8, b: u8) -> [f64; 3] {
@@ -41,7 +9,7 @@ pub fn rgb8_to_lab(r: u8, g: u8, b: u8) -> [f64; 3] {
     let mut fxyz = [0.0; 3];
     for (i, row) in RGB_TO_XYZ.iter().enumerate() {
         let v = row[0] * lin[0] + row[1] * lin[1] + row[2] * lin[2];
-        fxyz[i] = f(v / WHITE_D65[i]);
+        fxyz[i] = lab_f(v / WHITE_D65[i]);
     }
     [
         116.0 * fxyz[1] - 16.0,
@@ -54,7 +22,7 @@ pub fn rgb8_to_lab(r: u8, g: u8, b: u8) -> [f64; 3] {
 pub fn lab_to_rgb(lab: [f64; 3]) -> [f64; 3] {
     let fy = (lab[0] + 16.0) / 116.0;
     let fxyz = [fy + lab[1] / 500.0, fy, fy - lab[2] / 200.0];
-    let xyz: [f64; 3] = core::array::from_fn(|i| f_inv(fxyz[i]) * WHITE_D65[i]);
+    let xyz: [f64; 3] = core::array::from_fn(|i| lab_f_inv(fxyz[i]) * WHITE_D65[i]);
     let inv = invert3(RGB_TO_XYZ);
     core::array::from_fn(|i| {
         let lin = inv[i][0] * xyz[0] + inv[i][1] * xyz[1] + inv[i][2] * xyz[2];

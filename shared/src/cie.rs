@@ -1,6 +1,6 @@
-// Colour-science constants, shared verbatim by `build.rs` (which derives the
-// fixed-point tables from them) and by the f64 reference, so the two can never
-// drift apart. Plain `const` items only: this file is `include!`d.
+// Colour-science constants and f64 formulas, shared verbatim by `build.rs`
+// (which derives the fixed-point tables from them) and by the f64 reference,
+// so the two can never drift apart. This file is `include!`d, not a module.
 
 /// Linear sRGB -> CIE XYZ for the D65 white point (IEC 61966-2-1).
 pub const RGB_TO_XYZ: [[f64; 3]; 3] = [
@@ -39,4 +39,40 @@ pub const fn invert3(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
             (m[0][0] * m[1][1] - m[0][1] * m[1][0]) / det,
         ],
     ]
+}
+
+/// sRGB transfer curve: encoded 0..=1 -> linear light.
+pub fn srgb_decode(v: f64) -> f64 {
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// sRGB transfer curve: linear light -> encoded 0..=1.
+pub fn srgb_encode(v: f64) -> f64 {
+    if v <= 0.0031308 {
+        v * 12.92
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// CIE f(t): the cube root with its linear toe.
+pub fn lab_f(t: f64) -> f64 {
+    if t > CIE_EPSILON {
+        t.cbrt()
+    } else {
+        (CIE_KAPPA * t + 16.0) / 116.0
+    }
+}
+
+/// Inverse of [`lab_f`].
+pub fn lab_f_inv(f: f64) -> f64 {
+    if f > 6.0 / 29.0 {
+        f * f * f
+    } else {
+        (116.0 * f - 16.0) / CIE_KAPPA
+    }
 }
