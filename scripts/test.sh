@@ -23,7 +23,7 @@ step "host tests: default members"
 cargo test -- --show-output
 
 step "host tests: train-host (libtorch)"
-cargo test -p colorize-train
+cargo test -p colorize-train -- --show-output
 
 for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     step "tests for $target under qemu-user"
