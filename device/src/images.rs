@@ -1,10 +1,9 @@
 //! Image files in and out: decoding to an L* plane (gray, colour, 8 or 16
 //! bit), and atomic, provenance-carrying output files.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
@@ -153,11 +152,10 @@ pub fn encode(
     Ok(())
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Writes an image so that `path` either keeps its old state or holds the
-/// whole new file: encode into a hidden temp file in the same folder, fsync,
-/// rename over `path`. The temp file is removed on any error.
+/// whole new file, durably: encoded in memory, then written by
+/// [`crate::boxd::output::write_atomic`] (temp file, fsync, rename, directory
+/// fsync), the one atomic writer the box and the camera use too.
 pub fn write_atomic(
     path: &Path,
     format: Format,
@@ -173,34 +171,9 @@ pub fn write_atomic(
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| -> Result<()> {
-        let file =
-            File::create(&tmp).with_context(|| format!("{}: can not create", tmp.display()))?;
-        let mut w = BufWriter::new(file);
-        encode(&mut w, format, width, height, rgb, provenance)
-            .with_context(|| format!("{}: encoding failed", path.display()))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("{}: write failed", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("{}: fsync failed", tmp.display()))?;
-        fs::rename(&tmp, path).with_context(|| {
-            format!(
-                "{}: can not rename {} into place",
-                path.display(),
-                tmp.display()
-            )
-        })
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut bytes = Vec::new();
+    encode(&mut bytes, format, width, height, rgb, provenance)
+        .with_context(|| format!("{}: encoding failed", path.display()))?;
+    crate::boxd::output::write_atomic(dir, &name.to_string_lossy(), &bytes)?;
+    Ok(())
 }

@@ -8,16 +8,21 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 
-/// Temp files are `.<name>.colorize-tmp`: dotfiles, so the inbox and the
-/// user's file browser skip them, and recognisable, so a restart removes
-/// what a crash left behind.
+/// Temp files are `.<name>.<pid>-<n>.colorize-tmp`: dotfiles, so the inbox
+/// and the user's file browser skip them, unique per writer, so parallel
+/// workers never share one, and recognisable, so a restart removes what a
+/// crash left behind.
 pub const TMP_SUFFIX: &str = ".colorize-tmp";
 
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 fn tmp_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}{TMP_SUFFIX}"))
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.{}-{n}{TMP_SUFFIX}", std::process::id()))
 }
 
 /// fsyncs a directory, so renames into or out of it survive a crash.
