@@ -7,11 +7,15 @@ export COLORIZE_CACHE="${COLORIZE_CACHE:-$COLORIZE_ROOT/.cache}"
 export TORCH_VENV="${TORCH_VENV:-$COLORIZE_CACHE/torch-venv}"
 
 # libtorch from the torch==2.11.0 wheel (pairs with tch 0.24.0).
-_site="$(ls -d "$TORCH_VENV"/lib/python3*/site-packages 2>/dev/null | head -n1)"
-if [ -n "$_site" ] && [ -d "$_site/torch/lib" ]; then
-    export LIBTORCH="$_site/torch"
-    export LIBTORCH_CXX11_ABI=1
-fi
+# A glob, not `ls | head`: callers run with `set -euo pipefail`, and before the
+# venv exists that pipeline fails and would end them on a clean clone.
+for _site in "$TORCH_VENV"/lib/python3*/site-packages; do
+    if [ -d "$_site/torch/lib" ]; then
+        export LIBTORCH="$_site/torch"
+        export LIBTORCH_CXX11_ABI=1
+        break
+    fi
+done
 unset _site
 
 # Cross compilers and qemu-user runners (static linking: .cargo/config.toml).
