@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmarks side by side with OpenCV and onnxruntime (issue 7): Lab
+# conversion, inference, whole frame, peak memory, camera-loop allocations.
+# One core, one thread each. Prints one markdown table and writes it, with
+# the machine's description, to BENCHMARKS.md. A command, not a test.
+#
+#   scripts/bench.sh                       # photo from ../shared/data/photos if there
+#   BENCH_PHOTO=my-2560x1600.jpg scripts/bench.sh
+#
+# Environment: BENCH_PHOTO (a JPEG; default the first 2560x1600 photo in
+# ../shared/data/photos, else a generated image), BENCH_CPU (core to pin to,
+# default 0), BENCH_RUNS (inference runs, default 50), BENCH_FRAME_RUNS
+# (whole-frame runs, default 7), BENCH_OUT (default BENCHMARKS.md),
+# BENCH_NOTE (appended to the machine line, e.g. "shared with two builds").
+# Installs what is missing: apt `time` (peak RSS), and a Python venv in
+# .cache/bench-venv with opencv-python-headless, onnxruntime and numpy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1mbench:\033[0m %s\n' "$*" >&2; }
+
+missing=()
+[ -x /usr/bin/time ] || missing+=(time)
+command -v taskset >/dev/null || missing+=(util-linux)
+python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "apt: installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+venv=.cache/bench-venv
+if ! "$venv/bin/python" -c 'import cv2, onnxruntime, numpy' 2>/dev/null; then
+    log "python: creating $venv (opencv-python-headless, onnxruntime, numpy)"
+    mkdir -p .cache
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check opencv-python-headless onnxruntime numpy
+fi
+
+log "cargo build --release -p colorize-device --bin colorize --example bench"
+cargo build --release -q -p colorize-device --bin colorize --example bench
+
+photo="${BENCH_PHOTO:-}"
+if [ -z "$photo" ]; then
+    for f in ../shared/data/photos/*2560x1600*.jpg; do
+        [ -f "$f" ] && { photo="$f"; break; }
+    done
+fi
+photo_args=()
+if [ -n "$photo" ]; then
+    photo_args=(--photo "$photo")
+else
+    log "no photo found: using a generated 2560x1600 image"
+fi
+
+tract_version="$(sed -n '/^name = "tract-onnx"$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)"
+log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$venv/bin/python" bench/run.py \
+    --bench-bin target/release/examples/bench \
+    --colorize target/release/colorize \
+    "${photo_args[@]}" \
+    --model models/colorize-default.onnx \
+    --model models/colorize-default-int8.onnx \
+    --cpu "${BENCH_CPU:-0}" \
+    --runs "${BENCH_RUNS:-50}" \
+    --frame-runs "${BENCH_FRAME_RUNS:-7}" \
+    --out "${BENCH_OUT:-BENCHMARKS.md}" \
+    --note "${BENCH_NOTE:-}" \
+    --tract-version "$tract_version" \
+    --png-note "${BENCH_PNG_NOTE:-}"
+log "wrote ${BENCH_OUT:-BENCHMARKS.md}"
