@@ -1,0 +1,18 @@
+//! MJPEG driver buffer -> L* with any negotiated size (header: see
+//! src/lib.rs; the stride is unused). The scratch buffer is reused across
+//! two calls, as the capture loop does.
+#![no_main]
+
+use colorize_device::camera::convert::mjpeg_to_l;
+use colorize_fuzz::Frame;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some(mut f) = Frame::parse(data) else {
+        return;
+    };
+    let mut scratch = Vec::new();
+    let first = mjpeg_to_l(f.buf, f.width, f.height, f.bytesused, &mut f.l, &mut scratch);
+    let second = mjpeg_to_l(f.buf, f.width, f.height, f.bytesused, &mut f.l, &mut scratch);
+    assert_eq!(first.is_ok(), second.is_ok(), "scratch reuse changed the result");
+});
