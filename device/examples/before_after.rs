@@ -29,7 +29,7 @@ fn main() -> Result<()> {
         Some(p) => Model::from_path(&p)?,
         None => default_model()?,
     };
-    let photo = images::open(input.as_ref())?;
+    let photo = images::open(input.as_ref(), &images::DecodeLimits::default())?;
     let plane = images::l_plane(&photo);
     let (w, h) = (plane.width as u32, plane.height as u32);
     let gray = GrayImage::from_raw(w, h, plane.l.iter().map(|&l| l_to_gray8(l)).collect())

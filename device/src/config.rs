@@ -23,6 +23,9 @@ pub struct BoxConfig {
     pub model: ModelConfig,
     pub output: OutputConfig,
     pub inbox: InboxConfig,
+    /// Caps on the inbox images' size, checked before decoding (defaults:
+    /// 65535 x 65535, 100 Mpixel, 1 GiB decoded; see `docs/robustness.md`).
+    pub limits: crate::images::DecodeLimits,
     pub camera: CameraConfig,
     pub button: ButtonConfig,
     pub led: LedConfig,

@@ -2,12 +2,12 @@
 //! bit), and atomic, provenance-carrying output files.
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Cursor, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
-use image::{ColorType, DynamicImage, ImageEncoder, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
 
 /// A full-resolution L* plane (Q8.8, row-major).
 #[derive(Clone, Debug, PartialEq)]
@@ -20,14 +20,152 @@ pub struct LPlane {
 /// Extensions [`collect_inputs`] picks up inside folders.
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff"];
 
-/// Decodes an image file (format from its content, not its name).
-pub fn open(path: &Path) -> Result<DynamicImage> {
-    ImageReader::open(path)
-        .with_context(|| format!("{}: can not open", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("{}: can not read", path.display()))?
-        .decode()
-        .with_context(|| format!("{}: not a readable PNG, JPEG or TIFF image", path.display()))
+/// Caps on what a decoder may be asked to produce, checked against the
+/// file's header before any pixel buffer is allocated, so a decompression
+/// bomb (a small file declaring 100000x100000) fails fast in bounded memory.
+///
+/// The defaults ([`DecodeLimits::DEFAULT`]) allow real scans: a 2560x1600
+/// frame is 4 Mpixel, an A4 page at 600 dpi (4961x7016) 35 Mpixel, at
+/// 1200 dpi 139 Mpixel (over: raise `--max-pixels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeLimits {
+    /// Widest image accepted, in pixels. Default 65535.
+    pub max_width: u32,
+    /// Tallest image accepted, in pixels. Default 65535.
+    pub max_height: u32,
+    /// Most pixels (width x height) accepted. Default 100,000,000 (100 Mpixel).
+    pub max_pixels: u64,
+    /// Most bytes the decoder may allocate: the decoded image (e.g. 3 bytes a
+    /// pixel for 8-bit RGB, 8 for 16-bit RGBA) plus the decoder's own
+    /// buffers. Default 1 GiB.
+    pub max_decoded_bytes: u64,
+}
+
+impl DecodeLimits {
+    /// The documented defaults: 65535 x 65535, 100 Mpixel, 1 GiB decoded.
+    pub const DEFAULT: DecodeLimits = DecodeLimits {
+        max_width: 65535,
+        max_height: 65535,
+        max_pixels: 100_000_000,
+        max_decoded_bytes: 1 << 30,
+    };
+
+    /// No caps at all (tests and trusted inputs only).
+    pub const UNLIMITED: DecodeLimits = DecodeLimits {
+        max_width: u32::MAX,
+        max_height: u32::MAX,
+        max_pixels: u64::MAX,
+        max_decoded_bytes: u64::MAX,
+    };
+
+    /// Checks a header's dimensions and decoded size; the error says which
+    /// limit (and which flag raises it).
+    pub fn check(&self, width: u32, height: u32, decoded_bytes: u64) -> Result<()> {
+        let pixels = width as u64 * height as u64;
+        if pixels > self.max_pixels {
+            bail!(
+                "{width}x{height} is over the {} limit (--max-pixels {})",
+                mpixel(self.max_pixels),
+                self.max_pixels
+            );
+        }
+        if width > self.max_width {
+            bail!(
+                "{width}x{height} is over the width limit of {} pixels (--max-width)",
+                self.max_width
+            );
+        }
+        if height > self.max_height {
+            bail!(
+                "{width}x{height} is over the height limit of {} pixels (--max-height)",
+                self.max_height
+            );
+        }
+        if decoded_bytes > self.max_decoded_bytes {
+            bail!(
+                "{width}x{height} needs {} MiB decoded, over the {} MiB limit (--max-decoded-mib)",
+                decoded_bytes.div_ceil(1 << 20),
+                self.max_decoded_bytes >> 20
+            );
+        }
+        if width == 0 || height == 0 {
+            bail!("{width}x{height}: the image is empty");
+        }
+        Ok(())
+    }
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits::DEFAULT
+    }
+}
+
+fn mpixel(pixels: u64) -> String {
+    if pixels % 1_000_000 == 0 {
+        format!("{} Mpixel", pixels / 1_000_000)
+    } else {
+        format!("{pixels} pixel")
+    }
+}
+
+/// Decodes an image held in memory (format from its content), within
+/// `limits`. Errors do not name a file; [`open`] adds the path.
+pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage> {
+    decode_reader(ImageReader::new(Cursor::new(bytes)), limits)
+}
+
+/// The one decoder: guess the format from the content, read the header,
+/// check [`DecodeLimits`], only then decode.
+fn decode_reader<R: BufRead + Seek>(
+    reader: ImageReader<R>,
+    limits: &DecodeLimits,
+) -> Result<DynamicImage> {
+    let mut reader = reader.with_guessed_format().context("can not read")?;
+    if reader.format().is_none() {
+        bail!("not a PNG, JPEG or TIFF image (the content is neither)");
+    }
+    // Width and height are checked below, by us, for a clearer message; the
+    // allocation cap also bounds the decoder's own buffers (PNG chunks, TIFF
+    // strips) while it reads the header.
+    let mut lim = image::Limits::default();
+    lim.max_image_width = None;
+    lim.max_image_height = None;
+    lim.max_alloc = Some(limits.max_decoded_bytes);
+    reader.limits(lim.clone());
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    limits.check(width, height, decoder.total_bytes())?;
+    lim.max_image_width = Some(limits.max_width);
+    lim.max_image_height = Some(limits.max_height);
+    lim.max_alloc = Some(
+        limits
+            .max_decoded_bytes
+            .saturating_sub(decoder.total_bytes()),
+    );
+    decoder.set_limits(lim).map_err(decode_error)?;
+    DynamicImage::from_decoder(decoder).map_err(decode_error)
+}
+
+fn decode_error(e: image::ImageError) -> anyhow::Error {
+    match e {
+        image::ImageError::Limits(l) => {
+            anyhow::anyhow!("the decoder needs more memory than the limits allow: {l}")
+        }
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            anyhow::anyhow!("the file ends too early (truncated?)")
+        }
+        e => anyhow::anyhow!("not a readable PNG, JPEG or TIFF image: {e}"),
+    }
+}
+
+/// Decodes an image file (format from its content, not its name) within
+/// `limits`; errors start with the path.
+pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
+    let file = fs::File::open(path).with_context(|| format!("{}: can not open", path.display()))?;
+    decode_reader(ImageReader::new(BufReader::new(file)), limits)
+        .with_context(|| path.display().to_string())
 }
 
 /// The image's L*: gray images directly, colour ones through sRGB -> L*.
@@ -48,9 +186,10 @@ pub fn l_plane(img: &DynamicImage) -> LPlane {
     LPlane { width, height, l }
 }
 
-/// Decodes a file straight to its L* plane.
-pub fn load_l(path: &Path) -> Result<LPlane> {
-    Ok(l_plane(&open(path)?))
+/// Decodes a file straight to its L* plane (the decoded image is dropped
+/// before this returns).
+pub fn load_l(path: &Path, limits: &DecodeLimits) -> Result<LPlane> {
+    Ok(l_plane(&open(path, limits)?))
 }
 
 /// Files given directly, plus the images found (recursively, sorted) in the
@@ -176,4 +315,104 @@ pub fn write_atomic(
         .with_context(|| format!("{}: encoding failed", path.display()))?;
     crate::boxd::output::write_atomic(dir, &name.to_string_lossy(), &bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG chunk: length, type, data, CRC-32.
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut crc = !0u32;
+        for &byte in kind.iter().chain(data) {
+            crc ^= byte as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&(!crc).to_be_bytes());
+        out
+    }
+
+    /// A tiny PNG declaring `w x h` 8-bit RGB, with a stub IDAT.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        out.extend(chunk(b"IHDR", &ihdr));
+        out.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00]));
+        out.extend(chunk(b"IEND", &[]));
+        out
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() {
+        let bomb = png_header(100_000, 100_000);
+        let start = std::time::Instant::now();
+        let e = decode_bytes(&bomb, &DecodeLimits::default()).unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("100000x100000 is over the 100 Mpixel limit (--max-pixels"),
+            "{msg}"
+        );
+        eprintln!("bomb refused in {:?}", start.elapsed());
+        // Each limit on its own, with its own message.
+        let small = png_header(300, 200);
+        let l = DecodeLimits {
+            max_width: 299,
+            ..DecodeLimits::DEFAULT
+        };
+        assert!(format!("{:#}", decode_bytes(&small, &l).unwrap_err()).contains("--max-width"));
+        let l = DecodeLimits {
+            max_height: 199,
+            ..DecodeLimits::DEFAULT
+        };
+        assert!(format!("{:#}", decode_bytes(&small, &l).unwrap_err()).contains("--max-height"));
+        let l = DecodeLimits {
+            max_decoded_bytes: 300 * 200 * 3 - 1,
+            ..DecodeLimits::DEFAULT
+        };
+        let msg = format!("{:#}", decode_bytes(&small, &l).unwrap_err());
+        assert!(msg.contains("--max-decoded-mib"), "{msg}");
+        // Within the limits the header passes and the stub data fails later.
+        let msg = format!(
+            "{:#}",
+            decode_bytes(&small, &DecodeLimits::default()).unwrap_err()
+        );
+        assert!(!msg.contains("limit"), "{msg}");
+    }
+
+    #[test]
+    fn real_images_decode_within_limits() {
+        let img =
+            image::RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 50, 9]));
+        for format in [image::ImageFormat::Png, image::ImageFormat::Tiff] {
+            let mut buf = Cursor::new(Vec::new());
+            img.write_to(&mut buf, format).unwrap();
+            let got = decode_bytes(buf.get_ref(), &DecodeLimits::default()).unwrap();
+            assert_eq!(got.to_rgb8(), img, "{format:?}");
+            let exact = DecodeLimits {
+                max_width: 7,
+                max_height: 5,
+                max_pixels: 35,
+                max_decoded_bytes: 35 * 3 + (1 << 16),
+            };
+            assert!(decode_bytes(buf.get_ref(), &exact).is_ok(), "{format:?}");
+        }
+        for junk in [&b""[..], b"GIF89a", b"hello world, not an image"] {
+            let msg = format!(
+                "{:#}",
+                decode_bytes(junk, &DecodeLimits::default()).unwrap_err()
+            );
+            assert!(msg.contains("PNG, JPEG or TIFF"), "{msg}");
+        }
+    }
 }

@@ -391,7 +391,7 @@ fn process_file(
     png: &mut Vec<u8>,
 ) -> Result<PathBuf> {
     let bytes = std::fs::read(path).context("cannot read")?;
-    let img = image::load_from_memory(&bytes).context("not a readable image")?;
+    let img = crate::images::decode_bytes(&bytes, &cfg.limits)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let n = w * h;
     l.resize(n, 0);

@@ -11,7 +11,7 @@ use colorize_shared::lab::rgb8_to_l_plane;
 use colorize_shared::metrics::EvalAccumulator;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{thread_count, ModelArg};
+use super::{thread_count, LimitArgs, ModelArg};
 use crate::images;
 
 #[derive(Debug, clap::Args)]
@@ -27,10 +27,13 @@ pub struct Args {
     /// Images scored in parallel (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = args.model.load()?;
+    let limits = args.limits.limits();
     let files = images::collect_inputs(&args.truth)?;
     ensure!(!files.is_empty(), "no images found in {:?}", args.truth);
     let bar = ProgressBar::new(files.len() as u64).with_style(
@@ -47,7 +50,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     let mut session = model.session()?;
                     while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let result = (|| -> Result<()> {
-                            let truth = images::open(path)?.to_rgb8();
+                            let truth = images::open(path, &limits)?.to_rgb8();
                             let (w, h) = (truth.width() as usize, truth.height() as usize);
                             let mut l = vec![0u16; w * h];
                             rgb8_to_l_plane(truth.as_raw(), &mut l);

@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{thread_count, ModelArg};
-use crate::images::{self, Format};
+use super::{thread_count, LimitArgs, ModelArg};
+use crate::images::{self, DecodeLimits, Format};
 use crate::{Model, Session};
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,8 @@ pub struct Args {
     /// Leave inputs whose output already exists alone (resumes a batch).
     #[arg(long)]
     pub skip_existing: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// The provenance note written into every output.
@@ -100,6 +102,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .expect("valid template"),
     );
     let provenance = provenance(&model);
+    let limits = args.limits.limits();
     let next = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
     let threads = thread_count(args.threads).min(jobs.len().max(1));
@@ -118,7 +121,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     let Some((input, output)) = jobs.get(i) else {
                         break;
                     };
-                    match colorize_file(&mut session, input, output, args.format, &provenance) {
+                    match colorize_file(
+                        &mut session,
+                        input,
+                        output,
+                        args.format,
+                        &provenance,
+                        &limits,
+                    ) {
                         Ok(()) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
@@ -154,8 +164,9 @@ pub fn colorize_file(
     output: &Path,
     format: Format,
     provenance: &str,
+    limits: &DecodeLimits,
 ) -> Result<()> {
-    let plane = images::load_l(input)?;
+    let plane = images::load_l(input, limits)?;
     let mut rgb = vec![0u8; 3 * plane.l.len()];
     session
         .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)

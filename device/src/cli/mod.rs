@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use crate::images::DecodeLimits;
 use crate::Model;
 
 pub mod eval;
@@ -55,6 +56,37 @@ impl ModelArg {
         match &self.model {
             Some(path) => Model::from_path(path),
             None => crate::default_model(),
+        }
+    }
+}
+
+/// The input limits, shared by the subcommands that decode image files.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Input limits (checked against each file's header before decoding)")]
+pub struct LimitArgs {
+    /// Widest image accepted, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = DecodeLimits::DEFAULT.max_width)]
+    pub max_width: u32,
+    /// Tallest image accepted, in pixels.
+    #[arg(long, value_name = "PX", default_value_t = DecodeLimits::DEFAULT.max_height)]
+    pub max_height: u32,
+    /// Most pixels (width x height) accepted: 100 Mpixel by default (an A4
+    /// page scanned at 600 dpi is 35 Mpixel).
+    #[arg(long, value_name = "N", default_value_t = DecodeLimits::DEFAULT.max_pixels)]
+    pub max_pixels: u64,
+    /// Most memory the decoder may allocate for one image, in MiB (8-bit RGB
+    /// is 3 bytes a pixel, 16-bit RGBA 8).
+    #[arg(long, value_name = "MIB", default_value_t = DecodeLimits::DEFAULT.max_decoded_bytes >> 20)]
+    pub max_decoded_mib: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_width: self.max_width,
+            max_height: self.max_height,
+            max_pixels: self.max_pixels,
+            max_decoded_bytes: self.max_decoded_mib.saturating_mul(1 << 20),
         }
     }
 }
