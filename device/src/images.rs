@@ -2,12 +2,12 @@
 //! bit), and atomic, provenance-carrying output files.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Cursor, Seek, Write};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
-use image::{ColorType, DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
 
 /// A full-resolution L* plane (Q8.8, row-major).
 #[derive(Clone, Debug, PartialEq)]
@@ -123,8 +123,20 @@ fn decode_reader<R: BufRead + Seek>(
     limits: &DecodeLimits,
 ) -> Result<DynamicImage> {
     let mut reader = reader.with_guessed_format().context("can not read")?;
-    if reader.format().is_none() {
-        bail!("not a PNG, JPEG or TIFF image (the content is neither)");
+    match reader.format() {
+        None => bail!("not a PNG, JPEG or TIFF image (the content is neither)"),
+        Some(ImageFormat::Jpeg) => {
+            // The JPEG decoder fills a cut-off scan with gray instead of
+            // failing: refuse a JPEG without its end marker.
+            let mut inner = reader.into_inner();
+            let complete = jpeg_has_end_marker(&mut inner).context("can not read")?;
+            ensure!(
+                complete,
+                "the JPEG has no end marker after its image data: the file is truncated"
+            );
+            reader = ImageReader::with_format(inner, ImageFormat::Jpeg);
+        }
+        Some(_) => {}
     }
     // Width and height are checked below, by us, for a clearer message; the
     // allocation cap also bounds the decoder's own buffers (PNG chunks, TIFF
@@ -146,6 +158,35 @@ fn decode_reader<R: BufRead + Seek>(
     );
     decoder.set_limits(lim).map_err(decode_error)?;
     DynamicImage::from_decoder(decoder).map_err(decode_error)
+}
+
+/// Whether an EOI marker (FF D9) follows the first start-of-scan (FF DA):
+/// inside entropy-coded data an FF byte is always stuffed (FF 00) or a
+/// marker, so a file cut anywhere in its scans has none; an EXIF thumbnail's
+/// EOI comes before the first scan and does not count. Rewinds `r`.
+fn jpeg_has_end_marker<R: Read + Seek>(r: &mut R) -> std::io::Result<bool> {
+    let start = r.stream_position()?;
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut prev, mut in_scan, mut found) = (0u8, false, false);
+    'read: loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if prev == 0xFF {
+                if b == 0xDA {
+                    in_scan = true;
+                } else if b == 0xD9 && in_scan {
+                    found = true;
+                    break 'read;
+                }
+            }
+            prev = b;
+        }
+    }
+    r.seek(std::io::SeekFrom::Start(start))?;
+    Ok(found)
 }
 
 fn decode_error(e: image::ImageError) -> anyhow::Error {
@@ -204,14 +245,25 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             continue;
         }
         let mut found = Vec::new();
-        for entry in walkdir::WalkDir::new(input).follow_links(true) {
-            let entry = entry.with_context(|| format!("{}: can not list", input.display()))?;
-            let is_image = entry
-                .path()
-                .extension()
+        let is_image = |p: &Path| {
+            p.extension()
                 .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-            if entry.file_type().is_file() && is_image {
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        };
+        for entry in walkdir::WalkDir::new(input).follow_links(true) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                // An image that can not be looked at (a dangling link, say)
+                // is still an input: opening it reports it, alone.
+                Err(e) if e.path().is_some_and(is_image) && e.depth() > 0 => {
+                    found.push(e.path().expect("checked above").to_path_buf());
+                    continue;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("{}: can not list", input.display()))
+                }
+            };
+            if entry.file_type().is_file() && is_image(entry.path()) {
                 found.push(entry.into_path());
             }
         }

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{thread_count, LimitArgs, ModelArg};
+use crate::boxd::output;
 use crate::images::{self, DecodeLimits, Format};
 use crate::{Model, Session};
 
@@ -58,6 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let model = args.model.load()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: can not create the output folder", args.out.display()))?;
+    prepare_output_folder(&args.out)?;
 
     let mut failed = 0usize;
     let mut skipped = 0usize;
@@ -89,7 +91,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 continue;
             }
             claimed.insert(output.clone(), file.clone());
-            if args.skip_existing && output.exists() {
+            // Outputs appear only by rename, so one that exists is complete
+            // (a temp file has another name and never counts).
+            if args.skip_existing && output.is_file() {
                 skipped += 1;
                 continue;
             }
@@ -172,4 +176,51 @@ pub fn colorize_file(
         .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
     images::write_atomic(output, format, plane.width, plane.height, &rgb, provenance)
+        .with_context(|| input.display().to_string())
+}
+
+/// Before a batch: removes the temp files that killed `colorize` runs left
+/// in `out` (only `.<name>.<pid>-<n>.colorize-tmp` of processes that no
+/// longer run, so a second run writing to the same folder is left alone),
+/// then checks that `out` takes a new file, so an unwritable folder is one
+/// clear error instead of one per image.
+pub fn prepare_output_folder(out: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let entries = std::fs::read_dir(out)
+        .with_context(|| format!("{}: can not list the output folder", out.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            std::fs::remove_file(entry.path()).with_context(|| {
+                format!(
+                    "{}: can not remove a stale temp file",
+                    entry.path().display()
+                )
+            })?;
+            removed += 1;
+        }
+    }
+    let probe = output::write_atomic(out, &format!(".write-check.{}", std::process::id()), b"")
+        .and_then(|p| std::fs::remove_file(&p).map_err(Into::into))
+        .and_then(|()| output::sync_dir(out).map_err(Into::into));
+    if let Err(e) = probe {
+        bail!(
+            "{}: the output folder is not writable: {e:#}",
+            out.display()
+        );
+    }
+    Ok(removed)
+}
+
+/// The writer's pid, if `name` is one of [`output::write_atomic`]'s temp
+/// names (`.<name>.<pid>-<n>.colorize-tmp`).
+pub fn stale_temp_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(output::TMP_SUFFIX)?;
+    let (_, tag) = rest.rsplit_once('.')?;
+    let (pid, n) = tag.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
 }
