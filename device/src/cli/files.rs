@@ -3,6 +3,7 @@
 //! batch.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -203,14 +204,22 @@ pub fn prepare_output_folder(out: &Path) -> Result<usize> {
             removed += 1;
         }
     }
-    let probe = output::write_atomic(out, &format!(".write-check.{}", std::process::id()), b"")
-        .and_then(|p| std::fs::remove_file(&p).map_err(Into::into))
-        .and_then(|()| output::sync_dir(out).map_err(Into::into));
-    if let Err(e) = probe {
-        bail!(
-            "{}: the output folder is not writable: {e:#}",
-            out.display()
-        );
+    // The probe has a temp file's name: a kill right here leaves nothing
+    // that could pass for an output, and the next run removes it.
+    let probe = out.join(format!(
+        ".write-check.{}-0{}",
+        std::process::id(),
+        output::TMP_SUFFIX
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(b"colorize"));
+    let _ = std::fs::remove_file(&probe);
+    if let Err(e) = written {
+        bail!("{}: the output folder is not writable: {e}", out.display());
     }
     Ok(removed)
 }
