@@ -30,5 +30,5 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     cargo test --target "$target" -- --show-output
 done
 
-step "emulated arm64 board: vivid camera under qemu-system-aarch64" && VM_PROFILE=debug bash scripts/vm-test.sh aarch64
+step "emulated arm64 and armhf boards: vivid camera under qemu-system" && VM_PROFILE=debug bash scripts/vm-test.sh aarch64 armv7
 step "all tests passed"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end camera test on an emulated ARM board: Debian's own kernel under
-# qemu-system, the real vivid V4L2 driver, and the static `colorize` binary
-# in a busybox initramfs. The VM captures 5 frames (plus two fault-injection
+# qemu-system, the real vivid V4L2 driver, and the `colorize` binary (static,
+# or dynamic with its glibc) in a busybox initramfs. The VM captures 5 frames (plus two fault-injection
 # runs), writes the results as a tar archive onto a second virtio disk, and
 # powers off; the host then decodes every PNG and checks counts and sizes.
 #
 # usage: scripts/vm-test.sh [aarch64|armv7 ...]   (default: aarch64)
-# env:   COLORIZE_BIN=path   use this static binary instead of building
+# env:   COLORIZE_BIN=path   use this binary instead of building
 #        VM_PROFILE=debug     use (and build if needed) the dev-profile binary that
 #                             `cargo test --target ...` already built: one build
 #                             per target serves qemu-user tests and the VM
@@ -40,6 +40,8 @@ declare -A DEB_ARCH=([aarch64]=arm64 [armv7]=armhf)
 declare -A KERNEL_META=([aarch64]=linux-image-arm64 [armv7]=linux-image-armmp)
 declare -A RUST_TARGET=([aarch64]=aarch64-unknown-linux-gnu [armv7]=armv7-unknown-linux-gnueabihf)
 declare -A STRIP_TOOL=([aarch64]=aarch64-linux-gnu-strip [armv7]=arm-linux-gnueabihf-strip)
+declare -A READELF=([aarch64]=aarch64-linux-gnu-readelf [armv7]=arm-linux-gnueabihf-readelf)
+declare -A SYSROOT=([aarch64]=/usr/aarch64-linux-gnu [armv7]=/usr/arm-linux-gnueabihf)
 declare -A QEMU=([aarch64]="qemu-system-aarch64 -M virt -cpu cortex-a57" [armv7]="qemu-system-arm -M virt,highmem=off -cpu cortex-a15")
 
 fetch() { # arch -> sets $kdir (extracted kernel package) and $bbdir (busybox)
@@ -104,6 +106,34 @@ resolve() { # depth-first: dependencies before the module itself
     cp_mod+=("$path")
 }
 
+# A dynamically linked binary (armv7: see .cargo/config.toml) needs its
+# loader and libraries in the initramfs; they come from the cross sysroot,
+# the same glibc that qemu-user runs the tests with.
+copy_shared_libs() { # arch binary initrd
+    local arch=$1 bin=$2 ird=$3 readelf=${READELF[$1]} sysroot=${SYSROOT[$1]}
+    local interp
+    interp=$("$readelf" -l "$bin" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p')
+    if [ -z "$interp" ]; then
+        log "$arch: static binary"
+        return 0
+    fi
+    local todo=("$bin") seen=" " f lib src
+    mkdir -p "$ird/lib"
+    cp -L "$sysroot/lib/$(basename "$interp")" "$ird$interp"
+    while [ ${#todo[@]} -gt 0 ]; do
+        f=${todo[0]}; todo=("${todo[@]:1}")
+        for lib in $("$readelf" -d "$f" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+            case "$seen" in *" $lib "*) continue ;; esac
+            seen="$seen$lib "
+            src="$sysroot/lib/$lib"
+            [ -e "$src" ] || { echo "$arch: $lib (needed by $f) is not in $sysroot/lib" >&2; exit 1; }
+            cp -L "$src" "$ird/lib/$lib"
+            todo+=("$src")
+        done
+    done
+    log "$arch: dynamic binary; initramfs gets $interp and${seen% }"
+}
+
 run_arch() {
     local arch=$1 target=${RUST_TARGET[$1]}
     log "== $arch =="
@@ -116,7 +146,7 @@ run_arch() {
     local bin=${COLORIZE_BIN:-}
     if [ -z "$bin" ]; then
         local profile=${VM_PROFILE:-release}
-        log "building static colorize for $target ($profile)"
+        log "building colorize for $target ($profile)"
         if [ "$profile" = release ]; then
             cargo build --release -p colorize-device --target "$target"
         else
@@ -124,7 +154,6 @@ run_arch() {
         fi
         bin="target/$target/$profile/colorize"
     fi
-    file "$bin" 2>/dev/null | grep -q 'statically linked' || log "warning: $bin may not be static"
 
     local work="$cache/$arch/run"
     rm -rf "$work" && mkdir -p "$work/initrd"/{bin,dev,proc,sys,tmp,out,modules}
@@ -134,6 +163,7 @@ run_arch() {
     # Release builds keep line tables (profile.release debug = 1); the VM needs none.
     local strip=${STRIP_TOOL[$arch]}
     command -v "$strip" >/dev/null && "$strip" "$ird/bin/colorize"
+    copy_shared_libs "$arch" "$ird/bin/colorize" "$ird"
     cp scripts/vm/init.sh "$ird/init"
     chmod +x "$ird/init" "$ird/bin/busybox" "$ird/bin/colorize"
 
