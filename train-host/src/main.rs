@@ -63,7 +63,9 @@ struct TrainArgs {
     /// Images whose mean a*b* chroma (Lab units) is below this are skipped as grayscale.
     #[arg(long, default_value_t = 3.0)]
     gray_threshold: f32,
-    /// Use at most this many images of --data (after filtering).
+    /// Use at most this many images of --data (after filtering): the first ones
+    /// in file order, which in Tiny ImageNet shards means the first classes;
+    /// combine with --classes(-file) for a quick run that spans many classes.
     #[arg(long)]
     max_images: Option<usize>,
     #[arg(long, value_enum, default_value_t = Arch::Paper)]
@@ -118,6 +120,7 @@ struct EvalArgs {
     /// Truth images: folders or shards (repeatable).
     #[arg(long, required = true)]
     data: Vec<PathBuf>,
+    /// Score at most this many images (the first ones in file order).
     #[arg(long)]
     max_images: Option<usize>,
     /// Also skip images whose mean a*b* chroma is below this at load. Truths
