@@ -10,6 +10,7 @@ pub mod config;
 pub mod forward;
 pub mod gpio;
 pub mod images;
+pub mod integrity;
 pub mod net;
 pub mod onnx;
 pub mod runtime;

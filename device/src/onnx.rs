@@ -10,7 +10,8 @@
 //!   the next convolution directly, so conv -> relu -> conv chains stay int8.
 //!   Linear (Gemm), Resize, Concat, Add and Tanh stay float.
 //!
-//! The model card (`Net::metadata`) goes into `metadata_props`.
+//! The model card (`Net::metadata`) goes into `metadata_props`, with the
+//! SHA-256 of the initializers as written ([`crate::integrity`]).
 
 use std::collections::HashMap;
 
@@ -549,7 +550,7 @@ impl GraphWriter {
             output: outputs,
             ..Default::default()
         };
-        Ok(ModelProto {
+        let mut model = ModelProto {
             ir_version: IR_VERSION,
             opset_import: vec![OperatorSetIdProto {
                 domain: String::new(),
@@ -560,7 +561,9 @@ impl GraphWriter {
             graph: Some(graph),
             metadata_props: model_card(net, quantization),
             ..Default::default()
-        })
+        };
+        crate::integrity::stamp(&mut model);
+        Ok(model)
     }
 }
 

@@ -40,8 +40,10 @@ impl Model {
     /// Loads a model held in memory; `source` names it in errors (a path, or
     /// "the embedded default model").
     pub fn from_bytes_named(bytes: &[u8], source: &str) -> Result<Self> {
-        let proto = ModelProto::decode(bytes)
-            .with_context(|| format!("{source}: not an ONNX model (protobuf decoding failed)"))?;
+        let proto = ModelProto::decode(bytes).with_context(|| {
+            format!("{source}: not an ONNX model (protobuf decoding failed; a truncated file?)")
+        })?;
+        crate::integrity::verify(&proto, source)?;
         let metadata = proto
             .metadata_props
             .iter()

@@ -28,7 +28,14 @@ pub mod meta {
     pub const TRAINING_DATA: &str = "colorize.training_data";
     pub const TRAINING_COMMAND: &str = "colorize.training_command";
     pub const VAL_METRICS: &str = "colorize.val_metrics";
+    /// SHA-256 of the trained float weights (every weight and bias in node
+    /// order, little-endian f32), as the trainer computed them: names the
+    /// training result, shared by its f32 and int8 exports; not checkable
+    /// on an int8 file.
     pub const WEIGHTS_SHA256: &str = "colorize.weights_sha256";
+    /// SHA-256 over the ONNX graph's initializers as stored in this file
+    /// (`colorize_device::integrity`): checked when a model is loaded.
+    pub const INITIALIZERS_SHA256: &str = "colorize.initializers_sha256";
     pub const QUANTIZATION: &str = "colorize.quantization";
 }
 

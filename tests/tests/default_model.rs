@@ -20,6 +20,7 @@ fn embedded_model_meets_the_contract_and_carries_its_card() {
     for key in [
         meta::ARCH,
         meta::WEIGHTS_SHA256,
+        meta::INITIALIZERS_SHA256,
         meta::TRAINING_COMMAND,
         meta::VAL_METRICS,
     ] {
