@@ -16,7 +16,10 @@ use anyhow::{Context, Result};
 use colorize_device::config::BoxConfig;
 use colorize_device::onnx::{to_onnx, to_onnx_int8};
 use colorize_device::synthetic::{conv_net, mlp_net};
+use colorize_shared::contract::meta;
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
+use prost::Message;
+use tract_onnx::pb::ModelProto;
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<()> {
     let dir = dir.join(target);
@@ -43,6 +46,15 @@ fn rgb(w: u32, h: u32) -> DynamicImage {
     DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
         Rgb([(x * 40) as u8, (y * 60) as u8, ((x + y) * 20) as u8])
     }))
+}
+
+/// `model` without the card's initializers hash.
+fn unstamped(model: &[u8]) -> Result<Vec<u8>> {
+    let mut proto = ModelProto::decode(model)?;
+    proto
+        .metadata_props
+        .retain(|e| e.key != meta::INITIALIZERS_SHA256);
+    Ok(proto.encode_to_vec())
 }
 
 /// The `convert_*` targets' header: width, height, stride, bytesused, flags.
@@ -94,22 +106,24 @@ fn main() -> Result<()> {
                 .collect()
         })
         .collect();
+    // The writer stamps the initializers' SHA-256 on the card, so mutated
+    // weights fail that check early; the unstamped copies let mutations
+    // reach tract's loader and the contract check.
     let conv = conv_net(size, 2, 7);
-    write(&dir, "load_model", "conv4.onnx", &to_onnx(&conv)?)?;
-    write(
-        &dir,
-        "load_model",
-        "conv4-int8.onnx",
-        &to_onnx_int8(&conv, &calib)?,
-    )?;
-    write(
-        &dir,
-        "load_model",
-        "mlp2.onnx",
-        &to_onnx(&mlp_net(2, 3, 7))?,
-    )?;
+    let conv_int8 = to_onnx_int8(&conv, &calib)?;
+    let mlp = to_onnx(&mlp_net(2, 3, 7))?;
+    let models = [
+        ("conv4.onnx", to_onnx(&conv)?),
+        ("conv4-int8.onnx", conv_int8.clone()),
+        ("mlp2.onnx", mlp.clone()),
+        ("conv4-int8-nohash.onnx", unstamped(&conv_int8)?),
+        ("mlp2-nohash.onnx", unstamped(&mlp)?),
+    ];
+    for (name, bytes) in models {
+        write(&dir, "load_model", name, &bytes)?;
+    }
 
-    // box_config: the defaults spelled out, a camera box, and a typo.
+    // box_config: the defaults spelled out, a camera box, decode limits, a typo.
     let camera = "[camera]\nenabled = true\nwidth = 640\nheight = 480\nformat = \"mjpeg\"\n\
                   frame_slots = 3\n[button]\nenabled = true\nline = 17\n\
                   [led]\nenabled = true\nline = 27\nheartbeat_ms = 0\n\
@@ -122,6 +136,12 @@ fn main() -> Result<()> {
             "inbox.toml",
             "[inbox]\ndir = \"/srv/scans\"\ndone_dir = \"/srv/done\"\npoll_ms = 250\n\
              [output]\ndir = \"out\"\n"
+                .to_string(),
+        ),
+        (
+            "limits.toml",
+            "[limits]\nmax_width = 8000\nmax_height = 6000\nmax_pixels = 40000000\n\
+             max_decoded_bytes = 268435456\n"
                 .to_string(),
         ),
         ("typo.toml", "[inbox]\npol_ms = 5\n".to_string()),

@@ -1,23 +1,23 @@
-//! Image file bytes -> decode (with the size limits) -> L* plane: the path
-//! every `colorize files` input and every box inbox file takes.
+//! Image file bytes -> `images::decode_bytes` (format sniffing, header
+//! checked against the decode limits, decode) -> L* plane: the path every
+//! `colorize files` input and every box inbox file takes.
 #![no_main]
 
-use std::io::Cursor;
-
-use colorize_device::images::l_plane;
-use image::{ImageReader, Limits};
+use colorize_device::images::{decode_bytes, l_plane, DecodeLimits};
 use libfuzzer_sys::fuzz_target;
 
+/// Tighter than the defaults so that no single input can use more than a
+/// few hundred MB under the fuzzer's 2 GB RSS limit.
+const LIMITS: DecodeLimits = DecodeLimits {
+    max_width: 4096,
+    max_height: 4096,
+    max_pixels: 4096 * 4096,
+    max_decoded_bytes: 256 << 20,
+};
+
 fuzz_target!(|data: &[u8]| {
-    let mut reader = ImageReader::new(Cursor::new(data))
-        .with_guessed_format()
-        .expect("sniffing a Cursor can not fail");
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(4096);
-    limits.max_image_height = Some(4096);
-    limits.max_alloc = Some(256 << 20);
-    reader.limits(limits);
-    if let Ok(img) = reader.decode() {
+    if let Ok(img) = decode_bytes(data, &LIMITS) {
+        assert!(img.width() <= 4096 && img.height() <= 4096);
         let plane = l_plane(&img);
         assert_eq!(plane.l.len(), plane.width * plane.height);
     }
