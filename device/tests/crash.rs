@@ -36,29 +36,6 @@ impl Rng {
     }
 }
 
-fn tiny_model() -> Vec<u8> {
-    use colorize_device::net::{Net, Node, Op, Tensor};
-    let net = Net {
-        arch: "tiny".into(),
-        input_height: 16,
-        input_width: 16,
-        nodes: vec![Node {
-            name: "conv".into(),
-            op: Op::Conv2d {
-                weight: Tensor::new(vec![2, 1, 3, 3], vec![0.05; 18]),
-                bias: vec![0.1, -0.1],
-                stride: 1,
-                padding: 1,
-                dilation: 1,
-            },
-            inputs: vec![colorize_device::shared::contract::INPUT_NAME.into()],
-            output: colorize_device::shared::contract::OUTPUT_NAME.into(),
-        }],
-        metadata: vec![],
-    };
-    colorize_device::onnx::to_onnx(&net).unwrap()
-}
-
 fn is_temp(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".colorize-tmp")
 }
@@ -115,7 +92,7 @@ fn sigkill_at_random_moments_never_leaves_a_partial_output() {
     fs::create_dir_all(&input).unwrap();
     let mut sizes = BTreeMap::new();
     for k in 0..IMAGES {
-        let (w, h) = (120 + k % 7 * 9, 90 + k % 5 * 11);
+        let (w, h) = (64 + k % 7 * 9, 48 + k % 5 * 11);
         let img: ImageBuffer<Luma<u8>, Vec<u8>> =
             ImageBuffer::from_raw(w, h, gray_pixels(w, h, k)).unwrap();
         img.save(input.join(format!("scan{k:02}.png"))).unwrap();

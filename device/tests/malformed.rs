@@ -27,6 +27,19 @@ fn encoded(img: &image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     buf.into_inner()
 }
 
+/// `colorize files --model <tiny>`: these tests are about files, so a
+/// one-convolution model keeps them fast under qemu-user (the default model
+/// runs end to end in tests/cli.rs).
+fn files(tmp: &Path) -> std::process::Command {
+    let model = tmp.join("tiny.onnx");
+    if !model.exists() {
+        fs::write(&model, tiny_model()).unwrap();
+    }
+    let mut cmd = colorize();
+    cmd.arg("files").arg("--model").arg(model);
+    cmd
+}
+
 /// The expected L* of 16-bit samples: rounded to 8 bits first.
 fn to8(v: u16) -> u8 {
     ((v as u32 + 128) / 257) as u8
@@ -132,8 +145,8 @@ fn broken_and_odd_inputs_each_fail_alone_or_are_colourized() {
         .collect();
     good.push(("cmyk.png", (20, 13), rgb_l(&px.repeat(20 * 13))));
 
-    let o = colorize()
-        .args(["files", "--threads", "2", "--out"])
+    let o = files(tmp.path())
+        .args(["--threads", "2", "--out"])
         .arg(&out)
         .arg(&input)
         .output()
@@ -191,8 +204,8 @@ fn a_bomb_is_refused_fast_and_limits_are_configurable() {
         &input.join("ok.png"),
     );
     let start = Instant::now();
-    let o = colorize()
-        .args(["files", "--out"])
+    let o = files(tmp.path())
+        .arg("--out")
         .arg(&out)
         .arg(&input)
         .output()
@@ -227,8 +240,8 @@ fn a_bomb_is_refused_fast_and_limits_are_configurable() {
         ("--max-width", "29", "over the width limit of 29 pixels"),
         ("--max-height", "19", "over the height limit of 19 pixels"),
     ] {
-        let o = colorize()
-            .args(["files", flag, value, "--out"])
+        let o = files(tmp.path())
+            .args([flag, value, "--out"])
             .arg(tmp.path().join("out2"))
             .arg(input.join("ok.png"))
             .output()
@@ -262,9 +275,9 @@ fn a_bomb_is_refused_fast_and_limits_are_configurable() {
 
 #[test]
 fn a_huge_valid_image_is_colourized_in_full() {
-    // 6 Mpixel, 32 recombination bands of 64 rows: larger than a 2560x1600
-    // scan, small enough for qemu-user.
-    let (w, h) = (3000u32, 2048u32);
+    // 4.4 Mpixel, 27 recombination bands of 64 rows: larger than a
+    // 2560x1600 scan, small enough for qemu-user.
+    let (w, h) = (2600u32, 1700u32);
     let tmp = tempfile::tempdir().unwrap();
     let (input, out) = (tmp.path().join("in"), tmp.path().join("out"));
     fs::create_dir_all(&input).unwrap();
@@ -272,8 +285,8 @@ fn a_huge_valid_image_is_colourized_in_full() {
     let img: ImageBuffer<Luma<u8>, Vec<u8>> = ImageBuffer::from_raw(w, h, gray.clone()).unwrap();
     save_png(&img, &input.join("huge.png"));
     // At exactly the pixel limit it is taken.
-    let o = colorize()
-        .args(["files", "--max-pixels", &(w * h).to_string(), "--out"])
+    let o = files(tmp.path())
+        .args(["--max-pixels", &(w * h).to_string(), "--out"])
         .arg(&out)
         .arg(&input)
         .output()
@@ -327,8 +340,8 @@ fn an_unwritable_output_folder_is_one_clear_error() {
         (&unwritable, "the output folder is not writable"),
         (&file, "can not create the output folder"),
     ] {
-        let o = colorize()
-            .args(["files", "--out"])
+        let o = files(tmp.path())
+            .arg("--out")
             .arg(out)
             .arg(&input)
             .output()
@@ -364,10 +377,8 @@ fn a_full_disk_fails_that_file_and_the_batch_goes_on() {
         &input.join("noisy.png"),
     );
     const LIMIT: libc::rlim_t = 4096;
-    let mut cmd = colorize();
-    cmd.args(["files", "--threads", "1", "--out"])
-        .arg(&out)
-        .arg(&input);
+    let mut cmd = files(tmp.path());
+    cmd.args(["--threads", "1", "--out"]).arg(&out).arg(&input);
     // Every write past 4 KiB fails with EFBIG, as on a full disk (ENOSPC):
     // RLIMIT_FSIZE, with SIGXFSZ ignored so the write returns an error
     // instead of killing the process. Both survive exec.

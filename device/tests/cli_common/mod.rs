@@ -234,6 +234,33 @@ pub fn rgb_l(rgb: &[u8]) -> Vec<u16> {
         .collect()
 }
 
+/// A one-convolution 16x16 model that meets the contract: for tests about
+/// files rather than colour, where the default model's 0.26 GFLOP an image
+/// and its load time would make them slow under qemu-user.
+pub fn tiny_model() -> Vec<u8> {
+    use colorize_device::net::{Net, Node, Op, Tensor};
+    use colorize_device::shared::contract::{INPUT_NAME, OUTPUT_NAME};
+    let net = Net {
+        arch: "tiny".into(),
+        input_height: 16,
+        input_width: 16,
+        nodes: vec![Node {
+            name: "conv".into(),
+            op: Op::Conv2d {
+                weight: Tensor::new(vec![2, 1, 3, 3], vec![0.05; 18]),
+                bias: vec![0.1, -0.1],
+                stride: 1,
+                padding: 1,
+                dilation: 1,
+            },
+            inputs: vec![INPUT_NAME.into()],
+            output: OUTPUT_NAME.into(),
+        }],
+        metadata: vec![],
+    };
+    colorize_device::onnx::to_onnx(&net).unwrap()
+}
+
 /// Whether permission bits stop this process (false for root, as in CI).
 pub fn permissions_apply(dir: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
