@@ -92,7 +92,7 @@ fn sigkill_at_random_moments_never_leaves_a_partial_output() {
     fs::create_dir_all(&input).unwrap();
     let mut sizes = BTreeMap::new();
     for k in 0..IMAGES {
-        let (w, h) = (64 + k % 7 * 9, 48 + k % 5 * 11);
+        let (w, h) = (24 + k % 7 * 5, 18 + k % 5 * 4);
         let img: ImageBuffer<Luma<u8>, Vec<u8>> =
             ImageBuffer::from_raw(w, h, gray_pixels(w, h, k)).unwrap();
         img.save(input.join(format!("scan{k:02}.png"))).unwrap();
