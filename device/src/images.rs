@@ -136,6 +136,15 @@ fn decode_reader<R: BufRead + Seek>(
             );
             reader = ImageReader::with_format(inner, ImageFormat::Jpeg);
         }
+        Some(ImageFormat::Png) => {
+            // Width and height straight from IHDR: on 32-bit targets the
+            // PNG decoder refuses a bomb's size itself, with a vaguer error.
+            let mut inner = reader.into_inner();
+            if let Some((width, height)) = png_dimensions(&mut inner).context("can not read")? {
+                limits.check(width, height, 0)?;
+            }
+            reader = ImageReader::with_format(inner, ImageFormat::Png);
+        }
         Some(_) => {}
     }
     // Width and height are checked below, by us, for a clearer message; the
@@ -158,6 +167,38 @@ fn decode_reader<R: BufRead + Seek>(
     );
     decoder.set_limits(lim).map_err(decode_error)?;
     DynamicImage::from_decoder(decoder).map_err(decode_error)
+}
+
+/// A PNG's width and height from its IHDR chunk: None if the file is too
+/// short, IHDR is not first or its CRC is wrong (the decoder then says so).
+/// Rewinds `r`.
+fn png_dimensions<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<(u32, u32)>> {
+    let start = r.stream_position()?;
+    // Signature, length, "IHDR", 13 bytes of data, CRC.
+    let mut head = [0u8; 33];
+    let mut got = 0;
+    while got < head.len() {
+        match r.read(&mut head[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    r.seek(std::io::SeekFrom::Start(start))?;
+    if got < head.len() || &head[12..16] != b"IHDR" {
+        return Ok(None);
+    }
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let mut crc = !0u32;
+    for &byte in &head[12..29] {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    if !crc != be(&head[29..33]) {
+        return Ok(None);
+    }
+    Ok(Some((be(&head[16..20]), be(&head[20..24]))))
 }
 
 /// Whether an EOI marker (FF D9) follows the first start-of-scan (FF DA):
@@ -446,11 +487,19 @@ mod tests {
     fn real_images_decode_within_limits() {
         let img =
             image::RgbImage::from_fn(7, 5, |x, y| image::Rgb([x as u8 * 30, y as u8 * 50, 9]));
-        for format in [image::ImageFormat::Png, image::ImageFormat::Tiff] {
+        for format in [
+            image::ImageFormat::Png,
+            image::ImageFormat::Tiff,
+            image::ImageFormat::Jpeg,
+        ] {
             let mut buf = Cursor::new(Vec::new());
             img.write_to(&mut buf, format).unwrap();
             let got = decode_bytes(buf.get_ref(), &DecodeLimits::default()).unwrap();
-            assert_eq!(got.to_rgb8(), img, "{format:?}");
+            if format == image::ImageFormat::Jpeg {
+                assert_eq!((got.width(), got.height()), (7, 5)); // lossy
+            } else {
+                assert_eq!(got.to_rgb8(), img, "{format:?}");
+            }
             let exact = DecodeLimits {
                 max_width: 7,
                 max_height: 5,
@@ -458,6 +507,15 @@ mod tests {
                 max_decoded_bytes: 35 * 3 + (1 << 16),
             };
             assert!(decode_bytes(buf.get_ref(), &exact).is_ok(), "{format:?}");
+            let under = DecodeLimits {
+                max_pixels: 34,
+                ..exact
+            };
+            let msg = format!("{:#}", decode_bytes(buf.get_ref(), &under).unwrap_err());
+            assert!(
+                msg.contains("7x5 is over the 34 pixel limit"),
+                "{format:?}: {msg}"
+            );
         }
         for junk in [&b""[..], b"GIF89a", b"hello world, not an image"] {
             let msg = format!(
