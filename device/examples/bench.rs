@@ -23,6 +23,7 @@ use anyhow::{bail, Context, Result};
 use colorize_device::boxd::output::encode_png;
 use colorize_device::camera::capture::{capture_to_dir, CaptureOptions};
 use colorize_device::camera::{FakeSource, FrameSource};
+use colorize_device::images;
 use colorize_device::runtime::Model;
 use colorize_shared::{lab, reference};
 use prost::Message;
@@ -61,7 +62,12 @@ const W: usize = 2560;
 const H: usize = 1600;
 
 /// Median seconds of `runs` calls of `f` (after one warm-up call).
-fn median_s(runs: usize, mut f: impl FnMut()) -> f64 {
+fn median_s(runs: usize, f: impl FnMut()) -> f64 {
+    timings(runs, f).0
+}
+
+/// (median, fastest) seconds of `runs` calls of `f` after one warm-up call.
+fn timings(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
     f();
     let mut t: Vec<f64> = (0..runs.max(1))
         .map(|_| {
@@ -71,7 +77,7 @@ fn median_s(runs: usize, mut f: impl FnMut()) -> f64 {
         })
         .collect();
     t.sort_by(|a, b| a.total_cmp(b));
-    t[t.len() / 2]
+    (t[t.len() / 2], t[0])
 }
 
 fn json_str(s: &str) -> String {
@@ -113,7 +119,7 @@ fn bench_lab(photo: Option<&Path>, work: &Path, runs: usize) -> Result<()> {
     let (mut lf, mut af, mut bf) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
     let mut out = vec![0u8; 3 * n];
     let mpix = n as f64 / 1e6;
-    let mut row = |dir: &str, imp: &str, s: f64| {
+    let row = |dir: &str, imp: &str, s: f64| {
         println!(
             "{{\"kind\":\"lab\",\"dir\":\"{dir}\",\"impl\":\"{imp}\",\"ms\":{:.3},\"mpix_s\":{:.2}}}",
             s * 1e3,
@@ -199,16 +205,17 @@ fn bench_inference(models: &[PathBuf], work: &Path, runs: usize) -> Result<()> {
                     .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
                     .collect::<Vec<_>>(),
             )?);
-            let s = median_s(runs, || {
+            let (s, fastest) = timings(runs, || {
                 let out = state
                     .run(tvec![TValue::from_const(input.clone())])
                     .expect("tract run");
                 std::hint::black_box(out);
             });
             println!(
-                "{{\"kind\":\"infer\",\"runtime\":\"tract\",\"model\":{},\"size\":{size},\"ms\":{:.3},\"gflop\":{gf:.4},\"runs\":{runs}}}",
+                "{{\"kind\":\"infer\",\"runtime\":\"tract\",\"model\":{},\"size\":{size},\"ms\":{:.3},\"min_ms\":{:.3},\"gflop\":{gf:.4},\"runs\":{runs}}}",
                 json_str(&file.display().to_string()),
-                s * 1e3
+                s * 1e3,
+                fastest * 1e3
             );
         }
     }
@@ -286,6 +293,91 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Where the whole frame's time goes, in process, stage by stage (what
+/// `colorize files` does, minus start-up and the atomic write), and what
+/// each PNG compression setting costs in time and bytes on the result.
+fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
+    let img = images::open(photo, &images::DecodeLimits::DEFAULT)?;
+    let plane = images::l_plane(&img);
+    let (w, h) = (plane.width, plane.height);
+    let mut session = model.session()?;
+    let mut rgb = vec![0u8; 3 * w * h];
+    let stage = |name: &str, s: f64| {
+        println!(
+            "{{\"kind\":\"stage\",\"stage\":\"{name}\",\"ms\":{:.2}}}",
+            s * 1e3
+        );
+    };
+    stage(
+        "decode",
+        median_s(runs, || {
+            std::hint::black_box(images::open(photo, &images::DecodeLimits::DEFAULT).unwrap());
+        }),
+    );
+    stage(
+        "l_plane",
+        median_s(runs, || {
+            std::hint::black_box(images::l_plane(&img));
+        }),
+    );
+    stage(
+        "predict",
+        median_s(runs, || {
+            session.predict(&plane.l, w, h).unwrap();
+        }),
+    );
+    stage(
+        "colorize_l",
+        median_s(runs, || {
+            session.colorize_l(&plane.l, w, h, &mut rgb).unwrap();
+        }),
+    );
+    let mut bytes = Vec::with_capacity(3 * w * h);
+    stage(
+        "encode",
+        median_s(runs, || {
+            bytes.clear();
+            images::encode(&mut bytes, images::Format::Png, w, h, &rgb, "bench").unwrap();
+        }),
+    );
+    println!(
+        "{{\"kind\":\"png\",\"setting\":\"product\",\"bytes\":{}}}",
+        bytes.len()
+    );
+    for (name, c, f) in [
+        ("Balanced+Adaptive", png::Compression::Balanced, None),
+        ("Fast+Adaptive", png::Compression::Fast, None),
+        ("Fast+Up", png::Compression::Fast, Some(png::Filter::Up)),
+        (
+            "Fast+Paeth",
+            png::Compression::Fast,
+            Some(png::Filter::Paeth),
+        ),
+        ("Fastest+Up", png::Compression::Fastest, None),
+        ("NoCompression", png::Compression::NoCompression, None),
+    ] {
+        let s = median_s(runs.min(3), || {
+            bytes.clear();
+            let mut enc = png::Encoder::new(&mut bytes, w as u32, h as u32);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.set_compression(c);
+            if let Some(f) = f {
+                enc.set_filter(f);
+            }
+            let mut wr = enc.write_header().unwrap();
+            wr.write_image_data(&rgb).unwrap();
+            wr.finish().unwrap();
+        });
+        println!(
+            "{{\"kind\":\"png\",\"setting\":\"{name}\",\"ms\":{:.2},\"bytes\":{}}}",
+            s * 1e3,
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut photo, mut work, mut models, mut runs) =
@@ -305,7 +397,7 @@ fn main() -> Result<()> {
             "--runs" => runs = val()?.parse()?,
             "--only" => only = Some(val()?),
             "--bench" => {} // cargo bench passes this
-            _ => bail!("usage: bench [--photo JPG] [--work DIR] [--model ONNX]... [--runs N] [--only lab|infer|camera]"),
+            _ => bail!("usage: bench [--photo JPG] [--work DIR] [--model ONNX]... [--runs N] [--only lab|infer|frame|camera]"),
         }
     }
     std::fs::create_dir_all(&work)?;
@@ -315,6 +407,24 @@ fn main() -> Result<()> {
     }
     if want("infer") {
         bench_inference(&models, &work, runs)?;
+    }
+    if want("frame") {
+        let p = match &photo {
+            Some(p) => p.clone(),
+            None => {
+                // The generated image as a JPEG, for this and the whole-frame rows.
+                let (w, h, rgb, _) = lab_image(None)?;
+                let p = work.join("generated-2560x1600.jpg");
+                let img = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("size")?;
+                img.save(&p)?;
+                p
+            }
+        };
+        println!(
+            "{{\"kind\":\"frame_input\",\"path\":{}}}",
+            json_str(&p.display().to_string())
+        );
+        bench_frame_stages(&p, &colorize_device::default_model()?, 5)?;
     }
     if want("camera") {
         bench_camera_allocs(&colorize_device::default_model()?, &work)?;

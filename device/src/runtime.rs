@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_shared::contract::{self, meta, ModelGeometry};
-use colorize_shared::lab::{lab_to_rgb8, rgb8_to_lab};
+use colorize_shared::lab::{lab_to_rgb8, rgb8_to_l, rgb8_to_lab};
 use colorize_shared::recombine::{recombine_rows, scratch_len, AbPlanes};
 use prost::Message;
 use tract_onnx::pb::ModelProto;
@@ -277,13 +277,14 @@ impl Session<'_> {
 /// until the lightness is back: the user's tones matter more than saturation.
 pub fn hold_lightness(l_rows: &[u16], rgb: &mut [u8]) {
     for (l, px) in l_rows.iter().zip(rgb.chunks_exact_mut(3)) {
-        let (got, a, b) = rgb8_to_lab(px[0], px[1], px[2]);
-        if (got as i32 - *l as i32).abs() <= L_TOLERANCE {
+        // L* alone decides; a* b* only for the few pixels that need them.
+        if (rgb8_to_l(px[0], px[1], px[2]) as i32 - *l as i32).abs() <= L_TOLERANCE {
             continue;
         }
+        let (_, a, b) = rgb8_to_lab(px[0], px[1], px[2]);
         let fits = |s: i32| {
             let c = lab_to_rgb8(*l, (a as i32 * s / 256) as i16, (b as i32 * s / 256) as i16);
-            let (l2, _, _) = rgb8_to_lab(c[0], c[1], c[2]);
+            let l2 = rgb8_to_l(c[0], c[1], c[2]);
             ((l2 as i32 - *l as i32).abs() <= L_TOLERANCE).then_some(c)
         };
         // Zero chroma is gray, which always fits.

@@ -31,6 +31,46 @@ fn src_pos(i: usize, src: usize, dst: usize) -> i64 {
     pos.clamp(0, ((src - 1) as i64) << 32)
 }
 
+/// [`src_pos`]`(i, src, dst)` for `i = 0, 1, 2, ...`, exactly, with no
+/// division per step (the quotient and remainder advance by constants): a
+/// 128-bit division per output pixel was the recombination's largest cost.
+struct SrcSteps {
+    q: i64,
+    r: u64,
+    dq: i64,
+    dr: u64,
+    d: u64,
+    max: i64,
+}
+
+impl SrcSteps {
+    fn new(src: usize, dst: usize) -> Self {
+        let d = 2 * dst as u128;
+        let first = (src as u128) << 32;
+        let step = (2 * src as u128) << 32;
+        SrcSteps {
+            q: (first / d) as i64,
+            r: (first % d) as u64,
+            dq: (step / d) as i64,
+            dr: (step % d) as u64,
+            d: d as u64,
+            max: ((src - 1) as i64) << 32,
+        }
+    }
+
+    #[inline(always)]
+    fn next_pos(&mut self) -> i64 {
+        let pos = (self.q - (1i64 << 31)).clamp(0, self.max);
+        self.q += self.dq;
+        self.r += self.dr;
+        if self.r >= self.d {
+            self.r -= self.d;
+            self.q += 1;
+        }
+        pos
+    }
+}
+
 /// Colourizes rows `y0 .. y0 + n` of an `out_width x out_height` image, where
 /// `n = l_rows.len() / out_width`: `l_rows` holds their L* (Q8.8), `rgb`
 /// receives `3 * l_rows.len()` bytes. `scratch` is at least
@@ -81,8 +121,9 @@ pub fn recombine_rows(
         for ((s, p), q) in sb.iter_mut().zip(ra).zip(rb) {
             *s = *p as i32 * (256 - wy) + *q as i32 * wy;
         }
-        for (x, (l, px)) in l_row.iter().zip(rgb_row.chunks_exact_mut(3)).enumerate() {
-            let pxs = src_pos(x, lw, out_width);
+        let mut xs = SrcSteps::new(lw, out_width);
+        for (l, px) in l_row.iter().zip(rgb_row.chunks_exact_mut(3)) {
+            let pxs = xs.next_pos();
             let xi = (pxs >> 32) as usize;
             let xj = (xi + 1).min(lw - 1);
             let wx = ((pxs >> 24) & 0xff) as i32;
@@ -178,6 +219,33 @@ mod tests {
         assert!(r[0] < r[3] && r[4] < r[7]);
         // Zero chroma gives neutral gray.
         assert_eq!(&rgb[0..3], &[128, 128, 128]);
+    }
+
+    #[test]
+    fn stepped_positions_equal_the_division() {
+        for (src, dst) in [
+            (1, 1),
+            (1, 7),
+            (2, 8),
+            (3, 8),
+            (64, 2560),
+            (64, 1600),
+            (64, 1599),
+            (64, 33),
+            (7, 3),
+            (5, 5),
+            (64, 64),
+            (256, 4096),
+        ] {
+            let mut steps = SrcSteps::new(src, dst);
+            for i in 0..dst + 3 {
+                assert_eq!(
+                    steps.next_pos(),
+                    src_pos(i, src, dst),
+                    "{src} -> {dst}, index {i}"
+                );
+            }
+        }
     }
 
     #[test]
