@@ -113,6 +113,62 @@ pub fn lab_to_rgb8(l: u16, a: i16, b: i16) -> [u8; 3] {
     ]
 }
 
+/// Pixels [`lab_block_to_rgb8`] converts at a time.
+pub const LAB_BLOCK: usize = 16;
+
+/// [`lab_to_rgb8`] for [`LAB_BLOCK`] pixels at once, bit for bit the same:
+/// the arithmetic runs in lane-wise loops the compiler vectorizes (SSE2,
+/// NEON), only the table lookups stay scalar.
+#[inline(always)]
+pub fn lab_block_to_rgb8(
+    l: &[u16; LAB_BLOCK],
+    a: &[i16; LAB_BLOCK],
+    b: &[i16; LAB_BLOCK],
+    rgb: &mut [u8; 3 * LAB_BLOCK],
+) {
+    const N: usize = LAB_BLOCK;
+    const MASK: i32 = (1 << F_INV_SHIFT) - 1;
+    const HALF: i32 = 1 << (F_INV_SHIFT - 1);
+    // f-values -> table index and fraction.
+    let (mut ix, mut fr) = ([[0i32; N]; 3], [[0i32; N]; 3]);
+    for i in 0..N {
+        let li = l[i].min(L_MAX) as u32;
+        let fy = (((li + 4096) * 72316 + (1 << 15)) >> 16) as i32;
+        let fx = fy + ((a[i] as i32 * 16777 + (1 << 15)) >> 16);
+        let fz = fy - ((b[i] as i32 * 41943 + (1 << 15)) >> 16);
+        for (k, f) in [fx, fy, fz].into_iter().enumerate() {
+            let t = f.clamp(F_INV_LO, F_INV_HI) - F_INV_LO;
+            ix[k][i] = t >> F_INV_SHIFT;
+            fr[k][i] = t & MASK;
+        }
+    }
+    // Lookups.
+    let (mut v0, mut v1) = ([[0i32; N]; 3], [[0i32; N]; 3]);
+    for k in 0..3 {
+        for i in 0..N {
+            let j = ix[k][i] as usize;
+            v0[k][i] = LAB_F_INV[j];
+            v1[k][i] = LAB_F_INV[j + 1];
+        }
+    }
+    // Interpolation, matrix, clamp -> ENCODE index.
+    let m = &XYZN_TO_RGB_Q12;
+    let mut e = [[0i32; N]; 3];
+    for i in 0..N {
+        let x = v0[0][i] + (((v1[0][i] - v0[0][i]) * fr[0][i] + HALF) >> F_INV_SHIFT);
+        let y = v0[1][i] + (((v1[1][i] - v0[1][i]) * fr[1][i] + HALF) >> F_INV_SHIFT);
+        let z = v0[2][i] + (((v1[2][i] - v0[2][i]) * fr[2][i] + HALF) >> F_INV_SHIFT);
+        for c in 0..3 {
+            e[c][i] = mat_row(&m[c], x, y, z, 12).clamp(0, 32768);
+        }
+    }
+    for (i, px) in rgb.chunks_exact_mut(3).enumerate() {
+        px[0] = ENCODE[e[0][i] as usize];
+        px[1] = ENCODE[e[1][i] as usize];
+        px[2] = ENCODE[e[2][i] as usize];
+    }
+}
+
 /// Interleaved RGB8 -> L, a, b planes. Panics if the lengths disagree
 /// (`rgb.len() == 3 * l.len() == 3 * a.len() == 3 * b.len()`).
 pub fn rgb8_to_lab_planes(rgb: &[u8], l: &mut [u16], a: &mut [i16], b: &mut [i16]) {
@@ -157,7 +213,27 @@ pub fn lab_planes_to_rgb8(l: &[u16], a: &[i16], b: &[i16], rgb: &mut [u8]) {
         a.len(),
         b.len()
     );
-    for (((px, l), a), b) in rgb.chunks_exact_mut(3).zip(l).zip(a).zip(b) {
+    const N: usize = LAB_BLOCK;
+    let full = n / N * N;
+    for (((px, l), a), b) in rgb[..3 * full]
+        .chunks_exact_mut(3 * N)
+        .zip(l[..full].chunks_exact(N))
+        .zip(a[..full].chunks_exact(N))
+        .zip(b[..full].chunks_exact(N))
+    {
+        lab_block_to_rgb8(
+            l.try_into().unwrap(),
+            a.try_into().unwrap(),
+            b.try_into().unwrap(),
+            px.try_into().unwrap(),
+        );
+    }
+    for (((px, l), a), b) in rgb[3 * full..]
+        .chunks_exact_mut(3)
+        .zip(&l[full..])
+        .zip(&a[full..])
+        .zip(&b[full..])
+    {
         px.copy_from_slice(&lab_to_rgb8(*l, *a, *b));
     }
 }
@@ -219,6 +295,41 @@ mod tests {
         assert!((l[0] as f64 / 256.0 - 53.24).abs() < 0.05);
         assert!((a[0] as f64 / 256.0 - 80.09).abs() < 0.1);
         assert!((b[0] as f64 / 256.0 - 67.20).abs() < 0.1);
+    }
+
+    #[test]
+    fn block_conversion_equals_pixel_conversion() {
+        // A deterministic walk over L*, a*, b* including the extremes.
+        let mut seed = 0x1234_5678u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        for round in 0..20_000 {
+            let l: [u16; LAB_BLOCK] = core::array::from_fn(|i| match (round + i) % 7 {
+                0 => u16::MAX,
+                1 => 0,
+                _ => (next() % 26000) as u16,
+            });
+            let a: [i16; LAB_BLOCK] = core::array::from_fn(|i| match (round + i) % 5 {
+                0 => i16::MIN,
+                1 => i16::MAX,
+                _ => next() as i16,
+            });
+            let b: [i16; LAB_BLOCK] = core::array::from_fn(|_| next() as i16);
+            let mut got = [0u8; 3 * LAB_BLOCK];
+            lab_block_to_rgb8(&l, &a, &b, &mut got);
+            for i in 0..LAB_BLOCK {
+                assert_eq!(
+                    got[3 * i..3 * i + 3],
+                    lab_to_rgb8(l[i], a[i], b[i]),
+                    "{:?}",
+                    (l[i], a[i], b[i])
+                );
+            }
+        }
     }
 
     #[test]

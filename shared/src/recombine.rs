@@ -6,7 +6,7 @@
 //! time. Callers hand in any band of rows, so the working set is one
 //! low-resolution row of scratch, never a full-size float copy of the image.
 
-use crate::lab::lab_to_rgb8;
+use crate::lab::{lab_block_to_rgb8, lab_to_rgb8, LAB_BLOCK};
 
 /// A low-resolution a*, b* prediction in the Q8.8 format of [`crate::lab`].
 #[derive(Clone, Copy, Debug)]
@@ -122,14 +122,33 @@ pub fn recombine_rows(
             *s = *p as i32 * (256 - wy) + *q as i32 * wy;
         }
         let mut xs = SrcSteps::new(lw, out_width);
-        for (l, px) in l_row.iter().zip(rgb_row.chunks_exact_mut(3)) {
+        let ab_at = |xs: &mut SrcSteps| {
             let pxs = xs.next_pos();
             let xi = (pxs >> 32) as usize;
             let xj = (xi + 1).min(lw - 1);
             let wx = ((pxs >> 24) & 0xff) as i32;
             let a = (sa[xi] * (256 - wx) + sa[xj] * wx + (1 << 15)) >> 16;
             let b = (sb[xi] * (256 - wx) + sb[xj] * wx + (1 << 15)) >> 16;
-            px.copy_from_slice(&lab_to_rgb8(*l, a as i16, b as i16));
+            (a as i16, b as i16)
+        };
+        // Blocks of pixels through the block converter, the rest one by one.
+        let full = out_width / LAB_BLOCK * LAB_BLOCK;
+        let (mut ba, mut bb) = ([0i16; LAB_BLOCK], [0i16; LAB_BLOCK]);
+        for (l, px) in l_row[..full]
+            .chunks_exact(LAB_BLOCK)
+            .zip(rgb_row[..3 * full].chunks_exact_mut(3 * LAB_BLOCK))
+        {
+            for (a, b) in ba.iter_mut().zip(bb.iter_mut()) {
+                (*a, *b) = ab_at(&mut xs);
+            }
+            lab_block_to_rgb8(l.try_into().unwrap(), &ba, &bb, px.try_into().unwrap());
+        }
+        for (l, px) in l_row[full..]
+            .iter()
+            .zip(rgb_row[3 * full..].chunks_exact_mut(3))
+        {
+            let (a, b) = ab_at(&mut xs);
+            px.copy_from_slice(&lab_to_rgb8(*l, a, b));
         }
     }
 }
@@ -219,6 +238,42 @@ mod tests {
         assert!(r[0] < r[3] && r[4] < r[7]);
         // Zero chroma gives neutral gray.
         assert_eq!(&rgb[0..3], &[128, 128, 128]);
+    }
+
+    #[test]
+    fn wide_rows_match_the_per_pixel_formula() {
+        // 37 columns: two blocks of the block converter plus a remainder.
+        let (w, h) = (37usize, 5usize);
+        let pa = [0, 8000, -8000, 3000, 100, -200];
+        let pb = [-5000, 0, 7000, 1200, -900, 4000];
+        let ab = AbPlanes {
+            width: 3,
+            height: 2,
+            a: &pa,
+            b: &pb,
+        };
+        let l: [u16; 37 * 5] = core::array::from_fn(|i| (i as u16 * 139) % 25700);
+        let mut rgb = [0u8; 3 * 37 * 5];
+        let mut scratch = [0i32; 6];
+        recombine_rows(&ab, w, h, 0, &l, &mut rgb, &mut scratch);
+        for y in 0..h {
+            let py = src_pos(y, 2, h);
+            let (yi, wy) = ((py >> 32) as usize, ((py >> 24) & 0xff) as i32);
+            let yj = (yi + 1).min(1);
+            for x in 0..w {
+                let px = src_pos(x, 3, w);
+                let (xi, wx) = ((px >> 32) as usize, ((px >> 24) & 0xff) as i32);
+                let xj = (xi + 1).min(2);
+                let at = |p: &[i16], xk: usize| {
+                    p[yi * 3 + xk] as i32 * (256 - wy) + p[yj * 3 + xk] as i32 * wy
+                };
+                let a = (at(&pa, xi) * (256 - wx) + at(&pa, xj) * wx + (1 << 15)) >> 16;
+                let b = (at(&pb, xi) * (256 - wx) + at(&pb, xj) * wx + (1 << 15)) >> 16;
+                let want = lab_to_rgb8(l[y * w + x], a as i16, b as i16);
+                let i = 3 * (y * w + x);
+                assert_eq!(rgb[i..i + 3], want, "pixel {x},{y}");
+            }
+        }
     }
 
     #[test]
