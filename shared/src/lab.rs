@@ -172,6 +172,24 @@ pub fn lab_block_to_rgb8(
 /// Interleaved RGB8 -> L, a, b planes. Panics if the lengths disagree
 /// (`rgb.len() == 3 * l.len() == 3 * a.len() == 3 * b.len()`).
 pub fn rgb8_to_lab_planes(rgb: &[u8], l: &mut [u16], a: &mut [i16], b: &mut [i16]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { rgb8_to_lab_planes_avx2(rgb, l, a, b) };
+    }
+    rgb8_to_lab_planes_body(rgb, l, a, b)
+}
+
+/// The same code compiled for AVX2 (x86_64 hosts that have it, detected
+/// at run time): identical integer arithmetic, so identical results.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn rgb8_to_lab_planes_avx2(rgb: &[u8], l: &mut [u16], a: &mut [i16], b: &mut [i16]) {
+    rgb8_to_lab_planes_body(rgb, l, a, b)
+}
+
+#[inline(always)]
+fn rgb8_to_lab_planes_body(rgb: &[u8], l: &mut [u16], a: &mut [i16], b: &mut [i16]) {
     let n = l.len();
     assert!(
         rgb.len() == 3 * n && a.len() == n && b.len() == n,
@@ -181,13 +199,89 @@ pub fn rgb8_to_lab_planes(rgb: &[u8], l: &mut [u16], a: &mut [i16], b: &mut [i16
         a.len(),
         b.len()
     );
-    for (((px, l), a), b) in rgb.chunks_exact(3).zip(l).zip(a).zip(b) {
+    const N: usize = LAB_BLOCK;
+    let full = n / N * N;
+    for (((px, l), a), b) in rgb[..3 * full]
+        .chunks_exact(3 * N)
+        .zip(l[..full].chunks_exact_mut(N))
+        .zip(a[..full].chunks_exact_mut(N))
+        .zip(b[..full].chunks_exact_mut(N))
+    {
+        rgb8_block_to_lab(
+            px.try_into().unwrap(),
+            l.try_into().unwrap(),
+            a.try_into().unwrap(),
+            b.try_into().unwrap(),
+        );
+    }
+    for (((px, l), a), b) in rgb[3 * full..]
+        .chunks_exact(3)
+        .zip(&mut l[full..])
+        .zip(&mut a[full..])
+        .zip(&mut b[full..])
+    {
         (*l, *a, *b) = rgb8_to_lab(px[0], px[1], px[2]);
+    }
+}
+
+/// [`rgb8_to_lab`] for [`LAB_BLOCK`] pixels at once, bit for bit the same;
+/// lookups scalar, arithmetic lane-wise.
+#[inline(always)]
+pub fn rgb8_block_to_lab(
+    rgb: &[u8; 3 * LAB_BLOCK],
+    l: &mut [u16; LAB_BLOCK],
+    a: &mut [i16; LAB_BLOCK],
+    b: &mut [i16; LAB_BLOCK],
+) {
+    const N: usize = LAB_BLOCK;
+    let mut lin = [[0i32; N]; 3];
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        lin[0][i] = LINEARIZE[px[0] as usize] as i32;
+        lin[1][i] = LINEARIZE[px[1] as usize] as i32;
+        lin[2][i] = LINEARIZE[px[2] as usize] as i32;
+    }
+    let m = &RGB_TO_XYZN_Q14;
+    let mut xyz = [[0i32; N]; 3];
+    for i in 0..N {
+        for c in 0..3 {
+            // In 0..=32768: rows sum to 1<<14, inputs are <= 1<<15.
+            xyz[c][i] = mat_row(&m[c], lin[0][i], lin[1][i], lin[2][i], 14).clamp(0, 32768);
+        }
+    }
+    let mut f = [[0i32; N]; 3];
+    for c in 0..3 {
+        for i in 0..N {
+            f[c][i] = LAB_F[xyz[c][i] as usize] as i32;
+        }
+    }
+    for i in 0..N {
+        let (fx, fy, fz) = (f[0][i], f[1][i], f[2][i]);
+        l[i] = l_from_fy(fy);
+        a[i] = ((125 * (fx - fy) + 16) >> 5) as i16;
+        b[i] = ((25 * (fy - fz) + 8) >> 4) as i16;
     }
 }
 
 /// Interleaved RGB8 -> L plane only (colour input to the model).
 pub fn rgb8_to_l_plane(rgb: &[u8], l: &mut [u16]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { rgb8_to_l_plane_avx2(rgb, l) };
+    }
+    rgb8_to_l_plane_body(rgb, l)
+}
+
+/// The same code compiled for AVX2 (x86_64 hosts that have it, detected
+/// at run time): identical integer arithmetic, so identical results.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn rgb8_to_l_plane_avx2(rgb: &[u8], l: &mut [u16]) {
+    rgb8_to_l_plane_body(rgb, l)
+}
+
+#[inline(always)]
+fn rgb8_to_l_plane_body(rgb: &[u8], l: &mut [u16]) {
     assert_eq!(rgb.len(), 3 * l.len(), "rgb8_to_l_plane: length mismatch");
     for (px, l) in rgb.chunks_exact(3).zip(l) {
         *l = rgb8_to_l(px[0], px[1], px[2]);
@@ -204,6 +298,24 @@ pub fn gray8_to_l_plane(gray: &[u8], l: &mut [u16]) {
 
 /// L, a, b planes -> interleaved RGB8. Panics if the lengths disagree.
 pub fn lab_planes_to_rgb8(l: &[u16], a: &[i16], b: &[i16], rgb: &mut [u8]) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { lab_planes_to_rgb8_avx2(l, a, b, rgb) };
+    }
+    lab_planes_to_rgb8_body(l, a, b, rgb)
+}
+
+/// The same code compiled for AVX2 (x86_64 hosts that have it, detected
+/// at run time): identical integer arithmetic, so identical results.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn lab_planes_to_rgb8_avx2(l: &[u16], a: &[i16], b: &[i16], rgb: &mut [u8]) {
+    lab_planes_to_rgb8_body(l, a, b, rgb)
+}
+
+#[inline(always)]
+fn lab_planes_to_rgb8_body(l: &[u16], a: &[i16], b: &[i16], rgb: &mut [u8]) {
     let n = l.len();
     assert!(
         rgb.len() == 3 * n && a.len() == n && b.len() == n,
@@ -295,6 +407,25 @@ mod tests {
         assert!((l[0] as f64 / 256.0 - 53.24).abs() < 0.05);
         assert!((a[0] as f64 / 256.0 - 80.09).abs() < 0.1);
         assert!((b[0] as f64 / 256.0 - 67.20).abs() < 0.1);
+    }
+
+    #[test]
+    fn forward_block_equals_pixel_conversion() {
+        let mut seed = 0x9e37_79b9u32;
+        for _ in 0..20_000 {
+            let rgb: [u8; 3 * LAB_BLOCK] = core::array::from_fn(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                seed as u8
+            });
+            let (mut l, mut a, mut b) = ([0u16; LAB_BLOCK], [0i16; LAB_BLOCK], [0i16; LAB_BLOCK]);
+            rgb8_block_to_lab(&rgb, &mut l, &mut a, &mut b);
+            for i in 0..LAB_BLOCK {
+                let want = rgb8_to_lab(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
+                assert_eq!((l[i], a[i], b[i]), want);
+            }
+        }
     }
 
     #[test]

@@ -84,6 +84,40 @@ pub fn recombine_rows(
     rgb: &mut [u8],
     scratch: &mut [i32],
 ) {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { recombine_rows_avx2(ab, out_width, out_height, y0, l_rows, rgb, scratch) };
+    }
+    recombine_rows_body(ab, out_width, out_height, y0, l_rows, rgb, scratch)
+}
+
+/// The same code compiled for AVX2 (x86_64 hosts that have it, detected
+/// at run time): identical integer arithmetic, so identical results.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn recombine_rows_avx2(
+    ab: &AbPlanes<'_>,
+    out_width: usize,
+    out_height: usize,
+    y0: usize,
+    l_rows: &[u16],
+    rgb: &mut [u8],
+    scratch: &mut [i32],
+) {
+    recombine_rows_body(ab, out_width, out_height, y0, l_rows, rgb, scratch)
+}
+
+#[inline(always)]
+fn recombine_rows_body(
+    ab: &AbPlanes<'_>,
+    out_width: usize,
+    out_height: usize,
+    y0: usize,
+    l_rows: &[u16],
+    rgb: &mut [u8],
+    scratch: &mut [i32],
+) {
     let (lw, lh) = (ab.width, ab.height);
     assert!(
         lw > 0 && lh > 0 && ab.a.len() == lw * lh && ab.b.len() == lw * lh,
