@@ -300,6 +300,9 @@ def report(info, rows, frame, args):
     p("Notes:")
     p("")
     p(f"- Lab input: {src['source'] if src else '?'}, the same RGB8 buffer for every row. "
+      "On x86_64 our plane functions run an AVX2 build of the same integer code when the CPU has "
+      "it (runtime detection, as OpenCV dispatches to AVX2/AVX-512); on ARM the same code is "
+      "compiled for NEON. "
       "Our rows produce Q8.8 L\\*a\\*b\\* planes (0.004 L\\* steps); OpenCV's 8-bit `COLOR_RGB2Lab` "
       "writes interleaved 8-bit Lab (L\\* in 0.39 steps, a\\*b\\* in whole units). "
       "Lab -> sRGB8 converts the forward result back in each case.")
@@ -313,13 +316,18 @@ def report(info, rows, frame, args):
           "and optimisation included, embedded int8 model for ours, `models/colorize-default-int8.onnx` "
           "for Python), pinned to one core. Ours also does what the reference leaves out: "
           "the out-of-gamut chroma reduction and the atomic, fsynced write. "
-          f"PNG: ours {frame['png_note']}, lossless either way.")
+          "PNG: ours png crate `Compression::Fast` (fdeflate) with adaptive row filters, "
+          "the reference OpenCV's default (zlib level 1); lossless either way.")
     if cam:
         p("- Camera loop: the difference of two `capture_to_dir` runs (20 and 4 frames, fake "
           "640x480 gray camera, PNG files written) over 16 frames, so set-up cancels out; the "
           "stages are counted the same way over 20 frames. tract's `run` allocates its "
           "activations and outputs every call (tract 0.23 has no arena for the CPU plan).")
     p("")
+    notes = Path(args.notes)
+    if notes.exists():
+        p(notes.read_text().rstrip())
+        p("")
     p("Reproduce: `scripts/bench.sh` (options: `BENCH_PHOTO=path.jpg`, `BENCH_CPU=n`, "
       "`BENCH_RUNS=n`; see the script).")
     return "\n".join(out) + "\n"
@@ -338,7 +346,7 @@ def main():
     ap.add_argument("--frame-runs", type=int, default=7)
     ap.add_argument("--note", default="")
     ap.add_argument("--tract-version", default="?")
-    ap.add_argument("--png-note", default="")
+    ap.add_argument("--notes", default=str(HERE / "NOTES.md"))
     args = ap.parse_args()
 
     info = machine()
@@ -375,7 +383,6 @@ def main():
             "photo": jpg.name, "size": f"{img.shape[1]}x{img.shape[0]}",
             "ours": {"s": s_o, "min_s": min_o, "rss_kib": rss_o, "bytes": ours_png.stat().st_size},
             "ref": {"s": s_r, "min_s": min_r, "rss_kib": rss_r, "bytes": ref_out.stat().st_size},
-            "png_note": args.png_note or "png crate defaults",
         }
     for r in rows:
         print(json.dumps(r), file=sys.stderr)

@@ -68,6 +68,5 @@ log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     --frame-runs "${BENCH_FRAME_RUNS:-7}" \
     --out "${BENCH_OUT:-BENCHMARKS.md}" \
     --note "${BENCH_NOTE:-}" \
-    --tract-version "$tract_version" \
-    --png-note "${BENCH_PNG_NOTE:-}"
+    --tract-version "$tract_version"
 log "wrote ${BENCH_OUT:-BENCHMARKS.md}"
