@@ -221,12 +221,13 @@ def report(info, rows, frame, args):
         g = t.get("gflop")
         ach_t = g / (t["ms"] / 1e3) if g else None
         ach_o = g / (o["ms"] / 1e3) if g else None
-        pk = f", {100 * ach_t / peak:.1f}% / {100 * ach_o / peak:.1f}% of f32 peak" if peak and g else ""
+        pk_t = f", {100 * ach_t / peak:.1f}% of f32 peak" if peak and g else ""
+        pk_o = f", {100 * ach_o / peak:.1f}% of f32 peak" if peak and g else ""
         kind = "int8" if "int8" in stem else "f32"
         p(f"| 2 | inference `{stem}` ({kind}) at {size}x{size}, {g:.3f} GFLOP/frame | tract | "
-          f"{t['ms']:.3f} ms (fastest {t['min_ms']:.3f}; {fmt(ach_t, 2)} GFLOP/s) | onnxruntime, same file | "
+          f"{t['ms']:.3f} ms (fastest {t['min_ms']:.3f}; {fmt(ach_t, 2)} GFLOP/s{pk_t}) | onnxruntime, same file | "
           f"{o['ms']:.3f} ms (fastest {o['min_ms']:.3f}; "
-          f"{fmt(ach_o, 2)} GFLOP/s{pk}) | {o['ms'] / t['ms']:.2f}x | | |")
+          f"{fmt(ach_o, 2)} GFLOP/s{pk_o}) | {o['ms'] / t['ms']:.2f}x | | |")
     for size in sorted({k[1] for k in by}):
         ti = next((v.get("tract") for (s, z), v in by.items() if z == size and "int8" in s), None)
         of = next((v.get("onnxruntime") for (s, z), v in by.items() if z == size and "int8" not in s), None)
