@@ -39,7 +39,22 @@ pub struct Model {
 impl Model {
     /// Loads a model held in memory; `source` names it in errors (a path, or
     /// "the embedded default model").
+    ///
+    /// Any bytes give a model or an error, never a crash: tract panics on
+    /// some malformed graphs (`fuzz/` target `load_model`, e.g. a Conv with
+    /// an empty `pads`), so a panic while loading becomes this model's error.
     pub fn from_bytes_named(bytes: &[u8], source: &str) -> Result<Self> {
+        std::panic::catch_unwind(|| Self::load(bytes, source)).unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("unknown panic");
+            bail!("{source}: tract can not load this ONNX model (malformed graph: {why})")
+        })
+    }
+
+    fn load(bytes: &[u8], source: &str) -> Result<Self> {
         let proto = ModelProto::decode(bytes).with_context(|| {
             format!("{source}: not an ONNX model (protobuf decoding failed; a truncated file?)")
         })?;
