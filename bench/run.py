@@ -180,7 +180,8 @@ def report(info, rows, frame, args):
     load = info["load"]
     p(f"**Machine:** {info['cpu']} ({info.get('isa', '?')}, {info.get('mhz', 0):.0f} MHz nominal), "
       f"{info['cores']} cores, {info.get('mem_gib', 0):.0f} GiB, {info['arch']}, Linux {info['kernel']}. "
-      f"Load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min)"
+      f"Load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min), "
+      f"at the end {os.getloadavg()[0]:.2f} (1 min)"
       + (f"; {args.note}" if args.note else "") + ".")
     p("")
     p(f"Versions: opencv-python-headless {cv2.__version__}, onnxruntime {ort.__version__}, "
