@@ -146,7 +146,7 @@ fn main() -> Result<()> {
         ),
         ("typo.toml", "[inbox]\npol_ms = 5\n".to_string()),
     ] {
-        write(&dir, "box_config", &name, text.as_bytes())?;
+        write(&dir, "box_config", name, text.as_bytes())?;
     }
 
     // convert_grey / convert_yuyv: packed, padded, last row without padding.
