@@ -166,7 +166,13 @@ fn decode_reader<R: BufRead + Seek>(
             .saturating_sub(decoder.total_bytes()),
     );
     decoder.set_limits(lim).map_err(decode_error)?;
-    DynamicImage::from_decoder(decoder).map_err(decode_error)
+    // zune-jpeg (the JPEG decoder) panics on some corrupt scans (found by
+    // fuzz/convert_mjpeg): a bad file must be an error, never a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        DynamicImage::from_decoder(decoder)
+    }))
+    .map_err(|_| anyhow::anyhow!("corrupt image data (the decoder failed internally)"))?
+    .map_err(decode_error)
 }
 
 /// A PNG's width and height from its IHDR chunk: None if the file is too
