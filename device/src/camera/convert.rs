@@ -279,7 +279,10 @@ pub fn mjpeg_to_l(
         rgb.resize(need, 0);
     }
     let dst = &mut rgb[..need];
-    dec.read_image(dst)
+    // zune-jpeg (under image's JpegDecoder) panics on some corrupt scans
+    // (found by fuzz/convert_mjpeg): a bad frame is an error, not a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dec.read_image(dst)))
+        .map_err(|_| ConvertError::Decode("corrupt JPEG data (the decoder panicked)".into()))?
         .map_err(|e| ConvertError::Decode(e.to_string()))?;
     match color {
         ColorType::L8 => {
