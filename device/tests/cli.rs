@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use colorize_device::net::{Net, Node, Op, Tensor};
 use colorize_device::onnx::to_onnx;
@@ -10,30 +10,8 @@ use colorize_shared::contract::OUTPUT_NAME;
 use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
 use image::{ImageBuffer, Luma, Rgb};
 
-/// The binary, through the cross runner (qemu-user) when the tests run
-/// emulated: a child process is not emulated by itself without binfmt_misc.
-fn colorize() -> Command {
-    let bin = env!("CARGO_BIN_EXE_colorize");
-    let runner_var = if cfg!(target_arch = "aarch64") {
-        Some("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER")
-    } else if cfg!(target_arch = "arm") {
-        Some("CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_RUNNER")
-    } else {
-        None
-    };
-    match runner_var
-        .and_then(|v| std::env::var(v).ok())
-        .filter(|r| !r.trim().is_empty())
-    {
-        Some(runner) => {
-            let mut parts = runner.split_whitespace();
-            let mut cmd = Command::new(parts.next().expect("non-empty runner"));
-            cmd.args(parts).arg(bin);
-            cmd
-        }
-        None => Command::new(bin),
-    }
-}
+mod cli_common;
+use cli_common::{colorize, listing, text};
 
 fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let mut cmd = colorize();
@@ -41,10 +19,6 @@ fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
         cmd.arg(a);
     }
     cmd.output().expect("can not start colorize")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A gray image with gradients, edges and the extremes 0 and 255.
@@ -77,16 +51,6 @@ fn max_l_error(gray: &[u8], out: &Path) -> i32 {
         .map(|(px, g)| (rgb8_to_lab(px[0], px[1], px[2]).0 as i32 - gray8_to_l(*g) as i32).abs())
         .max()
         .unwrap()
-}
-
-/// Output names in `dir`, sorted.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 struct Batch {
