@@ -194,17 +194,22 @@ fn png_dimensions<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<(u32, u32
         return Ok(None);
     }
     let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    if png_crc32(&head[12..29]) != be(&head[29..33]) {
+        return Ok(None);
+    }
+    Ok(Some((be(&head[16..20]), be(&head[20..24]))))
+}
+
+/// The CRC-32 of a PNG chunk (its type and data), as the chunk stores it.
+pub fn png_crc32(type_and_data: &[u8]) -> u32 {
     let mut crc = !0u32;
-    for &byte in &head[12..29] {
+    for &byte in type_and_data {
         crc ^= byte as u32;
         for _ in 0..8 {
             crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
         }
     }
-    if !crc != be(&head[29..33]) {
-        return Ok(None);
-    }
-    Ok(Some((be(&head[16..20]), be(&head[20..24]))))
+    !crc
 }
 
 /// Whether an EOI marker (FF D9) follows the first start-of-scan (FF DA):
@@ -430,21 +435,11 @@ mod tests {
 
     /// A PNG chunk: length, type, data, CRC-32.
     fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-        let mut crc = !0u32;
-        for &byte in kind.iter().chain(data) {
-            crc ^= byte as u32;
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
         let mut out = (data.len() as u32).to_be_bytes().to_vec();
         out.extend_from_slice(kind);
         out.extend_from_slice(data);
-        out.extend_from_slice(&(!crc).to_be_bytes());
+        let crc = png_crc32(&out[4..]);
+        out.extend_from_slice(&crc.to_be_bytes());
         out
     }
 

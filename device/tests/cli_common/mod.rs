@@ -73,21 +73,11 @@ pub fn gray_pixels(w: u32, h: u32, seed: u32) -> Vec<u8> {
 
 /// PNG chunk: length, type, data, CRC-32.
 pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut crc = !0u32;
-    for &byte in kind.iter().chain(data) {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
     let mut out = (data.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(kind);
     out.extend_from_slice(data);
-    out.extend_from_slice(&(!crc).to_be_bytes());
+    let crc = colorize_device::images::png_crc32(&out[4..]);
+    out.extend_from_slice(&crc.to_be_bytes());
     out
 }
 
