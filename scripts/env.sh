@@ -30,3 +30,17 @@ export CC_armv7_unknown_linux_gnueabihf=arm-linux-gnueabihf-gcc
 # give a binary whose every ioctl fails with ENOTTY on the board.
 export BINDGEN_EXTRA_CLANG_ARGS_aarch64_unknown_linux_gnu="--target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -I/usr/aarch64-linux-gnu/include"
 export BINDGEN_EXTRA_CLANG_ARGS_armv7_unknown_linux_gnueabihf="--target=arm-linux-gnueabihf --sysroot=/usr/arm-linux-gnueabihf -I/usr/arm-linux-gnueabihf/include"
+
+# apt_install PKG...: installs without recommended packages and prints every
+# package that this call added (the requested ones and their dependencies), so
+# a run on a fresh machine says exactly what it needed. A CI failure that only
+# shows on a fresh machine is reproduced by purging those (README, "Testing").
+apt_install() {
+    local sudo_cmd="" before
+    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    before=$(dpkg-query -W -f='${Package}:${Architecture}\n' 2>/dev/null | sort)
+    $sudo_cmd apt-get update -qq || echo "apt-get update reported errors; using the indexes it got" >&2
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    comm -13 <(echo "$before") <(dpkg-query -W -f='${Package}:${Architecture}\n' 2>/dev/null | sort) |
+        sed 's/^/apt installed: /'
+}

@@ -9,6 +9,13 @@ source "$here/env.sh"
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
 
+# Everything this run installs is listed, line by line as it happens and in
+# a summary at the end, so that a failure on a fresh machine can be reproduced
+# by purging exactly those packages (README, "Testing").
+installed_apt=()
+installed_rustup=()
+installed_other=()
+
 apt_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
     libc6-dev-armhf-cross qemu-user qemu-system-arm libclang-dev cpio python3-venv)
 missing=()
@@ -17,17 +24,25 @@ for p in "${apt_pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     log "apt: installing ${missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Through a file, not a process substitution: a failed install must end setup.
+    apt_log=$(mktemp)
+    apt_install "${missing[@]}" > "$apt_log"
+    mapfile -t installed_apt < <(sed 's/^apt installed: //' "$apt_log")
+    rm -f "$apt_log"
 fi
 
 for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
-    rustup target list --installed | grep -qx "$t" || { log "rustup: adding $t"; rustup target add "$t"; }
+    if ! rustup target list --installed | grep -qx "$t"; then
+        log "rustup: adding $t"
+        rustup target add "$t"
+        installed_rustup+=("target $t")
+    fi
 done
 for c in clippy rustfmt; do
-    rustup component list --installed | grep -q "^$c" || rustup component add "$c"
+    if ! rustup component list --installed | grep -q "^$c"; then
+        rustup component add "$c"
+        installed_rustup+=("component $c")
+    fi
 done
 
 if [ -z "${LIBTORCH:-}" ] || [ ! -f "$LIBTORCH/lib/libtorch_cpu.so" ]; then
@@ -37,5 +52,14 @@ if [ -z "${LIBTORCH:-}" ] || [ ! -f "$LIBTORCH/lib/libtorch_cpu.so" ]; then
     "$TORCH_VENV/bin/pip" install -q --disable-pip-version-check --no-deps \
         torch==2.11.0 'nvidia-cuda-runtime==13.0.*' 'nvidia-cuda-cupti==13.0.*'
     source "$here/env.sh"
+    installed_other+=("pip torch==2.11.0 into $TORCH_VENV")
+fi
+if [ $((${#installed_apt[@]} + ${#installed_rustup[@]} + ${#installed_other[@]})) -eq 0 ]; then
+    log "installed nothing this run: every package, target and libtorch was already there"
+else
+    log "installed this run:"
+    for p in "${installed_apt[@]}"; do log "  apt    $p"; done
+    for p in "${installed_rustup[@]}"; do log "  rustup $p"; done
+    for p in "${installed_other[@]}"; do log "  $p"; done
 fi
 log "ready (LIBTORCH=$LIBTORCH)"

@@ -31,8 +31,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v gzip >/dev/null || need+=(gzip)
 if [ ${#need[@]} -gt 0 ]; then
     log "apt: installing ${need[*]}"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt_install "${need[@]}"
 fi
 
 # Debian package names per board.
@@ -182,7 +181,11 @@ run_arch() {
     log "booting $kver under ${QEMU[$arch]%% *} (limit ${VM_TIMEOUT:-600}s)"
     local t0=$SECONDS rc=0
     # shellcheck disable=SC2086
-    timeout "${VM_TIMEOUT:-600}" ${QEMU[$arch]} -m 1024 -smp 2 -nographic -no-reboot \
+    # -nic none: the `virt` board otherwise adds a default virtio NIC whose
+    # option ROM (efi-virtio.rom) lives in ipxe-qemu, a package that
+    # `--no-install-recommends` leaves out, and qemu refuses to start without
+    # it. The VM needs no network: results go out on the second disk.
+    timeout "${VM_TIMEOUT:-600}" ${QEMU[$arch]} -m 1024 -smp 2 -nographic -no-reboot -nic none \
         -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
         -append "console=ttyAMA0 panic=-1 quiet loglevel=3" \
         -drive "file=$work/results.img,format=raw,if=none,id=results" \
