@@ -1,9 +1,12 @@
 //! colorize-train as a library, so the integration tests drive the same code
 //! as the `colorize-train` binary.
 
+pub mod bench;
+pub mod checkpoint;
 pub mod data;
 pub mod export;
 pub mod model;
 pub mod optim;
 pub mod plot;
+pub mod status;
 pub mod train;

@@ -2,16 +2,15 @@
 //! checkpoints, colourizes with them and exports them to ONNX.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use colorize_shared::{contract, lab, recombine};
-use colorize_train::model::{Arch, Model, ModelConfig};
-use colorize_train::optim::{Optimizer, OptimizerKind};
-use colorize_train::train::{self, LossKind, TrainConfig};
-use colorize_train::{data, export};
-use tch::{nn, Device, Kind, Tensor};
+use colorize_train::model::{Arch, Compute, Model, ModelConfig};
+use colorize_train::optim::OptimizerKind;
+use colorize_train::train::{self, LossKind, RunLimits, Schedule, TrainConfig};
+use colorize_train::{bench, data, export};
+use tch::{Device, Tensor};
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +30,7 @@ enum Command {
     Export(ExportArgs),
     Colorize(ColorizeArgs),
     Bench(BenchArgs),
+    Status(StatusArgs),
 }
 
 /// Train a model; writes checkpoints, metrics.csv, curves.png, samples.png
@@ -40,7 +40,10 @@ enum Command {
   colorize-train train --data ../shared/data/tiny-imagenet/train-0.tar.gz --arch paper --epochs 1 --out /tmp/run
   colorize-train train --data ../shared/data/tiny-imagenet --classes n01443537 --arch unet --loss rebal --out runs/fish
   colorize-train train --data photos/ --val holdout/ --size 96 --optimizer adam --lr 1e-3 --out runs/photos
-  colorize-train train --out runs/fish --resume --epochs 20")]
+  colorize-train train --out runs/fish --resume --epochs 20
+  colorize-train train --data ../shared/data/tiny-imagenet --arch ctx --optimizer adam --lr 1e-3 \\
+      --schedule cosine --bf16 --epochs 30 --max-minutes 120 --out ~/.cache/colorize/runs/default
+  colorize-train train --out ~/.cache/colorize/runs/default --resume --epochs 30 --max-minutes 120")]
 struct TrainArgs {
     /// Image folders (recursive: JPEG, PNG, TIFF) or .tar / .tar.gz shards, read as a stream. Repeatable.
     #[arg(long, required_unless_present = "resume")]
@@ -100,12 +103,50 @@ struct TrainArgs {
     /// Run folder.
     #[arg(long)]
     out: PathBuf,
-    /// Continue from OUT/last.ot with the settings in OUT/config.json (only --epochs and --device apply).
+    /// Continue from OUT/last.ot with the settings in OUT/config.json (only
+    /// --epochs, --device, --max-minutes, --checkpoint-minutes and the cache
+    /// options apply). Resumes mid-epoch, learning-rate schedule included.
     #[arg(long)]
     resume: bool,
+    /// Learning-rate schedule over --epochs.
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    schedule: Schedule,
+    /// Mixed precision: bf16 activations and weight copies, f32 master
+    /// weights (AVX512-BF16/AMX on CPUs that have them, tensor cores on CUDA).
+    #[arg(long)]
+    bf16: bool,
+    /// Channels-last (NHWC) strides for activations and conv weights.
+    #[arg(long)]
+    channels_last: bool,
+    /// Stop cleanly after this many minutes of training, with a checkpoint
+    /// (continue later with --resume). SIGINT/SIGTERM stop the same way.
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Minutes between mid-epoch checkpoints (written atomically).
+    #[arg(long, default_value_t = 5.0)]
+    checkpoint_minutes: f64,
+    /// Where decoded data sets are cached [default: $COLORIZE_DATA_CACHE,
+    /// else ~/.cache/colorize/data].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Decode the data every time, without reading or writing the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// libtorch intra-op threads [default: one per core].
+    #[arg(long)]
+    threads: Option<usize>,
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Where a training run stands: epoch, images seen, best val gain, speed, ETA.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  colorize-train status ~/.cache/colorize/runs/default")]
+struct StatusArgs {
+    /// The run folder (--out of `train`).
+    run: PathBuf,
 }
 
 /// Score a checkpoint with the shared metrics; prints one JSON object.
@@ -172,14 +213,26 @@ struct ColorizeArgs {
     device: String,
 }
 
-/// Print a table of training and inference images/s per arch and device.
+/// Print a table of training and inference images/s per arch, compute mode
+/// and device, with achieved GFLOP/s and the share of the CPU's f32 peak.
 #[derive(Args)]
 #[command(after_help = "Examples:
   colorize-train bench
+  colorize-train bench --arch ctx --arch unet --compute f32,bf16,bf16-cl --batch-size 128
   colorize-train bench --batch-size 256 --steps 20 --device cuda")]
 struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Only these archs (repeatable) [default: every arch].
+    #[arg(long, value_enum)]
+    arch: Vec<Arch>,
+    /// Compute modes, comma separated: f32, bf16 (mixed precision), and
+    /// either with -cl (channels-last strides).
+    #[arg(long, value_delimiter = ',', default_value = "f32,bf16")]
+    compute: Vec<String>,
+    /// libtorch intra-op threads [default: libtorch's, one per core].
+    #[arg(long)]
+    threads: Option<usize>,
     /// Timed training steps per arch (after 2 warm-up steps).
     #[arg(long, default_value_t = 5)]
     steps: usize,
@@ -198,11 +251,15 @@ fn main() -> Result<()> {
         Command::Export(a) => cmd_export(a),
         Command::Colorize(a) => cmd_colorize(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::Status(a) => cmd_status(a),
     }
 }
 
 fn cmd_train(a: TrainArgs) -> Result<()> {
     let device = train::pick_device(&a.device)?;
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t.max(1) as i32);
+    }
     let classes = data::parse_classes(&a.classes, a.classes_file.as_deref())?;
     let mut classes: Option<Vec<String>> = classes.map(|c| c.into_iter().collect());
     if let Some(c) = &mut classes {
@@ -229,8 +286,20 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         loss: a.loss,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        schedule: a.schedule,
+        bf16: a.bf16,
+        channels_last: a.channels_last,
     };
-    let rows = train::train(cfg, &a.out, a.resume, device, !a.quiet)?;
+    let limits = RunLimits {
+        max_minutes: a.max_minutes,
+        checkpoint_seconds: a.checkpoint_minutes * 60.0,
+        data_cache: if a.no_cache {
+            None
+        } else {
+            a.cache_dir.or_else(data::default_cache_dir)
+        },
+    };
+    let rows = train::train_with_limits(cfg, &a.out, a.resume, device, !a.quiet, &limits)?;
     if let Some(best) = rows.iter().max_by(|x, y| x.val_psnr.total_cmp(&y.val_psnr)) {
         println!(
             "best epoch {}: val PSNR {:.3} dB, gain over gray {:+.3} dB, colourfulness ratio {:.3}; outputs in {}",
@@ -241,6 +310,12 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             a.out.display()
         );
     }
+    Ok(())
+}
+
+fn cmd_status(a: StatusArgs) -> Result<()> {
+    let s = colorize_train::status::read(&a.run)?;
+    print!("{s}");
     Ok(())
 }
 
@@ -360,60 +435,64 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
         "auto" if tch::Cuda::is_available() => vec![Device::Cpu, Device::Cuda(0)],
         other => vec![train::pick_device(other)?],
     };
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t as i32);
+    }
+    let computes = a
+        .compute
+        .iter()
+        .map(|c| c.parse::<Compute>())
+        .collect::<Result<Vec<_>>>()?;
+    let archs: Vec<Arch> = if a.arch.is_empty() {
+        Arch::all().to_vec()
+    } else {
+        a.arch.clone()
+    };
+    let cpu = bench::CpuPeak::detect(tch::get_num_threads() as usize);
+    eprintln!("{}", cpu.describe());
     println!(
-        "{:<6} {:<8} {:>8} {:>12} {:>14} {:>14}",
-        "arch", "device", "batch", "GFLOP/frame", "train img/s", "infer img/s"
+        "{:<6} {:<8} {:<8} {:>6} {:>12} {:>12} {:>12} {:>8} {:>12}",
+        "arch",
+        "device",
+        "compute",
+        "batch",
+        "GFLOP/frame",
+        "train img/s",
+        "train GFLOP/s",
+        "% peak",
+        "infer img/s"
     );
     for device in devices {
-        for arch in [Arch::Mlp, Arch::Paper, Arch::Unet] {
-            let cfg = ModelConfig {
-                arch,
-                size: a.size,
-                width: arch.default_width(),
-                depth: arch.default_depth(),
-                dropout: 0.0,
-            };
-            let vs = nn::VarStore::new(device);
-            let model = Model::new(&vs.root(), cfg)?;
-            let mut opt = Optimizer::new(&vs, OptimizerKind::Rmsprop, 1e-4);
-            let s = a.size as i64;
-            let n = a.batch_size as i64;
-            let x = Tensor::rand([n, 1, s, s], (Kind::Float, device));
-            let t = Tensor::rand([n, 2, s, s], (Kind::Float, device));
-            let mut step = || -> Result<()> {
-                opt.zero_grad();
-                let loss = model
-                    .forward(&x, true)?
-                    .f_mse_loss(&t, tch::Reduction::Mean)?;
-                loss.f_backward()?;
-                opt.step()?;
-                // Waits for the device, so the timing is honest on CUDA.
-                loss.f_double_value(&[])?;
-                Ok(())
-            };
-            for _ in 0..2 {
-                step()?;
+        for &arch in &archs {
+            for &compute in &computes {
+                let cfg = ModelConfig {
+                    arch,
+                    size: a.size,
+                    width: arch.default_width(),
+                    depth: arch.default_depth(),
+                    dropout: 0.0,
+                };
+                let r = bench::measure(&cfg, compute, device, a.batch_size, a.steps)?;
+                // A training step is about three forward passes (forward,
+                // and the two halves of backward).
+                let train_gflops = 3.0 * r.gflop_per_frame * r.train_ips;
+                let peak = match device {
+                    Device::Cpu => format!("{:.1}", 100.0 * train_gflops / cpu.gflops),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<6} {:<8} {:<8} {:>6} {:>12.3} {:>12.1} {:>12.1} {:>8} {:>12.1}",
+                    arch.name(),
+                    format!("{device:?}").to_lowercase(),
+                    compute.to_string(),
+                    a.batch_size,
+                    r.gflop_per_frame,
+                    r.train_ips,
+                    train_gflops,
+                    peak,
+                    r.infer_ips
+                );
             }
-            let t0 = Instant::now();
-            for _ in 0..a.steps {
-                step()?;
-            }
-            let train_ips = (a.steps as i64 * n) as f64 / t0.elapsed().as_secs_f64();
-            let t0 = Instant::now();
-            for _ in 0..a.steps {
-                let y = tch::no_grad(|| model.forward(&x, false))?;
-                y.f_sum(Kind::Float)?.f_double_value(&[])?;
-            }
-            let infer_ips = (a.steps as i64 * n) as f64 / t0.elapsed().as_secs_f64();
-            println!(
-                "{:<6} {:<8} {:>8} {:>12.3} {:>14.1} {:>14.1}",
-                arch.name(),
-                format!("{device:?}").to_lowercase(),
-                n,
-                2.0 * model.macs() as f64 / 1e9,
-                train_ips,
-                infer_ips
-            );
         }
     }
     Ok(())

@@ -22,6 +22,13 @@ pub enum Arch {
     /// Encoder-decoder: strided convolutions 64->32->16->8, nearest upsampling
     /// and convolutions back up, skip connections by concatenation.
     Unet,
+    /// Built for CPU training throughput: two strided convolutions take the
+    /// input to 1/4 resolution, where residual 3x3 convolutions with many
+    /// channels (large GEMMs) do most of the work; a global-context branch
+    /// (down to 4x4, two fully connected layers, broadcast back by
+    /// upsampling, as in Iizuka et al. 2016) lets the whole scene inform
+    /// every pixel; colour is predicted at 1/2 resolution and upsampled.
+    Ctx,
 }
 
 impl Arch {
@@ -30,6 +37,7 @@ impl Arch {
             Arch::Mlp => "mlp",
             Arch::Paper => "paper",
             Arch::Unet => "unet",
+            Arch::Ctx => "ctx",
         }
     }
 
@@ -38,6 +46,7 @@ impl Arch {
             Arch::Mlp => 512,
             Arch::Paper => 32,
             Arch::Unet => 16,
+            Arch::Ctx => 96,
         }
     }
 
@@ -46,7 +55,13 @@ impl Arch {
             Arch::Mlp => 1,
             Arch::Paper => 6,
             Arch::Unet => 3,
+            Arch::Ctx => 4,
         }
+    }
+
+    /// Every architecture, in the order of `--help`.
+    pub fn all() -> &'static [Arch] {
+        &[Arch::Mlp, Arch::Paper, Arch::Unet, Arch::Ctx]
     }
 }
 
@@ -56,9 +71,10 @@ pub struct ModelConfig {
     pub arch: Arch,
     /// Input height and width.
     pub size: usize,
-    /// Channels (paper, unet base) or hidden units (mlp).
+    /// Channels (paper, unet base, ctx body) or hidden units (mlp).
     pub width: usize,
-    /// Hidden conv layers (paper), downsamplings (unet), ignored by mlp.
+    /// Hidden conv layers (paper), downsamplings (unet), residual body
+    /// convolutions at 1/4 resolution (ctx), ignored by mlp.
     pub depth: usize,
     pub dropout: f64,
 }
@@ -76,6 +92,8 @@ pub enum LayerOp {
     Tanh,
     Upsample2x,
     Concat,
+    /// Elementwise sum of two tensors of one shape (residual connections).
+    Add,
     Flatten,
     Linear {
         fin: usize,
@@ -124,6 +142,19 @@ impl Builder {
             &[x],
         );
         self.push(&format!("{name}_relu"), LayerOp::Relu, &[&c])
+    }
+
+    fn conv(&mut self, name: &str, x: &str, cin: usize, cout: usize, k: usize, stride: usize) -> String {
+        self.push(
+            name,
+            LayerOp::Conv {
+                cin,
+                cout,
+                k,
+                stride,
+            },
+            &[x],
+        )
     }
 
     fn dropout(&mut self, name: &str, x: &str, p: f64) -> String {
@@ -251,14 +282,116 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             );
             b.tanh_out(&x);
         }
+        Arch::Ctx => {
+            ensure!(cfg.depth >= 2, "--arch ctx needs --depth >= 2");
+            ensure!(
+                s % 16 == 0 && s >= 16,
+                "--arch ctx needs --size divisible by 16, got {s}"
+            );
+            // 1/2 and 1/4 resolution stems; `w / 3` keeps the full- and
+            // half-resolution layers (small GEMMs, slow per FLOP) narrow.
+            let narrow = (w / 3).max(4);
+            let half = b.conv_relu("stem1", INPUT_NAME, 1, narrow, 2);
+            let x = b.conv_relu("stem2", &half, narrow, 2 * narrow, 2);
+            let mut x = b.conv_relu("body0", &x, 2 * narrow, w, 1);
+            // Residual 3x3 convolutions at 1/4 resolution: x + relu(conv(x)).
+            let residual = |b: &mut Builder, x: &str, i: usize| -> String {
+                let r = b.conv_relu(&format!("body{i}"), x, w, w, 1);
+                b.push(&format!("body{i}_add"), LayerOp::Add, &[x, &r])
+            };
+            let before = cfg.depth / 2;
+            for i in 1..=before {
+                x = residual(&mut b, &x, i);
+            }
+            // Global context: 1/4 -> 1/16 resolution, two fully connected
+            // layers, back to a [w, 1, 1] map, broadcast by upsampling.
+            let q = s / 4;
+            let g = b.conv_relu("global1", &x, w, w, 2);
+            let g = b.conv_relu("global2", &g, w, w, 2);
+            let g = b.push("global_flat", LayerOp::Flatten, &[&g]);
+            let g = b.push(
+                "global_fc1",
+                LayerOp::Linear {
+                    fin: w * (q / 4) * (q / 4),
+                    fout: 256,
+                },
+                &[&g],
+            );
+            let g = b.push("global_fc1_relu", LayerOp::Relu, &[&g]);
+            let g = b.dropout("global_fc1", &g, p);
+            let g = b.push("global_fc2", LayerOp::Linear { fin: 256, fout: w }, &[&g]);
+            let g = b.push("global_fc2_relu", LayerOp::Relu, &[&g]);
+            let mut g = b.push("global_map", LayerOp::Reshape(vec![w, 1, 1]), &[&g]);
+            let mut side = 1;
+            while side < q {
+                g = b.push(&format!("global_up{side}"), LayerOp::Upsample2x, &[&g]);
+                side *= 2;
+            }
+            ensure!(side == q, "--arch ctx needs a power-of-two --size, got {s}");
+            let cat = b.push("fuse_cat", LayerOp::Concat, &[&x, &g]);
+            let c = b.conv("fuse", &cat, 2 * w, w, 1, 1);
+            x = b.push("fuse_relu", LayerOp::Relu, &[&c]);
+            for i in before + 1..=cfg.depth {
+                x = residual(&mut b, &x, i);
+            }
+            // Colour at 1/2 resolution: narrow the body, upsample, fuse with
+            // the half-resolution stem (edges), predict, upsample.
+            let dw = (narrow / 2).max(2);
+            let r = b.conv("reduce", &x, w, dw, 1, 1);
+            let r = b.push("reduce_relu", LayerOp::Relu, &[&r]);
+            let up = b.push("dec_up", LayerOp::Upsample2x, &[&r]);
+            let cat = b.push("dec_cat", LayerOp::Concat, &[&up, &half]);
+            let d = b.conv_relu("dec", &cat, dw + narrow, dw, 1);
+            let o = b.conv("conv_out", &d, dw, 2, 3, 1);
+            let o = b.push("tanh", LayerOp::Tanh, &[&o]);
+            b.layers.push(Layer {
+                name: "out_up".into(),
+                op: LayerOp::Upsample2x,
+                inputs: vec![o],
+                output: OUTPUT_NAME.to_string(),
+            });
+        }
     }
     Ok(b.layers)
+}
+
+/// How the forward pass computes; the weights always stay f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compute {
+    /// bfloat16 activations and weight copies (mixed precision: the f32
+    /// master weights get the gradients). Uses AVX512-BF16 / AMX on CPUs that
+    /// have them, tensor cores on CUDA.
+    pub bf16: bool,
+    /// NHWC ("channels last") strides for inputs and conv weights, which
+    /// oneDNN and cuDNN run without layout conversions.
+    pub channels_last: bool,
+}
+
+impl Compute {
+    fn prepare(&self, t: &Tensor) -> Result<Tensor, TchError> {
+        let t = if self.bf16 {
+            t.f_to_kind(Kind::BFloat16)?
+        } else {
+            t.shallow_clone()
+        };
+        if self.channels_last && t.dim() == 4 {
+            // tch has no memory-format API: permute to NHWC, make that
+            // contiguous, permute back. The result is NCHW-shaped with NHWC
+            // strides, which libtorch treats as channels-last.
+            t.f_permute([0, 2, 3, 1])?
+                .f_contiguous()?
+                .f_permute([0, 3, 1, 2])
+        } else {
+            Ok(t)
+        }
+    }
 }
 
 /// A model's layers bound to its tch variables.
 pub struct Model {
     pub config: ModelConfig,
     pub layers: Vec<Layer>,
+    pub compute: Compute,
     convs: HashMap<String, nn::Conv2D>,
     linears: HashMap<String, nn::Linear>,
 }
@@ -313,6 +446,7 @@ impl Model {
         Ok(Model {
             config,
             layers,
+            compute: Compute::default(),
             convs,
             linears,
         })
@@ -321,17 +455,23 @@ impl Model {
     /// `[n, 1, size, size]` -> `[n, 2, size, size]`. Fallible so that a CUDA
     /// out-of-memory error comes back as a value the trainer can act on.
     pub fn forward(&self, input: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        let cx = self.compute;
         let mut env: HashMap<&str, Tensor> = HashMap::new();
-        env.insert(INPUT_NAME, input.shallow_clone());
+        env.insert(INPUT_NAME, cx.prepare(input)?);
         for l in &self.layers {
             let x = |i: usize| -> &Tensor { &env[l.inputs[i].as_str()] };
             let y = match &l.op {
                 LayerOp::Conv { k, stride, .. } => {
                     let c = &self.convs[&l.name];
                     let pad = (k / 2) as i64;
+                    let bias = match &c.bs {
+                        Some(b) if cx.bf16 => Some(b.f_to_kind(Kind::BFloat16)?),
+                        Some(b) => Some(b.shallow_clone()),
+                        None => None,
+                    };
                     x(0).f_conv2d(
-                        &c.ws,
-                        c.bs.as_ref(),
+                        &cx.prepare(&c.ws)?,
+                        bias.as_ref(),
                         [*stride as i64; 2],
                         [pad; 2],
                         [1i64; 2],
@@ -339,6 +479,7 @@ impl Model {
                     )?
                 }
                 LayerOp::Relu => x(0).f_relu()?,
+                LayerOp::Add => x(0).f_add(x(1))?,
                 LayerOp::Tanh => x(0).f_tanh()?,
                 LayerOp::Upsample2x => {
                     let (h, w) = (x(0).size()[2], x(0).size()[3]);
@@ -351,7 +492,12 @@ impl Model {
                 LayerOp::Flatten => x(0).f_flatten(1, -1)?,
                 LayerOp::Linear { .. } => {
                     let lin = &self.linears[&l.name];
-                    x(0).f_linear(&lin.ws, lin.bs.as_ref())?
+                    if cx.bf16 {
+                        let bias = lin.bs.as_ref().map(|b| b.to_kind(Kind::BFloat16));
+                        x(0).f_linear(&lin.ws.f_to_kind(Kind::BFloat16)?, bias.as_ref())?
+                    } else {
+                        x(0).f_linear(&lin.ws, lin.bs.as_ref())?
+                    }
                 }
                 LayerOp::Reshape(shape) => {
                     let mut dims = vec![-1i64];
@@ -362,9 +508,14 @@ impl Model {
             };
             env.insert(l.output.as_str(), y);
         }
-        Ok(env
+        let out = env
             .remove(OUTPUT_NAME)
-            .expect("the last layer produces the output"))
+            .expect("the last layer produces the output");
+        if cx.bf16 {
+            out.f_to_kind(Kind::Float)
+        } else {
+            Ok(out)
+        }
     }
 
     /// Multiply-accumulates of one forward pass on one frame.
@@ -434,6 +585,7 @@ impl Model {
                 LayerOp::Tanh => Op::Tanh,
                 LayerOp::Upsample2x => Op::Upsample2x,
                 LayerOp::Concat => Op::Concat,
+                LayerOp::Add => Op::Add,
                 LayerOp::Flatten => Op::Flatten,
                 LayerOp::Reshape(shape) => {
                     let mut s = vec![1];
@@ -503,7 +655,7 @@ mod tests {
 
     #[test]
     fn forward_and_backward_of_every_arch() {
-        for arch in [Arch::Mlp, Arch::Paper, Arch::Unet] {
+        for &arch in Arch::all() {
             let mut c = cfg(arch);
             c.size = 16;
             c.width = c.width.min(8);

@@ -47,6 +47,16 @@ impl Optimizer {
         }
     }
 
+    /// Sets the learning rate for the next steps (schedules).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// Updates made so far (restored by [`Optimizer::load`]).
+    pub fn steps(&self) -> i64 {
+        self.step
+    }
+
     pub fn zero_grad(&mut self) {
         for (_, p, _, _) in &mut self.params {
             let mut g = p.grad();

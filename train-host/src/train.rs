@@ -1,7 +1,6 @@
 //! The training loop and everything a run writes into its folder.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,8 +11,10 @@ use colorize_shared::metrics::{EvalAccumulator, EvalSummary};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, TchError, Tensor};
 
+pub use crate::checkpoint::{load_checkpoint, load_json, meta_path, CheckpointMeta, EpochRow};
+use crate::checkpoint::{self, save_json};
 use crate::data::{self, make_batch, Rng, Sample};
-use crate::model::{Model, ModelConfig};
+use crate::model::{Compute, Model, ModelConfig};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::plot;
 
@@ -51,34 +52,68 @@ pub struct TrainConfig {
     pub loss: LossKind,
     /// The command line that started the run.
     pub command: String,
+    /// Learning-rate schedule over `epochs`.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Mixed precision (bf16 activations, f32 weights) and channels-last.
+    #[serde(default)]
+    pub bf16: bool,
+    #[serde(default)]
+    pub channels_last: bool,
 }
 
-/// Saved beside each `<name>.ot` as `<name>.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CheckpointMeta {
-    pub model: ModelConfig,
-    /// Epochs completed.
-    pub epoch: usize,
-    pub optimizer: OptimizerKind,
-    pub lr: f64,
-    /// Batch size in use (smaller than asked after a CUDA out-of-memory).
-    pub batch_size: usize,
-    pub best_val_psnr: f64,
-    pub best_epoch: usize,
-    pub val: Option<EpochRow>,
+/// How the learning rate moves over the planned epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// `--lr` throughout, as in the paper.
+    #[default]
+    Constant,
+    /// A linear warm-up over the first steps, then a cosine from `--lr`
+    /// down to 1/100 of it at the end of the last epoch. The position comes
+    /// from the run's progress, so a resumed run continues the same curve.
+    Cosine,
 }
 
-/// One row of `metrics.csv`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct EpochRow {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_psnr: f64,
-    pub val_psnr_gray: f64,
-    pub val_colourfulness_ratio: f64,
-    pub val_auc: f64,
-    pub seconds: f64,
+/// Optimizer steps of the cosine schedule's linear warm-up.
+pub const WARMUP_STEPS: i64 = 300;
+
+impl Schedule {
+    /// The learning rate at `progress` (0..1 of all planned epochs) after
+    /// `step` optimizer updates.
+    pub fn lr(self, base: f64, progress: f64, step: i64) -> f64 {
+        match self {
+            Schedule::Constant => base,
+            Schedule::Cosine => {
+                let p = progress.clamp(0.0, 1.0);
+                let floor = base / 100.0;
+                let cos = floor + (base - floor) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+                cos * ((step + 1) as f64 / WARMUP_STEPS as f64).min(1.0)
+            }
+        }
+    }
+}
+
+/// When a run stops on its own before its last epoch, and how often it
+/// saves where it stands.
+#[derive(Clone, Debug)]
+pub struct RunLimits {
+    /// Stop cleanly (with a checkpoint) after this many minutes of training.
+    pub max_minutes: Option<f64>,
+    /// Seconds between mid-epoch checkpoints.
+    pub checkpoint_seconds: f64,
+    /// Decoded-data cache folder (`None`: decode every time).
+    pub data_cache: Option<PathBuf>,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            max_minutes: None,
+            checkpoint_seconds: 300.0,
+            data_cache: None,
+        }
+    }
 }
 
 pub const CSV_HEADER: &str =
@@ -386,37 +421,12 @@ pub fn write_curves(path: &Path, rows: &[EpochRow]) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
-}
-
-pub fn load_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-}
-
-/// `best.ot` -> `best.json`.
-pub fn meta_path(ckpt: &Path) -> PathBuf {
-    ckpt.with_extension("json")
-}
-
-/// Loads a checkpoint (`<name>.ot` with its `<name>.json`) onto `device`.
-pub fn load_checkpoint(
-    ckpt: &Path,
-    device: Device,
-) -> Result<(nn::VarStore, Model, CheckpointMeta)> {
-    let meta: CheckpointMeta = load_json(&meta_path(ckpt))
-        .with_context(|| format!("{} needs its metadata file beside it", ckpt.display()))?;
-    let mut vs = nn::VarStore::new(device);
-    let model = Model::new(&vs.root(), meta.model.clone())?;
-    vs.load(ckpt)
-        .with_context(|| format!("loading weights {}", ckpt.display()))?;
-    Ok((vs, model, meta))
-}
-
 /// Loads the training and validation sets of a config.
-pub fn load_sets(cfg: &TrainConfig, progress: bool) -> Result<(Vec<Sample>, Vec<Sample>)> {
+pub fn load_sets(
+    cfg: &TrainConfig,
+    progress: bool,
+    cache: Option<&Path>,
+) -> Result<(Vec<Sample>, Vec<Sample>)> {
     let classes = cfg.classes.as_ref().map(|c| c.iter().cloned().collect());
     let opts = data::LoadOptions {
         size: cfg.model.size,
@@ -425,7 +435,7 @@ pub fn load_sets(cfg: &TrainConfig, progress: bool) -> Result<(Vec<Sample>, Vec<
         max_images: cfg.max_images,
         progress,
     };
-    let (samples, report) = data::load(&cfg.data, &opts)?;
+    let (samples, report) = data::load_cached(&cfg.data, &opts, cache)?;
     eprintln!(
         "training data: {} images kept, {} skipped as grayscale, {} outside --classes, {} unreadable",
         report.kept, report.skipped_gray, report.skipped_class, report.failed
@@ -437,7 +447,7 @@ pub fn load_sets(cfg: &TrainConfig, progress: bool) -> Result<(Vec<Sample>, Vec<
             max_images: None,
             ..opts
         };
-        let (val, report) = data::load(&cfg.val, &opts)?;
+        let (val, report) = data::load_cached(&cfg.val, &opts, cache)?;
         eprintln!(
             "validation data: {} images kept, {} skipped as grayscale, {} outside --classes, {} unreadable",
             report.kept, report.skipped_gray, report.skipped_class, report.failed
@@ -454,14 +464,61 @@ pub fn load_sets(cfg: &TrainConfig, progress: bool) -> Result<(Vec<Sample>, Vec<
     Ok((train, val))
 }
 
+
+/// Set by SIGINT / SIGTERM: the loop checkpoints and returns at the next step.
+fn stop_requested() -> &'static std::sync::Arc<std::sync::atomic::AtomicBool> {
+    static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+        std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // A second signal while stopping kills at once, as users expect.
+            let _ = signal_hook::flag::register_conditional_shutdown(sig, 1, flag.clone());
+            let _ = signal_hook::flag::register(sig, flag.clone());
+        }
+        flag
+    })
+}
+
+/// The seed of libtorch's generator (dropout) for the batch at `position`
+/// of `epoch`: a resumed run, even from mid-epoch, draws the same masks.
+fn step_seed(seed: u64, epoch: usize, position: usize) -> i64 {
+    let mut r = Rng::new(seed ^ ((epoch as u64) << 40) ^ position as u64);
+    (r.next_u64() >> 1) as i64
+}
+
+fn write_metrics(path: &Path, rows: &[EpochRow]) -> Result<()> {
+    let mut text = format!("{CSV_HEADER}\n");
+    for r in rows {
+        text.push_str(&r.to_csv());
+        text.push('\n');
+    }
+    let tmp = path.with_extension("csv.tmp");
+    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
 /// Trains per `cfg` into `out`. With `resume`, continues from `out/last.ot`
 /// (the settings then come from `out/config.json`, except `epochs`).
 pub fn train(
+    cfg: TrainConfig,
+    out: &Path,
+    resume: bool,
+    device: Device,
+    progress: bool,
+) -> Result<Vec<EpochRow>> {
+    train_with_limits(cfg, out, resume, device, progress, &RunLimits::default())
+}
+
+/// [`train`] with a time budget, a checkpoint interval and a data cache.
+/// Returns the metrics rows of the epochs finished so far.
+pub fn train_with_limits(
     mut cfg: TrainConfig,
     out: &Path,
     resume: bool,
     device: Device,
     progress: bool,
+    limits: &RunLimits,
 ) -> Result<Vec<EpochRow>> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let config_path = out.join("config.json");
@@ -473,12 +530,19 @@ pub fn train(
         let epochs = cfg.epochs;
         cfg = saved;
         cfg.epochs = epochs;
-        start_meta = Some(load_json(&meta_path(&last))?);
+        if checkpoint::recover(out, "last")? {
+            eprintln!("completed an interrupted checkpoint write in {}", out.display());
+        }
+        checkpoint::recover(out, "best")?;
+        start_meta = Some(load_json(&meta_path(&last)).with_context(|| {
+            format!("--resume: {} has no checkpoint yet (start it without --resume)", out.display())
+        })?);
     }
     save_json(&config_path, &cfg)?;
+    let stop = stop_requested();
 
     tch::manual_seed(cfg.seed as i64);
-    let (train_set, val_set) = load_sets(&cfg, progress)?;
+    let (train_set, val_set) = load_sets(&cfg, progress, limits.data_cache.as_deref())?;
     eprintln!(
         "{} training, {} validation images at {}x{}",
         train_set.len(),
@@ -488,11 +552,16 @@ pub fn train(
     );
 
     let mut vs = nn::VarStore::new(device);
-    let model = Model::new(&vs.root(), cfg.model.clone())?;
+    let mut model = Model::new(&vs.root(), cfg.model.clone())?;
+    model.compute = Compute {
+        bf16: cfg.bf16,
+        channels_last: cfg.channels_last,
+    };
     let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.lr);
     let mut batch_size = cfg.batch_size;
     let mut rows: Vec<EpochRow> = Vec::new();
     let (mut start_epoch, mut best_psnr, mut best_epoch) = (0, f64::NEG_INFINITY, 0);
+    let (mut images_seen, mut train_seconds_before) = (0u64, 0.0);
     if let Some(meta) = &start_meta {
         if meta.model != cfg.model {
             bail!(
@@ -502,36 +571,92 @@ pub fn train(
         }
         vs.load(&last)
             .with_context(|| format!("loading {}", last.display()))?;
-        opt.load(&out.join("last.opt.ot"))?;
+        checkpoint::load_optimizer(out, "last", &mut opt)?;
         start_epoch = meta.epoch;
         best_psnr = meta.best_val_psnr;
         best_epoch = meta.best_epoch;
         batch_size = meta.batch_size;
-        rows = read_metrics(&metrics_path)?
+        images_seen = meta.images_seen;
+        train_seconds_before = meta.train_seconds;
+        rows = read_metrics(&metrics_path)
+            .unwrap_or_default()
             .into_iter()
             .filter(|r| r.epoch <= start_epoch)
             .collect();
-        eprintln!("resuming after epoch {start_epoch} from {}", last.display());
+        eprintln!(
+            "resuming in epoch {} at image {} of {} from {}",
+            start_epoch + 1,
+            meta.position,
+            train_set.len(),
+            last.display()
+        );
     }
     let loss = Loss::new(cfg.loss, &train_set, device);
     let fixed_samples: Vec<Sample> = val_set.iter().take(8).cloned().collect();
     let size = cfg.model.size;
     eprintln!(
-        "{} on {:?}: {:.3} GFLOP per frame, {} parameters",
+        "{} on {:?} ({}): {:.3} GFLOP per frame, {} parameters",
         cfg.model.arch.name(),
         device,
+        model.compute,
         2.0 * model.macs() as f64 / 1e9,
         vs.variables().values().map(|t| t.numel()).sum::<usize>()
     );
 
+    let started = Instant::now();
+    let budget = limits.max_minutes.map(|m| m * 60.0);
+    let mut last_save = Instant::now();
+    // The state a checkpoint records, shared by the mid-epoch and the
+    // end-of-epoch saves.
+    struct Progress {
+        epoch_done: usize,
+        position: usize,
+        loss_sum: f64,
+        seen: usize,
+        rng_state: u64,
+        lr_now: f64,
+    }
+    let meta_of = |p: &Progress,
+                   best_psnr: f64,
+                   best_epoch: usize,
+                   batch_size: usize,
+                   images_seen: u64,
+                   val: Option<EpochRow>| CheckpointMeta {
+        model: cfg.model.clone(),
+        epoch: p.epoch_done,
+        optimizer: cfg.optimizer,
+        lr: cfg.lr,
+        batch_size,
+        best_val_psnr: best_psnr,
+        best_epoch,
+        val,
+        position: p.position,
+        epoch_loss_sum: p.loss_sum,
+        epoch_seen: p.seen,
+        rng_state: p.rng_state,
+        images_seen,
+        train_seconds: train_seconds_before + started.elapsed().as_secs_f64(),
+        train_images: train_set.len(),
+        total_epochs: cfg.epochs,
+        lr_now: p.lr_now,
+    };
+
     for epoch in start_epoch + 1..=cfg.epochs {
         let t0 = Instant::now();
-        // Everything random in an epoch derives from (seed, epoch), so a
-        // resumed run replays the epochs an uninterrupted run would.
-        tch::manual_seed(cfg.seed.wrapping_mul(1000).wrapping_add(epoch as u64) as i64);
+        // Everything random in an epoch derives from (seed, epoch, position),
+        // so a resumed run replays the batches an uninterrupted run would.
         let mut rng = Rng::new(cfg.seed.wrapping_mul(0x1_0000).wrapping_add(epoch as u64));
         let mut order: Vec<usize> = (0..train_set.len()).collect();
         rng.shuffle(&mut order);
+        let (mut loss_sum, mut seen, mut pos) = (0.0, 0usize, 0usize);
+        if let Some(meta) = start_meta.take() {
+            if meta.position > 0 && meta.epoch + 1 == epoch {
+                pos = meta.position.min(order.len());
+                loss_sum = meta.epoch_loss_sum;
+                seen = meta.epoch_seen;
+                rng = Rng::from_state(meta.rng_state);
+            }
+        }
         let bar = if progress {
             let bar = indicatif::ProgressBar::new(order.len() as u64);
             bar.set_style(
@@ -542,16 +667,48 @@ pub fn train(
                 .progress_chars("=> "),
             );
             bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+            bar.set_position(pos as u64);
+            bar.reset_eta();
             bar
         } else {
             indicatif::ProgressBar::hidden()
         };
-        let (mut loss_sum, mut seen, mut pos) = (0.0, 0usize, 0usize);
+        let mut lr_now = cfg.lr;
         while pos < order.len() {
+            let over_budget = budget.is_some_and(|b| started.elapsed().as_secs_f64() >= b);
+            let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
+            if over_budget || interrupted || last_save.elapsed().as_secs_f64() >= limits.checkpoint_seconds {
+                let p = Progress {
+                    epoch_done: epoch - 1,
+                    position: pos,
+                    loss_sum,
+                    seen,
+                    rng_state: rng.state(),
+                    lr_now,
+                };
+                let meta = meta_of(&p, best_psnr, best_epoch, batch_size, images_seen, rows.last().cloned());
+                checkpoint::commit(out, "last", &vs, Some(&opt), &meta)?;
+                last_save = Instant::now();
+                if over_budget || interrupted {
+                    bar.finish_and_clear();
+                    eprintln!(
+                        "{} after {:.1} min: checkpoint at epoch {epoch}, image {pos} of {}; continue with --resume",
+                        if interrupted { "stopped on a signal" } else { "time budget reached" },
+                        started.elapsed().as_secs_f64() / 60.0,
+                        order.len()
+                    );
+                    return Ok(rows);
+                }
+            }
             let end = (pos + batch_size).min(order.len());
             let refs: Vec<&Sample> = order[pos..end].iter().map(|&i| &train_set[i]).collect();
+            let rng_before = rng.state();
             let batch = make_batch(&refs, size, Some(&mut rng));
             let (x, y) = to_tensors(&batch, size, device);
+            let progress_frac = ((epoch - 1) as f64 + pos as f64 / order.len() as f64) / cfg.epochs as f64;
+            lr_now = cfg.schedule.lr(cfg.lr, progress_frac, opt.steps());
+            opt.set_lr(lr_now);
+            tch::manual_seed(step_seed(cfg.seed, epoch, pos));
             let step = (|| -> Result<f64, TchError> {
                 opt.zero_grad();
                 let pred = model.forward(&x, true)?;
@@ -562,13 +719,18 @@ pub fn train(
             })();
             match step {
                 Ok(l) => {
+                    if !l.is_finite() {
+                        bail!("training diverged at epoch {epoch}, image {pos}: loss is {l} (lower --lr)");
+                    }
                     loss_sum += l * batch.n as f64;
                     seen += batch.n;
+                    images_seen += batch.n as u64;
                     pos = end;
                     bar.set_position(pos as u64);
-                    bar.set_message(format!("loss {:.5}", loss_sum / seen as f64));
+                    bar.set_message(format!("loss {:.5} lr {lr_now:.2e}", loss_sum / seen as f64));
                 }
                 Err(e) if is_oom(&e) && batch_size > 1 => {
+                    rng = Rng::from_state(rng_before);
                     batch_size /= 2;
                     bar.println(format!(
                         "CUDA out of memory at batch size {}: halved to {batch_size}, continuing",
@@ -607,32 +769,23 @@ pub fn train(
             best_psnr = row.val_psnr;
             best_epoch = epoch;
         }
-        let meta = CheckpointMeta {
-            model: cfg.model.clone(),
-            epoch,
-            optimizer: cfg.optimizer,
-            lr: cfg.lr,
-            batch_size,
-            best_val_psnr: best_psnr,
-            best_epoch,
-            val: Some(row.clone()),
+        let p = Progress {
+            epoch_done: epoch,
+            position: 0,
+            loss_sum: 0.0,
+            seen: 0,
+            rng_state: 0,
+            lr_now,
         };
-        vs.save(&last)
-            .with_context(|| format!("saving {}", last.display()))?;
-        opt.save(&out.join("last.opt.ot"))?;
-        save_json(&meta_path(&last), &meta)?;
+        let meta = meta_of(&p, best_psnr, best_epoch, batch_size, images_seen, Some(row.clone()));
+        // metrics.csv first: a run killed between the two resumes from the
+        // previous checkpoint and drops the extra row (filter on resume).
+        write_metrics(&metrics_path, &rows)?;
         if is_best {
-            let best = out.join("best.ot");
-            vs.save(&best)
-                .with_context(|| format!("saving {}", best.display()))?;
-            save_json(&meta_path(&best), &meta)?;
+            checkpoint::commit(out, "best", &vs, None, &meta)?;
         }
-        let mut csv = fs::File::create(&metrics_path)
-            .with_context(|| format!("writing {}", metrics_path.display()))?;
-        writeln!(csv, "{CSV_HEADER}")?;
-        for r in &rows {
-            writeln!(csv, "{}", r.to_csv())?;
-        }
+        checkpoint::commit(out, "last", &vs, Some(&opt), &meta)?;
+        last_save = Instant::now();
         write_curves(&out.join("curves.png"), &rows)?;
         write_samples(
             &out.join("samples.png"),

@@ -25,7 +25,7 @@ fn tch_run(m: &Model, input: &[f32]) -> Vec<f32> {
 
 #[test]
 fn f32_onnx_matches_tch_for_every_arch() {
-    for arch in [Arch::Mlp, Arch::Paper, Arch::Unet] {
+    for &arch in Arch::all() {
         let (_vs, m) = model(arch);
         let net = m.to_net(vec![]).unwrap();
         let bytes = onnx::to_onnx(&net).unwrap();

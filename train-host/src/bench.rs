@@ -1,0 +1,158 @@
+//! `colorize-train bench`: training and inference throughput of one
+//! architecture in one compute mode, and the CPU's peak to compare it with.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::model::{Compute, Model, ModelConfig};
+use crate::optim::{Optimizer, OptimizerKind};
+
+/// One row of the bench table.
+pub struct Throughput {
+    pub gflop_per_frame: f64,
+    pub train_ips: f64,
+    pub infer_ips: f64,
+}
+
+/// Times `steps` training steps (Adam, MSE on random data) and `steps`
+/// inference batches, after two warm-up steps.
+pub fn measure(
+    cfg: &ModelConfig,
+    compute: Compute,
+    device: Device,
+    batch_size: usize,
+    steps: usize,
+) -> Result<Throughput> {
+    let vs = nn::VarStore::new(device);
+    let mut model = Model::new(&vs.root(), cfg.clone())?;
+    model.compute = compute;
+    let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-4);
+    let s = cfg.size as i64;
+    let n = batch_size as i64;
+    let x = Tensor::rand([n, 1, s, s], (Kind::Float, device));
+    let t = Tensor::rand([n, 2, s, s], (Kind::Float, device));
+    let mut step = || -> Result<()> {
+        opt.zero_grad();
+        let loss = model
+            .forward(&x, true)?
+            .f_mse_loss(&t, tch::Reduction::Mean)?;
+        loss.f_backward()?;
+        opt.step()?;
+        // Waits for the device, so the timing is honest on CUDA.
+        loss.f_double_value(&[])?;
+        Ok(())
+    };
+    for _ in 0..2 {
+        step()?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        step()?;
+    }
+    let train_ips = (steps * batch_size) as f64 / t0.elapsed().as_secs_f64();
+    let infer = || -> Result<()> {
+        let y = tch::no_grad(|| model.forward(&x, false))?;
+        y.f_sum(Kind::Float)?.f_double_value(&[])?;
+        Ok(())
+    };
+    infer()?;
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        infer()?;
+    }
+    let infer_ips = (steps * batch_size) as f64 / t0.elapsed().as_secs_f64();
+    Ok(Throughput {
+        gflop_per_frame: 2.0 * model.macs() as f64 / 1e9,
+        train_ips,
+        infer_ips,
+    })
+}
+
+impl std::str::FromStr for Compute {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let (precision, cl) = match s.strip_suffix("-cl") {
+            Some(p) => (p, true),
+            None => (s, false),
+        };
+        let bf16 = match precision {
+            "f32" => false,
+            "bf16" => true,
+            other => anyhow::bail!("compute mode {other:?}: expected f32, bf16, f32-cl or bf16-cl"),
+        };
+        Ok(Compute {
+            bf16,
+            channels_last: cl,
+        })
+    }
+}
+
+impl std::fmt::Display for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.bf16 { "bf16" } else { "f32" })?;
+        if self.channels_last {
+            f.write_str("-cl")?;
+        }
+        Ok(())
+    }
+}
+
+/// The f32 FMA peak of the cores libtorch uses, from /proc/cpuinfo.
+pub struct CpuPeak {
+    pub threads: usize,
+    pub mhz: f64,
+    /// f32 FLOP per cycle per core.
+    pub flop_per_cycle: f64,
+    pub gflops: f64,
+    pub flags: Vec<&'static str>,
+}
+
+impl CpuPeak {
+    pub fn detect(threads: usize) -> Self {
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            info.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let mhz: f64 = field("cpu MHz").parse().unwrap_or(2000.0);
+        let flags_line = field("flags");
+        let has = |f: &str| flags_line.split_whitespace().any(|x| x == f);
+        // Two FMA units per core (server cores since Skylake-SP and Zen 4
+        // in practice): 2 units x lanes x 2 FLOP per fused multiply-add.
+        let flop_per_cycle = if has("avx512f") {
+            64.0
+        } else if has("avx2") && has("fma") {
+            32.0
+        } else {
+            8.0
+        };
+        let flags = ["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+            .into_iter()
+            .filter(|f| has(f))
+            .collect();
+        CpuPeak {
+            threads,
+            mhz,
+            flop_per_cycle,
+            gflops: threads as f64 * mhz / 1000.0 * flop_per_cycle,
+            flags,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "CPU: {} threads at {:.0} MHz, {} f32 FLOP/cycle/core (two FMA units assumed): f32 peak {:.0} GFLOP/s; flags: {}",
+            self.threads,
+            self.mhz,
+            self.flop_per_cycle,
+            self.gflops,
+            if self.flags.is_empty() { "-".to_string() } else { self.flags.join(" ") }
+        )
+    }
+}

@@ -1,0 +1,253 @@
+//! Checkpoints: `<name>.ot` (weights), `<name>.opt.ot` (optimizer state, for
+//! `last` only) and `<name>.json` (where the run stands), written so that a
+//! run killed at any instant, SIGKILL included, finds one whole set.
+//!
+//! A set is committed in three steps: every file is written as `*.tmp` and
+//! fsynced; `<name>.json.tmp` is written last, so its presence (as valid
+//! JSON) is the commit point; then the `.tmp` files are renamed into place.
+//! [`recover`] finishes or discards an interrupted commit before a resume:
+//! without a valid `.json.tmp` the old set was never touched; with one,
+//! every remaining `.tmp` belongs to the new set and is renamed.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device};
+
+use crate::model::{Model, ModelConfig};
+use crate::optim::{Optimizer, OptimizerKind};
+
+/// One row of `metrics.csv`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochRow {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_psnr: f64,
+    pub val_psnr_gray: f64,
+    pub val_colourfulness_ratio: f64,
+    pub val_auc: f64,
+    pub seconds: f64,
+}
+
+/// Saved beside each `<name>.ot` as `<name>.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub model: ModelConfig,
+    /// Epochs completed.
+    pub epoch: usize,
+    pub optimizer: OptimizerKind,
+    /// The base learning rate (the schedule's peak).
+    pub lr: f64,
+    /// Batch size in use (smaller than asked after a CUDA out-of-memory).
+    pub batch_size: usize,
+    pub best_val_psnr: f64,
+    pub best_epoch: usize,
+    pub val: Option<EpochRow>,
+    /// Training images already done in epoch `epoch + 1` (0 at an epoch's end).
+    #[serde(default)]
+    pub position: usize,
+    /// Sum of the losses and count of images of that partial epoch.
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
+    #[serde(default)]
+    pub epoch_seen: usize,
+    /// The augmentation generator's state at `position`.
+    #[serde(default)]
+    pub rng_state: u64,
+    /// Images trained on since the start of the run, and the seconds spent.
+    #[serde(default)]
+    pub images_seen: u64,
+    #[serde(default)]
+    pub train_seconds: f64,
+    /// Training images per epoch and the epochs planned, for progress and ETA.
+    #[serde(default)]
+    pub train_images: usize,
+    #[serde(default)]
+    pub total_epochs: usize,
+    /// The learning rate of the last step (schedules).
+    #[serde(default)]
+    pub lr_now: f64,
+}
+
+pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn load_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// `best.ot` -> `best.json`.
+pub fn meta_path(ckpt: &Path) -> PathBuf {
+    ckpt.with_extension("json")
+}
+
+fn opt_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.opt.ot"))
+}
+
+fn tmp(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+fn fsync(path: &Path) -> Result<()> {
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", path.display()))
+}
+
+/// Writes the set `<name>.ot`, `<name>.opt.ot` (when `opt` is given) and
+/// `<name>.json` in `dir`, atomically as a whole (see the module docs).
+pub fn commit(
+    dir: &Path,
+    name: &str,
+    vs: &nn::VarStore,
+    opt: Option<&Optimizer>,
+    meta: &CheckpointMeta,
+) -> Result<()> {
+    let weights = dir.join(format!("{name}.ot"));
+    let json = meta_path(&weights);
+    let optim = opt_path(dir, name);
+    // Leftovers of an attempt that died before its commit point.
+    for p in [&weights, &optim, &json] {
+        let _ = fs::remove_file(tmp(p));
+    }
+    vs.save(tmp(&weights))
+        .with_context(|| format!("saving {}", weights.display()))?;
+    fsync(&tmp(&weights))?;
+    if let Some(opt) = opt {
+        opt.save(&tmp(&optim))?;
+        fsync(&tmp(&optim))?;
+    }
+    {
+        let mut f = fs::File::create(tmp(&json))
+            .with_context(|| format!("writing {}", json.display()))?;
+        f.write_all(serde_json::to_string_pretty(meta)?.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    finish(dir, &[&weights, &optim, &json])
+}
+
+/// Renames whatever `.tmp` files of a committed set remain, json last.
+fn finish(dir: &Path, paths: &[&Path]) -> Result<()> {
+    for p in paths {
+        let t = tmp(p);
+        if t.exists() {
+            fs::rename(&t, p).with_context(|| format!("renaming {}", t.display()))?;
+        }
+    }
+    fsync(dir)
+}
+
+/// Completes or discards an interrupted [`commit`] of set `name` in `dir`.
+/// Returns true when it completed one.
+pub fn recover(dir: &Path, name: &str) -> Result<bool> {
+    let weights = dir.join(format!("{name}.ot"));
+    let json = meta_path(&weights);
+    let optim = opt_path(dir, name);
+    let committed = load_json::<CheckpointMeta>(&tmp(&json)).is_ok();
+    if committed {
+        finish(dir, &[&weights, &optim, &json])?;
+    } else {
+        for p in [&weights, &optim, &json] {
+            let _ = fs::remove_file(tmp(p));
+        }
+    }
+    Ok(committed)
+}
+
+/// Restores the optimizer state of set `name` (written by [`commit`]).
+pub fn load_optimizer(dir: &Path, name: &str, opt: &mut Optimizer) -> Result<()> {
+    opt.load(&opt_path(dir, name))
+}
+
+/// Loads a checkpoint (`<name>.ot` with its `<name>.json`) onto `device`.
+pub fn load_checkpoint(
+    ckpt: &Path,
+    device: Device,
+) -> Result<(nn::VarStore, Model, CheckpointMeta)> {
+    let meta: CheckpointMeta = load_json(&meta_path(ckpt))
+        .with_context(|| format!("{} needs its metadata file beside it", ckpt.display()))?;
+    let mut vs = nn::VarStore::new(device);
+    let model = Model::new(&vs.root(), meta.model.clone())?;
+    vs.load(ckpt)
+        .with_context(|| format!("loading weights {}", ckpt.display()))?;
+    Ok((vs, model, meta))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Arch;
+
+    fn meta(epoch: usize) -> CheckpointMeta {
+        CheckpointMeta {
+            model: ModelConfig {
+                arch: Arch::Paper,
+                size: 8,
+                width: 2,
+                depth: 1,
+                dropout: 0.0,
+            },
+            epoch,
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-3,
+            batch_size: 4,
+            best_val_psnr: 0.0,
+            best_epoch: 0,
+            val: None,
+            position: 0,
+            epoch_loss_sum: 0.0,
+            epoch_seen: 0,
+            rng_state: 0,
+            images_seen: 0,
+            train_seconds: 0.0,
+            train_images: 0,
+            total_epochs: 0,
+            lr_now: 0.0,
+        }
+    }
+
+    fn setup(dir: &Path) -> (nn::VarStore, Optimizer) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _m = Model::new(&vs.root(), meta(0).model).unwrap();
+        let opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-3);
+        commit(dir, "last", &vs, Some(&opt), &meta(1)).unwrap();
+        (vs, opt)
+    }
+
+    #[test]
+    fn a_commit_that_died_before_its_json_leaves_the_old_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vs, _opt) = setup(dir.path());
+        // Simulate a crash after the weights' .tmp was written: no json.tmp.
+        vs.save(dir.path().join("last.ot.tmp")).unwrap();
+        fs::write(dir.path().join("last.json.tmp"), "{\"model\": {").unwrap();
+        assert!(!recover(dir.path(), "last").unwrap());
+        assert_eq!(load_json::<CheckpointMeta>(&dir.path().join("last.json")).unwrap().epoch, 1);
+        assert!(!dir.path().join("last.ot.tmp").exists());
+        assert!(!dir.path().join("last.json.tmp").exists());
+    }
+
+    #[test]
+    fn a_commit_that_died_after_its_json_is_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vs, _opt) = setup(dir.path());
+        // Crash between renames: weights already renamed, json still .tmp.
+        vs.save(dir.path().join("last.ot")).unwrap();
+        save_json(&dir.path().join("last.json.tmp"), &meta(2)).unwrap();
+        assert!(recover(dir.path(), "last").unwrap());
+        assert_eq!(load_json::<CheckpointMeta>(&dir.path().join("last.json")).unwrap().epoch, 2);
+        assert!(!dir.path().join("last.json.tmp").exists());
+        assert!(dir.path().join("last.opt.ot").exists());
+    }
+}
