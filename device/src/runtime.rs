@@ -27,6 +27,26 @@ pub const BAND_ROWS: usize = 64;
 /// lightness within 1.0 L* everywhere.
 const L_TOLERANCE: i32 = 128;
 
+/// Takes tract's AMX int8 matrix kernel out of its kernel pool, before
+/// tract probes the CPU (once per process). On Xeons with AMX (Sapphire
+/// Rapids and later) tract 0.23.9 picks `avx512amx_mmm_i32_16x16` for the
+/// int8 model's QLinearConv, and that kernel's `tileloaddt1` reads past its
+/// packed buffer: every `colorize files` with the embedded int8 model died
+/// with SIGSEGV on such machines (device/tests/cli.rs caught it). The
+/// AVX512-VNNI kernels that tract uses instead give the same integers. A
+/// `TRACT_CPU_ISA` set by the user is left alone.
+fn avoid_broken_kernels() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            if std::env::var_os("TRACT_CPU_ISA").is_none() {
+                tract_onnx::tract_core::knobs::set_str("TRACT_CPU_ISA", "-amx-int8");
+            }
+        });
+    }
+}
+
 /// A loaded, optimised, contract-checked ONNX colourization model.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -44,6 +64,7 @@ impl Model {
     /// some malformed graphs (`fuzz/` target `load_model`, e.g. a Conv with
     /// an empty `pads`), so a panic while loading becomes this model's error.
     pub fn from_bytes_named(bytes: &[u8], source: &str) -> Result<Self> {
+        avoid_broken_kernels();
         std::panic::catch_unwind(|| Self::load(bytes, source)).unwrap_or_else(|panic| {
             let why = panic
                 .downcast_ref::<&str>()
