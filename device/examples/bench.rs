@@ -379,6 +379,8 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // Plans below are built with tract directly, not through runtime::Model.
+    colorize_device::runtime::avoid_broken_kernels();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut photo, mut work, mut models, mut runs) =
         (None, PathBuf::from(".cache/bench"), Vec::new(), 50usize);

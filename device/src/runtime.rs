@@ -35,7 +35,7 @@ const L_TOLERANCE: i32 = 128;
 /// with SIGSEGV on such machines (device/tests/cli.rs caught it). The
 /// AVX512-VNNI kernels that tract uses instead give the same integers. A
 /// `TRACT_CPU_ISA` set by the user is left alone.
-fn avoid_broken_kernels() {
+pub fn avoid_broken_kernels() {
     #[cfg(target_arch = "x86_64")]
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
