@@ -44,6 +44,8 @@ pub struct CheckpointMeta {
     pub lr: f64,
     /// Batch size in use (smaller than asked after a CUDA out-of-memory).
     pub batch_size: usize,
+    /// -inf before the first validation, which JSON writes as `null`.
+    #[serde(deserialize_with = "f64_or_neg_infinity")]
     pub best_val_psnr: f64,
     pub best_epoch: usize,
     pub val: Option<EpochRow>,
@@ -71,6 +73,10 @@ pub struct CheckpointMeta {
     /// The learning rate of the last step (schedules).
     #[serde(default)]
     pub lr_now: f64,
+}
+
+fn f64_or_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
 }
 
 pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
@@ -128,8 +134,8 @@ pub fn commit(
         fsync(&tmp(&optim))?;
     }
     {
-        let mut f = fs::File::create(tmp(&json))
-            .with_context(|| format!("writing {}", json.display()))?;
+        let mut f =
+            fs::File::create(tmp(&json)).with_context(|| format!("writing {}", json.display()))?;
         f.write_all(serde_json::to_string_pretty(meta)?.as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
@@ -202,7 +208,7 @@ mod tests {
             optimizer: OptimizerKind::Adam,
             lr: 1e-3,
             batch_size: 4,
-            best_val_psnr: 0.0,
+            best_val_psnr: f64::NEG_INFINITY,
             best_epoch: 0,
             val: None,
             position: 0,
@@ -233,7 +239,12 @@ mod tests {
         vs.save(dir.path().join("last.ot.tmp")).unwrap();
         fs::write(dir.path().join("last.json.tmp"), "{\"model\": {").unwrap();
         assert!(!recover(dir.path(), "last").unwrap());
-        assert_eq!(load_json::<CheckpointMeta>(&dir.path().join("last.json")).unwrap().epoch, 1);
+        assert_eq!(
+            load_json::<CheckpointMeta>(&dir.path().join("last.json"))
+                .unwrap()
+                .epoch,
+            1
+        );
         assert!(!dir.path().join("last.ot.tmp").exists());
         assert!(!dir.path().join("last.json.tmp").exists());
     }
@@ -246,7 +257,12 @@ mod tests {
         vs.save(dir.path().join("last.ot")).unwrap();
         save_json(&dir.path().join("last.json.tmp"), &meta(2)).unwrap();
         assert!(recover(dir.path(), "last").unwrap());
-        assert_eq!(load_json::<CheckpointMeta>(&dir.path().join("last.json")).unwrap().epoch, 2);
+        assert_eq!(
+            load_json::<CheckpointMeta>(&dir.path().join("last.json"))
+                .unwrap()
+                .epoch,
+            2
+        );
         assert!(!dir.path().join("last.json.tmp").exists());
         assert!(dir.path().join("last.opt.ot").exists());
     }

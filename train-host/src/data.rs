@@ -349,7 +349,8 @@ fn cache_key(sources: &[PathBuf], opts: &LoadOptions) -> Result<String> {
         Ok(())
     };
     for src in sources {
-        let src = std::fs::canonicalize(src).with_context(|| format!("--data {}", src.display()))?;
+        let src =
+            std::fs::canonicalize(src).with_context(|| format!("--data {}", src.display()))?;
         if src.is_dir() {
             for e in walkdir::WalkDir::new(&src).sort_by_file_name() {
                 let e = e.with_context(|| format!("walking {}", src.display()))?;
@@ -400,9 +401,7 @@ fn write_cache(path: &Path, samples: &[Sample], report: &LoadReport) -> Result<(
                 w.write_all(&v.to_le_bytes())?;
             }
         }
-        w.into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
@@ -440,10 +439,14 @@ fn read_cache(path: &Path) -> Result<(Vec<Sample>, LoadReport)> {
         buf.resize(6 * n, 0);
         r.read_exact(&mut buf)?;
         let u16s = |b: &[u8]| -> Vec<u16> {
-            b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()
+            b.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect()
         };
         let i16s = |b: &[u8]| -> Vec<i16> {
-            b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
+            b.chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect()
         };
         samples.push(Sample {
             width,
@@ -486,7 +489,11 @@ pub fn load_cached(
     let loaded = load(sources, opts)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     match write_cache(&path, &loaded.0, &loaded.1) {
-        Ok(()) => eprintln!("data: cached {} images in {}", loaded.0.len(), path.display()),
+        Ok(()) => eprintln!(
+            "data: cached {} images in {}",
+            loaded.0.len(),
+            path.display()
+        ),
         Err(e) => eprintln!("data: could not write the cache {}: {e:#}", path.display()),
     }
     Ok(loaded)

@@ -144,7 +144,15 @@ impl Builder {
         self.push(&format!("{name}_relu"), LayerOp::Relu, &[&c])
     }
 
-    fn conv(&mut self, name: &str, x: &str, cin: usize, cout: usize, k: usize, stride: usize) -> String {
+    fn conv(
+        &mut self,
+        name: &str,
+        x: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+    ) -> String {
         self.push(
             name,
             LayerOp::Conv {

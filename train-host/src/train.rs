@@ -11,8 +11,8 @@ use colorize_shared::metrics::{EvalAccumulator, EvalSummary};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, TchError, Tensor};
 
-pub use crate::checkpoint::{load_checkpoint, load_json, meta_path, CheckpointMeta, EpochRow};
 use crate::checkpoint::{self, save_json};
+pub use crate::checkpoint::{load_checkpoint, load_json, meta_path, CheckpointMeta, EpochRow};
 use crate::data::{self, make_batch, Rng, Sample};
 use crate::model::{Compute, Model, ModelConfig};
 use crate::optim::{Optimizer, OptimizerKind};
@@ -464,7 +464,6 @@ pub fn load_sets(
     Ok((train, val))
 }
 
-
 /// Set by SIGINT / SIGTERM: the loop checkpoints and returns at the next step.
 fn stop_requested() -> &'static std::sync::Arc<std::sync::atomic::AtomicBool> {
     static FLAG: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
@@ -531,11 +530,17 @@ pub fn train_with_limits(
         cfg = saved;
         cfg.epochs = epochs;
         if checkpoint::recover(out, "last")? {
-            eprintln!("completed an interrupted checkpoint write in {}", out.display());
+            eprintln!(
+                "completed an interrupted checkpoint write in {}",
+                out.display()
+            );
         }
         checkpoint::recover(out, "best")?;
         start_meta = Some(load_json(&meta_path(&last)).with_context(|| {
-            format!("--resume: {} has no checkpoint yet (start it without --resume)", out.display())
+            format!(
+                "--resume: {} has no checkpoint yet (start it without --resume)",
+                out.display()
+            )
         })?);
     }
     save_json(&config_path, &cfg)?;
@@ -677,7 +682,10 @@ pub fn train_with_limits(
         while pos < order.len() {
             let over_budget = budget.is_some_and(|b| started.elapsed().as_secs_f64() >= b);
             let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
-            if over_budget || interrupted || last_save.elapsed().as_secs_f64() >= limits.checkpoint_seconds {
+            if over_budget
+                || interrupted
+                || last_save.elapsed().as_secs_f64() >= limits.checkpoint_seconds
+            {
                 let p = Progress {
                     epoch_done: epoch - 1,
                     position: pos,
@@ -686,7 +694,14 @@ pub fn train_with_limits(
                     rng_state: rng.state(),
                     lr_now,
                 };
-                let meta = meta_of(&p, best_psnr, best_epoch, batch_size, images_seen, rows.last().cloned());
+                let meta = meta_of(
+                    &p,
+                    best_psnr,
+                    best_epoch,
+                    batch_size,
+                    images_seen,
+                    rows.last().cloned(),
+                );
                 checkpoint::commit(out, "last", &vs, Some(&opt), &meta)?;
                 last_save = Instant::now();
                 if over_budget || interrupted {
@@ -705,7 +720,8 @@ pub fn train_with_limits(
             let rng_before = rng.state();
             let batch = make_batch(&refs, size, Some(&mut rng));
             let (x, y) = to_tensors(&batch, size, device);
-            let progress_frac = ((epoch - 1) as f64 + pos as f64 / order.len() as f64) / cfg.epochs as f64;
+            let progress_frac =
+                ((epoch - 1) as f64 + pos as f64 / order.len() as f64) / cfg.epochs as f64;
             lr_now = cfg.schedule.lr(cfg.lr, progress_frac, opt.steps());
             opt.set_lr(lr_now);
             tch::manual_seed(step_seed(cfg.seed, epoch, pos));
@@ -727,7 +743,10 @@ pub fn train_with_limits(
                     images_seen += batch.n as u64;
                     pos = end;
                     bar.set_position(pos as u64);
-                    bar.set_message(format!("loss {:.5} lr {lr_now:.2e}", loss_sum / seen as f64));
+                    bar.set_message(format!(
+                        "loss {:.5} lr {lr_now:.2e}",
+                        loss_sum / seen as f64
+                    ));
                 }
                 Err(e) if is_oom(&e) && batch_size > 1 => {
                     rng = Rng::from_state(rng_before);
@@ -777,7 +796,14 @@ pub fn train_with_limits(
             rng_state: 0,
             lr_now,
         };
-        let meta = meta_of(&p, best_psnr, best_epoch, batch_size, images_seen, Some(row.clone()));
+        let meta = meta_of(
+            &p,
+            best_psnr,
+            best_epoch,
+            batch_size,
+            images_seen,
+            Some(row.clone()),
+        );
         // metrics.csv first: a run killed between the two resumes from the
         // previous checkpoint and drops the extra row (filter on resume).
         write_metrics(&metrics_path, &rows)?;
