@@ -109,6 +109,61 @@ fn is_shard(path: &Path) -> bool {
     lower.ends_with(".tar") || lower.ends_with(".tar.gz") || lower.ends_with(".tgz")
 }
 
+/// `name.tiles64.jpg` -> 64: a mosaic of 64x64 images (see [`write_mosaics`]).
+pub fn mosaic_tile_size(path: &str) -> Option<usize> {
+    let lower = path.to_ascii_lowercase();
+    let stem = lower.rsplit_once('.')?.0;
+    stem.rsplit_once(".tiles")?
+        .1
+        .parse()
+        .ok()
+        .filter(|&t| t > 0)
+}
+
+/// Packs samples (each at least `tile x tile`, centre-cropped) into JPEG
+/// mosaics of `per_side x per_side` tiles named `NNNN.tiles<tile>.jpg` in
+/// `dir`: one file header per mosaic instead of one per image, which is
+/// most of a 64x64 JPEG's size. Returns the files written.
+pub fn write_mosaics(
+    samples: &[&Sample],
+    tile: usize,
+    per_side: usize,
+    quality: u8,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = Vec::new();
+    let side = (tile * per_side) as u32;
+    for (k, chunk) in samples.chunks(per_side * per_side).enumerate() {
+        let rows = chunk.len().div_ceil(per_side) as u32;
+        let mut img = image::RgbImage::new(side, rows * tile as u32);
+        for (i, s) in chunk.iter().enumerate() {
+            let (x0, y0) = s.centre(tile);
+            let rgb = s.crop_rgb8(x0, y0, tile);
+            let cell = image::RgbImage::from_raw(tile as u32, tile as u32, rgb)
+                .context("tile buffer size")?;
+            let (cx, cy) = ((i % per_side * tile) as i64, (i / per_side * tile) as i64);
+            image::imageops::replace(&mut img, &cell, cx, cy);
+        }
+        let path = dir.join(format!("{k:04}.tiles{tile}.jpg"));
+        // 4:2:0 chroma and optimised Huffman tables: the image crate's
+        // encoder has neither and writes files half again as large.
+        let mut enc = jpeg_encoder::Encoder::new_file(&path, quality)
+            .with_context(|| format!("creating {}", path.display()))?;
+        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+        enc.set_optimized_huffman_tables(true);
+        enc.encode(
+            img.as_raw(),
+            side as u16,
+            img.height() as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .with_context(|| format!("encoding {}", path.display()))?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
 /// The ImageNet class id (wnid, `n` + 8 digits) found in a path, if any.
 pub fn wnid_of(path: &str) -> Option<&str> {
     path.split(['/', '\\', '_', '.'])
@@ -184,12 +239,61 @@ impl Loader<'_> {
     }
 
     fn add(&mut self, name: &str, bytes: &[u8]) {
+        if let Some(tile) = mosaic_tile_size(name) {
+            self.mosaic(name, bytes, tile);
+            return;
+        }
         if !self.class_ok(wnid_of(name)) {
             self.report.skipped_class += 1;
             return;
         }
         if let Some(s) = self.decode(name, bytes) {
             self.keep(s);
+        }
+    }
+
+    /// A mosaic written by [`write_mosaics`]: every `tile x tile` cell is
+    /// one image. Cells that are unused (black) fall to the gray test.
+    fn mosaic(&mut self, name: &str, bytes: &[u8], tile: usize) {
+        let img = match image::load_from_memory(bytes) {
+            Ok(i) => i.to_rgb8(),
+            Err(e) => {
+                self.bar.println(format!("warning: skipping {name}: {e:#}"));
+                self.report.failed += 1;
+                return;
+            }
+        };
+        let (cols, rows) = (img.width() as usize / tile, img.height() as usize / tile);
+        for cy in 0..rows {
+            for cx in 0..cols {
+                if self.full() {
+                    return;
+                }
+                let cell = image::imageops::crop_imm(
+                    &img,
+                    (cx * tile) as u32,
+                    (cy * tile) as u32,
+                    tile as u32,
+                    tile as u32,
+                )
+                .to_image();
+                let s = if tile == self.opts.size {
+                    Sample::from_rgb8(tile, tile, cell.as_raw())
+                } else {
+                    let r = image::imageops::resize(
+                        &cell,
+                        self.opts.size as u32,
+                        self.opts.size as u32,
+                        FilterType::Triangle,
+                    );
+                    Sample::from_rgb8(self.opts.size, self.opts.size, r.as_raw())
+                };
+                if s.mean_chroma() < self.opts.gray_threshold {
+                    self.report.skipped_gray += 1;
+                } else {
+                    self.keep(s);
+                }
+            }
         }
     }
 
@@ -656,6 +760,55 @@ mod tests {
         );
         assert_eq!(wnid_of("val/images/val_0.JPEG"), None);
         assert_eq!(wnid_of("n0144353/x.png"), None);
+    }
+
+    #[test]
+    fn mosaic_names() {
+        assert_eq!(mosaic_tile_size("pack/0003.tiles64.jpg"), Some(64));
+        assert_eq!(mosaic_tile_size("a/b.TILES32.JPG"), Some(32));
+        assert_eq!(mosaic_tile_size("a/tiles64.jpg"), None);
+        assert_eq!(mosaic_tile_size("a/n01443537_0.JPEG"), None);
+    }
+
+    #[test]
+    fn mosaics_round_trip_their_tiles() {
+        let dir = tempfile::tempdir().unwrap();
+        // Five distinct flat colours, 8x8 each; 2x2 tiles per mosaic -> two files.
+        let colours = [
+            [200u8, 30, 30],
+            [30, 200, 30],
+            [30, 30, 200],
+            [200, 200, 30],
+            [30, 200, 200],
+        ];
+        let samples: Vec<Sample> = colours
+            .iter()
+            .map(|c| Sample::from_rgb8(8, 8, &c.repeat(64)))
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let files = write_mosaics(&refs, 8, 2, 95, dir.path()).unwrap();
+        assert_eq!(files.len(), 2);
+        let opts = LoadOptions {
+            size: 8,
+            classes: None,
+            gray_threshold: 3.0,
+            max_images: None,
+            progress: false,
+        };
+        let (back, report) = load(&[dir.path().to_path_buf()], &opts).unwrap();
+        // The second mosaic has one used tile; its empty (black) cell is gray.
+        assert_eq!(back.len(), 5, "{report:?}");
+        assert_eq!(report.skipped_gray, 1);
+        for (a, b) in samples.iter().zip(&back) {
+            let (ra, rb) = (a.crop_rgb8(0, 0, 8), b.crop_rgb8(0, 0, 8));
+            let worst = ra
+                .iter()
+                .zip(&rb)
+                .map(|(x, y)| x.abs_diff(*y))
+                .max()
+                .unwrap();
+            assert!(worst <= 12, "tile changed by {worst} levels through JPEG");
+        }
     }
 
     #[test]

@@ -25,12 +25,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    Train(TrainArgs),
+    // Boxed: by far the largest variant (clippy::large_enum_variant).
+    Train(Box<TrainArgs>),
     Eval(EvalArgs),
     Export(ExportArgs),
     Colorize(ColorizeArgs),
     Bench(BenchArgs),
     Status(StatusArgs),
+    Pack(PackArgs),
 }
 
 /// Train a model; writes checkpoints, metrics.csv, curves.png, samples.png
@@ -140,6 +142,38 @@ struct TrainArgs {
     quiet: bool,
 }
 
+/// Pack training images into JPEG mosaics of 64x64 tiles: the compact data
+/// set of the GPU pack (scripts/gpu-pack.sh). `train --data DIR` reads them.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  colorize-train pack --data ../shared/data/tiny-imagenet/train-0.tar.gz --images 5000 --out /tmp/mosaics
+  D=../shared/data/tiny-imagenet; colorize-train pack --data $D/train-0.tar.gz --data $D/train-1.tar.gz \\
+      --data $D/train-2.tar.gz --data $D/train-3.tar.gz --images 60000 --quality 85 --out pack/data")]
+struct PackArgs {
+    /// Image folders or shards (repeatable), read as `train --data` does.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Keep this many images, evenly spaced over the sources' order (Tiny
+    /// ImageNet shards are in class order, so every class keeps its share)
+    /// [default: all].
+    #[arg(long)]
+    images: Option<usize>,
+    #[arg(long, default_value_t = contract::DEFAULT_INPUT_SIZE)]
+    size: usize,
+    /// Images under this mean a*b* chroma are left out as gray.
+    #[arg(long, default_value_t = 3.0)]
+    gray_threshold: f32,
+    /// JPEG quality of the mosaics.
+    #[arg(long, default_value_t = 85)]
+    quality: u8,
+    /// Tiles per mosaic side.
+    #[arg(long, default_value_t = 32)]
+    per_side: usize,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+}
+
 /// Where a training run stands: epoch, images seen, best val gain, speed, ETA.
 #[derive(Args)]
 #[command(after_help = "Examples:
@@ -246,12 +280,13 @@ struct BenchArgs {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Train(a) => cmd_train(a),
+        Command::Train(a) => cmd_train(*a),
         Command::Eval(a) => cmd_eval(a),
         Command::Export(a) => cmd_export(a),
         Command::Colorize(a) => cmd_colorize(a),
         Command::Bench(a) => cmd_bench(a),
         Command::Status(a) => cmd_status(a),
+        Command::Pack(a) => cmd_pack(a),
     }
 }
 
@@ -310,6 +345,39 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             a.out.display()
         );
     }
+    Ok(())
+}
+
+fn cmd_pack(a: PackArgs) -> Result<()> {
+    let opts = data::LoadOptions {
+        size: a.size,
+        classes: None,
+        gray_threshold: a.gray_threshold,
+        max_images: None,
+        progress: true,
+    };
+    let (samples, report) =
+        data::load_cached(&a.data, &opts, data::default_cache_dir().as_deref())?;
+    let n = a.images.unwrap_or(samples.len()).min(samples.len());
+    if n == 0 {
+        bail!("no images to pack in --data");
+    }
+    // Evenly spaced indices: i * len / n.
+    let picked: Vec<&data::Sample> = (0..n).map(|i| &samples[i * samples.len() / n]).collect();
+    let files = data::write_mosaics(&picked, a.size, a.per_side.max(1), a.quality, &a.out)?;
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    println!(
+        "packed {n} of {} images ({} skipped as gray) into {} mosaics in {}: {:.1} MB, {:.0} bytes an image",
+        samples.len(),
+        report.skipped_gray,
+        files.len(),
+        a.out.display(),
+        bytes as f64 / 1e6,
+        bytes as f64 / n as f64
+    );
     Ok(())
 }
 

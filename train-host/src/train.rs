@@ -173,12 +173,18 @@ pub fn is_oom(e: &TchError) -> bool {
 /// `--device auto|cpu|cuda`.
 pub fn pick_device(name: &str) -> Result<Device> {
     Ok(match name {
-        "auto" => Device::cuda_if_available(),
         "cpu" => Device::Cpu,
+        "auto" => {
+            let backend = crate::cuda::load();
+            eprintln!("{backend}");
+            Device::cuda_if_available()
+        }
         "cuda" => {
+            let backend = crate::cuda::load();
             if !tch::Cuda::is_available() {
-                bail!("--device cuda: libtorch sees no CUDA device (is the `cuda` feature on?)");
+                bail!("--device cuda: libtorch sees no CUDA device. {backend}");
             }
+            eprintln!("{backend}");
             Device::Cuda(0)
         }
         other => bail!("--device {other}: expected auto, cpu or cuda"),

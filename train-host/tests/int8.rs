@@ -34,6 +34,9 @@ fn int8_export_stays_close_to_f32() {
         seed: 5,
         loss: LossKind::Mse,
         command: "test".into(),
+        schedule: Default::default(),
+        bf16: false,
+        channels_last: false,
     };
     let out = dir.path().join("run");
     train::train(cfg, &out, false, tch::Device::Cpu, false).unwrap();

@@ -35,6 +35,9 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
         seed: 3,
         loss: LossKind::Mse,
         command: "test".into(),
+        schedule: Default::default(),
+        bf16: false,
+        channels_last: false,
     }
 }
 
