@@ -7,6 +7,7 @@
 # usage: scripts/train-default.sh [--minutes M] [--foreground]
 # env:   RUN=folder        the run folder (default ~/.cache/colorize/runs/default)
 #        DATA=folder       Tiny ImageNet shards (default ../shared/data/tiny-imagenet)
+#        EPOCHS=n          epochs of the cosine schedule (a resume keeps the run's)
 #        EXTRA="..."       more `colorize-train train` options for a new run
 # Then:  colorize-train status "$RUN"      (target/release/colorize-train)
 #        kill -TERM "$(cat "$RUN/train.pid")"   stops it cleanly with a checkpoint
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --minutes) minutes=$2; shift 2 ;;
         --foreground) foreground=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "train-default: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -29,8 +30,12 @@ done
 RUN=${RUN:-$HOME/.cache/colorize/runs/default}
 DATA=${DATA:-$COLORIZE_ROOT/../shared/data/tiny-imagenet}
 # The default recipe (models/README.md): every class of the four train
-# shards, gray images skipped, 10 % held out for validation.
-EPOCHS=${EPOCHS:-40}
+# shards, gray images skipped, 10 % held out for validation. EPOCHS (the
+# cosine schedule's length) defaults to the run's own when resuming.
+if [ -z "${EPOCHS:-}" ] && [ -f "$RUN/config.json" ]; then
+    EPOCHS=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["epochs"])' "$RUN/config.json")
+fi
+EPOCHS=${EPOCHS:-10}
 recipe=(--arch ctx --optimizer adam --lr 1e-3 --schedule cosine --batch-size 128
     --epochs "$EPOCHS" --val-split 0.1 --seed 1)
 [ "${BF16:-1}" = 1 ] && recipe+=(--bf16)
