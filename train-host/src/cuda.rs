@@ -54,7 +54,7 @@ impl std::fmt::Display for CudaBackend {
             CudaBackend::Loaded { devices: 0 } => {
                 write!(
                     f,
-                    "CUDA: libtorch_cuda loaded, but no GPU is visible; training on the CPU"
+                    "CUDA: libtorch_cuda loaded, but no GPU is visible; using the CPU"
                 )
             }
             CudaBackend::Loaded { devices } => {
@@ -62,7 +62,7 @@ impl std::fmt::Display for CudaBackend {
             }
             CudaBackend::Missing(why) => write!(
                 f,
-                "CUDA: libtorch_cuda.so not loadable ({why}); training on the CPU"
+                "CUDA: libtorch_cuda.so not loadable ({why}); using the CPU"
             ),
         }
     }
