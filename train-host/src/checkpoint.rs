@@ -203,6 +203,7 @@ mod tests {
                 width: 2,
                 depth: 1,
                 dropout: 0.0,
+                output: Default::default(),
             },
             epoch,
             optimizer: OptimizerKind::Adam,

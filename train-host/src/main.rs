@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use colorize_shared::{contract, lab, recombine};
-use colorize_train::model::{Arch, Compute, Model, ModelConfig};
+use colorize_train::model::{Arch, Compute, Model, ModelConfig, OutputActivation};
 use colorize_train::optim::OptimizerKind;
 use colorize_train::train::{self, LossKind, RunLimits, Schedule, TrainConfig};
 use colorize_train::{bench, data, export};
@@ -84,6 +84,10 @@ struct TrainArgs {
     /// Dropout probability after hidden layers (unet: at the bottleneck).
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
+    /// Activation of the output layer (relu: the paper's ablation, only
+    /// non-negative a*, b*).
+    #[arg(long, value_enum, default_value_t = OutputActivation::Tanh)]
+    output: OutputActivation,
     #[arg(long, value_enum, default_value_t = OptimizerKind::Rmsprop)]
     optimizer: OptimizerKind,
     /// Learning rate (1e-3 makes RMSprop diverge on unet).
@@ -187,7 +191,8 @@ struct StatusArgs {
 #[derive(Args)]
 #[command(after_help = "Examples:
   colorize-train eval --model /tmp/run/best.ot --data ../shared/data/tiny-imagenet/val.tar.gz
-  colorize-train eval --model runs/fish/best.ot --data ../shared/data/sipi-color --max-images 100")]
+  colorize-train eval --model runs/fish/best.ot --data ../shared/data/sipi-color --max-images 100
+  colorize-train eval --model runs/fish/last.ot --data fish/test --grid fish-test.png --grid-images 12")]
 struct EvalArgs {
     /// Checkpoint (.ot with its .json beside it).
     #[arg(long)]
@@ -207,6 +212,12 @@ struct EvalArgs {
     batch_size: usize,
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Also write a PNG grid of the first --grid-images scored images, one
+    /// row each: gray input | prediction | truth (2x enlarged).
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    grid_images: usize,
 }
 
 /// Export a checkpoint to ONNX (f32, or int8 with --int8 --calib).
@@ -307,6 +318,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             width: a.width.unwrap_or(a.arch.default_width()),
             depth: a.depth.unwrap_or(a.arch.default_depth()),
             dropout: a.dropout,
+            output: a.output,
         },
         data: a.data,
         val: a.val,
@@ -406,6 +418,14 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     // Gray truths dropped at load (--gray-threshold) and by the shared metrics
     // are one count, as `colorize eval` reports it.
     summary.skipped_gray += report.skipped_gray;
+    if let Some(path) = &a.grid {
+        let n = a.grid_images.min(samples.len());
+        train::write_samples(path, &model, &samples[..n], &mut bs, device)?;
+        eprintln!(
+            "wrote {} ({n} rows: gray | prediction | truth)",
+            path.display()
+        );
+    }
     // The shared summary's fields first, as `colorize eval` prints them, then
     // what only the trainer knows.
     let json = summary.to_json();
@@ -539,6 +559,7 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
                     width: arch.default_width(),
                     depth: arch.default_depth(),
                     dropout: 0.0,
+                    output: Default::default(),
                 };
                 let r = bench::measure(&cfg, compute, device, a.batch_size, a.steps)?;
                 // A training step is about three forward passes (forward,

@@ -77,6 +77,21 @@ pub struct ModelConfig {
     /// convolutions at 1/4 resolution (ctx), ignored by mlp.
     pub depth: usize,
     pub dropout: f64,
+    /// The last layer's activation.
+    #[serde(default)]
+    pub output: OutputActivation,
+}
+
+/// The output layer's activation: the a*b* targets are in -1..1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputActivation {
+    /// Covers -1..1: every hue can be predicted.
+    #[default]
+    Tanh,
+    /// 0 and up only: negative a* (green) and negative b* (blue) cannot be
+    /// predicted. The paper's argument for tanh, kept as an ablation.
+    Relu,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -360,6 +375,15 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             });
         }
     }
+    if cfg.output == OutputActivation::Relu {
+        let last = b
+            .layers
+            .iter_mut()
+            .rev()
+            .find(|l| l.op == LayerOp::Tanh)
+            .expect("every arch ends in tanh");
+        last.op = LayerOp::Relu;
+    }
     Ok(b.layers)
 }
 
@@ -519,6 +543,12 @@ impl Model {
         let out = env
             .remove(OUTPUT_NAME)
             .expect("the last layer produces the output");
+        // Callers read the output as NCHW-contiguous memory.
+        let out = if cx.channels_last {
+            out.f_contiguous()?
+        } else {
+            out
+        };
         if cx.bf16 {
             out.f_to_kind(Kind::Float)
         } else {
@@ -528,35 +558,50 @@ impl Model {
 
     /// Multiply-accumulates of one forward pass on one frame.
     pub fn macs(&self) -> u64 {
-        let s = self.config.size as u64;
-        // Spatial size (h, w) of every tensor, from the input down.
-        let mut hw: HashMap<&str, (u64, u64)> = HashMap::new();
-        hw.insert(INPUT_NAME, (s, s));
         let mut total = 0;
-        for l in &self.layers {
-            let (h, w) = hw.get(l.inputs[0].as_str()).copied().unwrap_or((1, 1));
-            let out = match &l.op {
-                LayerOp::Conv {
-                    cin,
-                    cout,
-                    k,
-                    stride,
-                } => {
-                    let (oh, ow) = (h.div_ceil(*stride as u64), w.div_ceil(*stride as u64));
-                    total += oh * ow * (cin * cout * k * k) as u64;
-                    (oh, ow)
-                }
-                LayerOp::Linear { fin, fout } => {
-                    total += (fin * fout) as u64;
-                    (1, 1)
-                }
-                LayerOp::Upsample2x => (2 * h, 2 * w),
-                LayerOp::Reshape(shape) => (shape[1] as u64, shape[2] as u64),
-                _ => (h, w),
+        self.walk_shapes(|l, (c, h, w)| {
+            total += match l.op {
+                LayerOp::Conv { cin, k, .. } => c * h * w * (cin * k * k) as u64,
+                LayerOp::Linear { fin, fout } => (fin * fout) as u64,
+                _ => 0,
             };
-            hw.insert(l.output.as_str(), out);
-        }
+        });
         total
+    }
+
+    /// Values of all layer outputs for one frame: what a training step keeps
+    /// alive per image for the backward pass (plus their gradients).
+    pub fn activation_elems(&self) -> u64 {
+        let mut total = 0;
+        self.walk_shapes(|_, (c, h, w)| total += c * h * w);
+        total
+    }
+
+    /// Calls `each` with every layer and its output's (channels, h, w).
+    fn walk_shapes(&self, mut each: impl FnMut(&Layer, (u64, u64, u64))) {
+        let s = self.config.size as u64;
+        let mut shape: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+        shape.insert(INPUT_NAME, (1, s, s));
+        for l in &self.layers {
+            let (c, h, w) = shape
+                .get(l.inputs[0].as_str())
+                .copied()
+                .unwrap_or((1, 1, 1));
+            let out = match &l.op {
+                LayerOp::Conv { cout, stride, .. } => {
+                    let st = *stride as u64;
+                    (*cout as u64, h.div_ceil(st), w.div_ceil(st))
+                }
+                LayerOp::Linear { fout, .. } => (*fout as u64, 1, 1),
+                LayerOp::Flatten => (c * h * w, 1, 1),
+                LayerOp::Upsample2x => (c, 2 * h, 2 * w),
+                LayerOp::Reshape(d) => (d[0] as u64, d[1] as u64, d[2] as u64),
+                LayerOp::Concat => (l.inputs.iter().map(|i| shape[i.as_str()].0).sum(), h, w),
+                _ => (c, h, w),
+            };
+            each(l, out);
+            shape.insert(l.output.as_str(), out);
+        }
     }
 
     /// The trained network as the hand-over IR for the ONNX writer. Dropout
@@ -649,6 +694,7 @@ mod tests {
             width: arch.default_width(),
             depth: arch.default_depth(),
             dropout: 0.1,
+            output: Default::default(),
         }
     }
 
@@ -659,6 +705,26 @@ mod tests {
         let gflop = 2.0 * m.macs() as f64 / 1e9;
         assert!(gflop < 0.3, "unet costs {gflop} GFLOP per frame");
         assert!(gflop > 0.05, "unet MAC count looks wrong: {gflop} GFLOP");
+    }
+
+    #[test]
+    fn relu_output_replaces_the_final_tanh() {
+        for &arch in Arch::all() {
+            let mut c = cfg(arch);
+            c.size = 16;
+            c.width = c.width.min(8);
+            c.output = OutputActivation::Relu;
+            let ls = layers(&c).unwrap();
+            assert!(ls.iter().all(|l| l.op != LayerOp::Tanh), "{arch:?}");
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let m = Model::new(&vs.root(), c).unwrap();
+            // Inputs in -1..1, so a tanh output would have both signs.
+            let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+            let y = m.forward(&x, false).unwrap();
+            assert!(y.min().double_value(&[]) >= 0.0, "{arch:?}");
+            let net = m.to_net(vec![]).unwrap();
+            assert!(net.nodes.iter().all(|n| n.op != Op::Tanh), "{arch:?}");
+        }
     }
 
     #[test]

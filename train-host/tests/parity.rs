@@ -12,6 +12,7 @@ fn model(arch: Arch) -> (nn::VarStore, Model) {
         width: arch.default_width(),
         depth: arch.default_depth(),
         dropout: 0.3,
+        output: Default::default(),
     };
     let m = Model::new(&vs.root(), cfg).unwrap();
     (vs, m)

@@ -21,6 +21,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             width: 8,
             depth: 2,
             dropout: 0.0,
+            output: Default::default(),
         },
         data: vec![data],
         val: vec![],

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Reruns the experiments of "Colorizing Grayscale Images" (Gupta & Konda) with
+# colorize-train, one command each, and copies their figures and numbers into
+# docs/reproduction/<experiment>/. See docs/reproduction/README.md for the
+# claims they test.
+#
+# usage: scripts/reproduce.sh [--max-minutes M] [--list] [EXPERIMENT...]
+#   EXPERIMENT   one or more of the names --list prints (default: all, in order)
+#   --max-minutes M   training time for this whole invocation (default: no
+#                limit); what is left over stops cleanly with a checkpoint
+#   --list       print the experiments and exit
+# env:   REPRO_DIR=folder  runs and data splits (default ~/.cache/colorize/reproduction)
+#        DATA=folder       Tiny ImageNet shards (default ../shared/data/tiny-imagenet)
+#        COMPUTE="..."     compute flags for new runs (default "--bf16 --channels-last";
+#                          "" trains in f32 as the paper did)
+#        DEVICE=auto|cpu|cuda
+#
+# Resumable: run the same command again and every experiment continues where
+# it stopped (mid-epoch). An experiment trains in stages (fish: 100, 500, 1000
+# epochs); each finished stage is kept as epoch<N>.ot and scored on the
+# held-out test images. An experiment stopped by --max-minutes is scored as
+# far as it got and labelled with the epochs really done.
+#
+# Data protocol (scripts/repro/split.py): per class, every 10th image (by its
+# number) is a test image (500 -> 450 train / 50 test); the trainer holds out
+# 0.1 of train for validation (--val-split 0.1).
+#
+# examples:
+#   scripts/reproduce.sh fish                   # the paper's goldfish experiment
+#   scripts/reproduce.sh --max-minutes 20 full  # 20 minutes of the full-set run
+#   scripts/reproduce.sh --list
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=env.sh
+source scripts/env.sh
+
+FISH=n01443537
+LIZARD=n01629819,n01641577,n01644900,n01698640,n01742172
+FOOD=n07579787,n07583066,n07614500,n07695742,n07711569,n07715103,n07720875,n07734744,n07747607,n07749582,n07753592,n07768694,n07871810,n07873807,n07875152,n07920052
+
+# name | data subset | stages (epochs) | train options
+EXPERIMENTS=(
+    "fish|fish|100 500 1000|--arch paper --batch-size 50"
+    "fish-mlp|fish|100 500 1000|--arch mlp --batch-size 50"
+    "lizard|lizard|1000|--arch paper --batch-size 50"
+    "food|food|1000|--arch paper --batch-size 50"
+    "fish-relu|fish|100 500|--arch paper --batch-size 50 --output relu"
+    "fish-dropout25|fish|100 500|--arch paper --batch-size 50 --dropout 0.25"
+    "fish-dropout50|fish|100 500|--arch paper --batch-size 50 --dropout 0.5"
+    "fish-deeper|fish|100 500|--arch paper --batch-size 50 --depth 12"
+    "full|full|100|--arch paper --batch-size 1000"
+    "full-mlp|full|100|--arch mlp --batch-size 1000"
+    "full-batch5000|full|1|--arch paper --batch-size 5000"
+)
+
+usage() { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; }
+max_minutes=""
+selected=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --max-minutes) max_minutes=$2; shift 2 ;;
+        --list)
+            for e in "${EXPERIMENTS[@]}"; do
+                IFS='|' read -r name subset stages opts <<<"$e"
+                printf '%-16s %-7s epochs %-13s %s\n' "$name" "$subset" "$stages" "$opts"
+            done
+            exit 0 ;;
+        -h|--help) usage; exit 0 ;;
+        -*) echo "reproduce: unknown option $1 (see --help)" >&2; exit 2 ;;
+        *) selected+=("$1"); shift ;;
+    esac
+done
+if [ ${#selected[@]} -eq 0 ]; then
+    for e in "${EXPERIMENTS[@]}"; do selected+=("${e%%|*}"); done
+fi
+for s in "${selected[@]}"; do
+    printf '%s\n' "${EXPERIMENTS[@]}" | grep -q "^$s|" ||
+        { echo "reproduce: no experiment '$s' (see --list)" >&2; exit 2; }
+done
+
+REPRO_DIR=${REPRO_DIR:-$HOME/.cache/colorize/reproduction}
+DATA=${DATA:-$COLORIZE_ROOT/../shared/data/tiny-imagenet}
+COMPUTE=${COMPUTE---bf16 --channels-last}
+DEVICE=${DEVICE:-auto}
+DOCS=$COLORIZE_ROOT/docs/reproduction
+shards=("$DATA"/train-*.tar.gz)
+[ -f "${shards[0]}" ] || { echo "reproduce: no train-*.tar.gz in $DATA" >&2; exit 1; }
+
+cargo build --release -p colorize-train
+bin=$COLORIZE_ROOT/target/release/colorize-train
+started=$SECONDS
+
+# Minutes of this invocation's budget left (empty: no limit).
+minutes_left() {
+    [ -n "$max_minutes" ] || return 0
+    python3 -c "import sys; print(f'{max(0.0, float(sys.argv[1]) - float(sys.argv[2]) / 60):.2f}')" \
+        "$max_minutes" "$((SECONDS - started))"
+}
+out_of_time() { [ -n "$max_minutes" ] && python3 -c "import sys; sys.exit(float(sys.argv[1]) > 0.05)" "$(minutes_left)"; }
+json_field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+split() { # subset -> prints its folder
+    local subset=$1 classes
+    case $subset in
+        fish) classes=$FISH ;;
+        lizard) classes=$LIZARD ;;
+        food) classes=$FOOD ;;
+        full) classes="" ;;
+    esac
+    local dir=$REPRO_DIR/data/$subset
+    python3 scripts/repro/split.py --out "$dir" ${classes:+--classes "$classes"} "${shards[@]}" >&2
+    echo "$dir"
+}
+
+# Scores checkpoint $1 (.ot) on the test folder $2; writes <stem>.test.json
+# and <stem>.grid.png beside it.
+score() {
+    local ckpt=$1 test=$2 stem=${1%.ot}
+    [ -f "$stem.test.json" ] && [ "$stem.test.json" -nt "$ckpt" ] && return 0
+    "$bin" eval --model "$ckpt" --data "$test" --device "$DEVICE" \
+        --grid "$stem.grid.png" --grid-images 10 >"$stem.test.json.tmp"
+    mv "$stem.test.json.tmp" "$stem.test.json"
+}
+
+run_experiment() {
+    local name=$1 subset=$2 stages=$3 opts=$4
+    local dir run docs reached=0
+    dir=$(split "$subset")
+    run=$REPRO_DIR/runs/$name
+    docs=$DOCS/$name
+    mkdir -p "$run" "$docs"
+    for stage in $stages; do
+        local done_epochs=0
+        [ -f "$run/last.json" ] && done_epochs=$(json_field "$run/last.json" epoch)
+        if [ "$done_epochs" -lt "$stage" ]; then
+            if out_of_time; then break; fi
+            local limit=()
+            [ -n "$max_minutes" ] && limit=(--max-minutes "$(minutes_left)")
+            if [ -f "$run/last.json" ]; then
+                echo "reproduce: $name: resuming at epoch $done_epochs, training to $stage"
+                nice -n "${NICE:-0}" "$bin" train --out "$run" --resume --epochs "$stage" \
+                    --device "$DEVICE" "${limit[@]}" --quiet 2>&1 | tee -a "$run/train.log"
+            else
+                echo "reproduce: $name: training to epoch $stage"
+                # shellcheck disable=SC2086
+                nice -n "${NICE:-0}" "$bin" train --data "$dir/train" --val-split 0.1 --seed 1 \
+                    $opts $COMPUTE --epochs "$stage" --device "$DEVICE" --out "$run" "${limit[@]}" \
+                    --quiet 2>&1 | tee -a "$run/train.log"
+            fi
+            done_epochs=$(json_field "$run/last.json" epoch)
+        fi
+        if [ "$done_epochs" -eq "$stage" ] && [ ! -f "$run/epoch$stage.ot" ]; then
+            cp "$run/last.ot" "$run/epoch$stage.ot"
+            cp "$run/last.json" "$run/epoch$stage.json"
+        fi
+        if [ -f "$run/epoch$stage.ot" ]; then
+            score "$run/epoch$stage.ot" "$dir/test"
+            cp "$run/epoch$stage.test.json" "$run/epoch$stage.grid.png" "$docs/"
+            reached=$stage
+        fi
+    done
+    # Stopped short of the last stage: score where it stands, labelled.
+    local last_stage=${stages##* }
+    if [ "$reached" != "$last_stage" ] && [ -f "$run/last.json" ]; then
+        local epochs
+        epochs=$(json_field "$run/last.json" epoch)
+        if [ "$epochs" -gt "$reached" ]; then
+            score "$run/last.ot" "$dir/test"
+            rm -f "$docs"/partial-epoch*
+            cp "$run/last.test.json" "$docs/partial-epoch$epochs.test.json"
+            cp "$run/last.grid.png" "$docs/partial-epoch$epochs.grid.png"
+        fi
+        echo "reproduce: $name: stopped at epoch $epochs of $last_stage (run again to continue)"
+    fi
+    for f in metrics.csv curves.png config.json; do
+        [ -f "$run/$f" ] && cp "$run/$f" "$docs/"
+    done
+    grep -h -E "halved|out of memory|needs an estimated" "$run/train.log" >"$docs/memory.log" 2>/dev/null ||
+        rm -f "$docs/memory.log"
+}
+
+for s in "${selected[@]}"; do
+    for e in "${EXPERIMENTS[@]}"; do
+        IFS='|' read -r name subset stages opts <<<"$e"
+        [ "$name" = "$s" ] && run_experiment "$name" "$subset" "$stages" "$opts"
+    done
+done
+python3 scripts/repro/summarize.py "$DOCS"
