@@ -11,9 +11,12 @@
 #   --list       print the experiments and exit
 # env:   REPRO_DIR=folder  runs and data splits (default ~/.cache/colorize/reproduction)
 #        DATA=folder       Tiny ImageNet shards (default ../shared/data/tiny-imagenet)
+#        PHOTOS=folder     photographs for the full-set figure (default ../shared/data/photos)
 #        COMPUTE="..."     compute flags for new runs (default "--bf16 --channels-last";
 #                          "" trains in f32 as the paper did)
 #        DEVICE=auto|cpu|cuda
+#        COLORIZE_TRAIN=path   use this colorize-train binary instead of building one
+#        NICE=n            nice level of the training processes (default 0)
 #
 # Resumable: run the same command again and every experiment continues where
 # it stopped (mid-epoch). An experiment trains in stages (fish: 100, 500, 1000
@@ -80,14 +83,19 @@ done
 
 REPRO_DIR=${REPRO_DIR:-$HOME/.cache/colorize/reproduction}
 DATA=${DATA:-$COLORIZE_ROOT/../shared/data/tiny-imagenet}
+PHOTOS=${PHOTOS:-$COLORIZE_ROOT/../shared/data/photos}
 COMPUTE=${COMPUTE---bf16 --channels-last}
 DEVICE=${DEVICE:-auto}
 DOCS=$COLORIZE_ROOT/docs/reproduction
 shards=("$DATA"/train-*.tar.gz)
 [ -f "${shards[0]}" ] || { echo "reproduce: no train-*.tar.gz in $DATA" >&2; exit 1; }
 
-cargo build --release -p colorize-train
-bin=$COLORIZE_ROOT/target/release/colorize-train
+if [ -n "${COLORIZE_TRAIN:-}" ]; then
+    bin=$COLORIZE_TRAIN
+else
+    cargo build --release -p colorize-train
+    bin=$COLORIZE_ROOT/target/release/colorize-train
+fi
 started=$SECONDS
 
 # Minutes of this invocation's budget left (empty: no limit).
@@ -112,14 +120,21 @@ split() { # subset -> prints its folder
     echo "$dir"
 }
 
-# Scores checkpoint $1 (.ot) on the test folder $2; writes <stem>.test.json
-# and <stem>.grid.png beside it.
+# Scores checkpoint $1 (.ot) on the test folder $2; writes <stem>.test.json,
+# <stem>.per-image.csv and <stem>.grid.png beside it, and copies them to $3.
 score() {
-    local ckpt=$1 test=$2 stem=${1%.ot}
-    [ -f "$stem.test.json" ] && [ "$stem.test.json" -nt "$ckpt" ] && return 0
-    "$bin" eval --model "$ckpt" --data "$test" --device "$DEVICE" \
-        --grid "$stem.grid.png" --grid-images 10 >"$stem.test.json.tmp"
-    mv "$stem.test.json.tmp" "$stem.test.json"
+    local ckpt=$1 test=$2 docs=$3 stem=${1%.ot}
+    if [ ! -f "$stem.test.json" ] || [ "$ckpt" -nt "$stem.test.json" ] ||
+        [ ! -f "$stem.per-image.csv" ]; then
+        "$bin" eval --model "$ckpt" --data "$test" --device "$DEVICE" \
+            --grid "$stem.grid.png" --grid-images 10 \
+            --per-image "$stem.per-image.csv" >"$stem.test.json.tmp"
+        mv "$stem.test.json.tmp" "$stem.test.json"
+    fi
+    local label=${4:-$(basename "$stem")}
+    for ext in test.json per-image.csv grid.png; do
+        cp "$stem.$ext" "$docs/$label.$ext"
+    done
 }
 
 run_experiment() {
@@ -154,8 +169,7 @@ run_experiment() {
             cp "$run/last.json" "$run/epoch$stage.json"
         fi
         if [ -f "$run/epoch$stage.ot" ]; then
-            score "$run/epoch$stage.ot" "$dir/test"
-            cp "$run/epoch$stage.test.json" "$run/epoch$stage.grid.png" "$docs/"
+            score "$run/epoch$stage.ot" "$dir/test" "$docs"
             reached=$stage
         fi
     done
@@ -165,12 +179,20 @@ run_experiment() {
         local epochs
         epochs=$(json_field "$run/last.json" epoch)
         if [ "$epochs" -gt "$reached" ]; then
-            score "$run/last.ot" "$dir/test"
             rm -f "$docs"/partial-epoch*
-            cp "$run/last.test.json" "$docs/partial-epoch$epochs.test.json"
-            cp "$run/last.grid.png" "$docs/partial-epoch$epochs.grid.png"
+            score "$run/last.ot" "$dir/test" "$docs" "partial-epoch$epochs"
         fi
         echo "reproduce: $name: stopped at epoch $epochs of $last_stage (run again to continue)"
+    fi
+    # The paper's figure 8: the full-set model on photographs with no colour
+    # original. Ours are the gray conversions (L*) of colour photographs,
+    # shown beside the result; the model never sees their colour.
+    if [ "$name" = full ] && [ -f "$run/last.ot" ] && [ -d "$PHOTOS" ]; then
+        local ckpt=$run/last.ot
+        [ -f "$run/epoch$last_stage.ot" ] && ckpt=$run/epoch$last_stage.ot
+        rm -rf "$docs/photos"
+        "$bin" colorize --model "$ckpt" --device "$DEVICE" "$PHOTOS"/*.jpg -o "$docs/photos" \
+            --max-side 480 --with-gray --format jpg
     fi
     for f in metrics.csv curves.png config.json; do
         [ -f "$run/$f" ] && cp "$run/$f" "$docs/"

@@ -80,6 +80,26 @@ pub fn colourfulness(rgb: &[u8]) -> f64 {
     (var_rg + var_yb).sqrt() + 0.3 * (m_rg * m_rg + m_yb * m_yb).sqrt()
 }
 
+/// a* (b*) below minus this many Lab units counts as a green (blue) pixel in
+/// [`ImageScores`].
+pub const HUE_SIDE_THRESHOLD: f64 = 5.0;
+
+/// One image's scores.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageScores {
+    pub psnr: f64,
+    /// PSNR of "predict gray" (the truth's L*, a* = b* = 0).
+    pub psnr_gray: f64,
+    pub colourfulness_pred: f64,
+    pub colourfulness_truth: f64,
+    /// Shares of pixels on the green (a* < -5) and blue (b* < -5) sides of
+    /// gray, in the truth and in the prediction.
+    pub green_truth: f64,
+    pub green_pred: f64,
+    pub blue_truth: f64,
+    pub blue_pred: f64,
+}
+
 /// Accumulates metrics over (truth, prediction) image pairs.
 #[derive(Clone, Debug, Default)]
 pub struct EvalAccumulator {
@@ -101,6 +121,12 @@ impl EvalAccumulator {
     /// Adds one image: the truth and the prediction, both interleaved sRGB8.
     /// Returns false, and only counts it, when the truth is gray.
     pub fn add(&mut self, truth: &[u8], pred: &[u8]) -> bool {
+        self.add_scored(truth, pred).is_some()
+    }
+
+    /// [`EvalAccumulator::add`], returning the image's own scores (`None`
+    /// for a gray truth).
+    pub fn add_scored(&mut self, truth: &[u8], pred: &[u8]) -> Option<ImageScores> {
         assert_eq!(
             truth.len(),
             pred.len(),
@@ -108,12 +134,14 @@ impl EvalAccumulator {
         );
         if mean_chroma(truth) < GRAY_CHROMA_THRESHOLD {
             self.skipped_gray += 1;
-            return false;
+            return None;
         }
         if self.err_hist.is_empty() {
             self.err_hist.resize(AUC_MAX_THRESHOLD + 2, 0);
         }
         let mut gray = std::vec![0u8; truth.len()];
+        let neg = -(HUE_SIDE_THRESHOLD * 256.0) as i32;
+        let mut sides = [0usize; 4];
         for ((t, p), g) in truth
             .chunks_exact(3)
             .zip(pred.chunks_exact(3))
@@ -126,13 +154,27 @@ impl EvalAccumulator {
             let db = (pb as f64 - tb as f64) / 256.0;
             let bin = ((da * da + db * db).sqrt().ceil() as usize).min(AUC_MAX_THRESHOLD + 1);
             self.err_hist[bin] += 1;
+            for (k, v) in [ta, pa, tb, pb].into_iter().enumerate() {
+                sides[k] += ((v as i32) < neg) as usize;
+            }
         }
+        let n = (truth.len() / 3).max(1) as f64;
+        let scores = ImageScores {
+            psnr: psnr_rgb8(truth, pred),
+            psnr_gray: psnr_rgb8(truth, &gray),
+            colourfulness_pred: colourfulness(pred),
+            colourfulness_truth: colourfulness(truth),
+            green_truth: sides[0] as f64 / n,
+            green_pred: sides[1] as f64 / n,
+            blue_truth: sides[2] as f64 / n,
+            blue_pred: sides[3] as f64 / n,
+        };
         self.images += 1;
-        self.psnr += psnr_rgb8(truth, pred);
-        self.psnr_gray += psnr_rgb8(truth, &gray);
-        self.colour_pred += colourfulness(pred);
-        self.colour_truth += colourfulness(truth);
-        true
+        self.psnr += scores.psnr;
+        self.psnr_gray += scores.psnr_gray;
+        self.colour_pred += scores.colourfulness_pred;
+        self.colour_truth += scores.colourfulness_truth;
+        Some(scores)
     }
 
     pub fn summary(&self) -> EvalSummary {
@@ -259,5 +301,17 @@ mod tests {
         ] {
             assert!(json.contains(&std::format!("\"{key}\": ")), "{json}");
         }
+    }
+
+    #[test]
+    fn green_and_blue_shares_count_the_negative_sides() {
+        let truth = [0, 200, 0, 0, 0, 255];
+        let red = [255, 0, 0, 255, 0, 0];
+        let s = EvalAccumulator::new().add_scored(&truth, &red).unwrap();
+        assert_eq!((s.green_truth, s.blue_truth), (0.5, 0.5));
+        assert_eq!((s.green_pred, s.blue_pred), (0.0, 0.0));
+        let s = EvalAccumulator::new().add_scored(&truth, &truth).unwrap();
+        assert_eq!((s.green_pred, s.blue_pred), (0.5, 0.5));
+        assert_eq!(s.psnr, 100.0);
     }
 }

@@ -218,6 +218,11 @@ struct EvalArgs {
     grid: Option<PathBuf>,
     #[arg(long, default_value_t = 8)]
     grid_images: usize,
+    /// Also write one CSV row per image (in load order): PSNR, PSNR of
+    /// predicting gray, colourfulness of prediction and truth, and the shares
+    /// of green (a* < -5) and blue (b* < -5) pixels in truth and prediction.
+    #[arg(long)]
+    per_image: Option<PathBuf>,
 }
 
 /// Export a checkpoint to ONNX (f32, or int8 with --int8 --calib).
@@ -244,18 +249,29 @@ struct ExportArgs {
 /// Colourize image files with a checkpoint at full resolution (a quick look).
 #[derive(Args)]
 #[command(after_help = "Examples:
-  colorize-train colorize --model /tmp/run/best.ot ../shared/data/sipi-color/*.png -o /tmp/colour")]
+  colorize-train colorize --model /tmp/run/best.ot ../shared/data/sipi-color/*.png -o /tmp/colour
+  colorize-train colorize --model /tmp/run/best.ot photo.jpg -o /tmp/fig --max-side 480 --with-gray --format jpg")]
 struct ColorizeArgs {
     #[arg(long)]
     model: PathBuf,
     /// Input images.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Output folder (PNG files named after the inputs).
+    /// Output folder (files named after the inputs).
     #[arg(short, long)]
     out: PathBuf,
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Downscale inputs larger than this on their longer side first (for
+    /// figures; the model itself always sees its input size).
+    #[arg(long)]
+    max_side: Option<u32>,
+    /// Write the gray input and the colourized result side by side.
+    #[arg(long)]
+    with_gray: bool,
+    /// Output format: png, or jpg (quality 90, for figures in docs).
+    #[arg(long, default_value = "png", value_parser = ["png", "jpg"])]
+    format: String,
 }
 
 /// Print a table of training and inference images/s per arch, compute mode
@@ -414,7 +430,29 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         bail!("no images to evaluate in --data");
     }
     let mut bs = a.batch_size.max(1);
-    let (_, mut summary) = train::evaluate(&model, None, &samples, &mut bs, device)?;
+    let (_, mut summary, scores) =
+        train::evaluate_per_image(&model, None, &samples, &mut bs, device)?;
+    if let Some(path) = &a.per_image {
+        let mut csv = String::from(
+            "image,psnr,psnr_gray,colourfulness_pred,colourfulness_truth,green_truth,green_pred,blue_truth,blue_pred\n",
+        );
+        for (i, s) in scores.iter().enumerate() {
+            if let Some(s) = s {
+                csv += &format!(
+                    "{i},{:.4},{:.4},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4}\n",
+                    s.psnr,
+                    s.psnr_gray,
+                    s.colourfulness_pred,
+                    s.colourfulness_truth,
+                    s.green_truth,
+                    s.green_pred,
+                    s.blue_truth,
+                    s.blue_pred
+                );
+            }
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
     // Gray truths dropped at load (--gray-threshold) and by the shared metrics
     // are one count, as `colorize eval` reports it.
     summary.skipped_gray += report.skipped_gray;
@@ -468,7 +506,7 @@ fn cmd_colorize(a: ColorizeArgs) -> Result<()> {
     let size = model.config.size;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     for path in &a.inputs {
-        let out = colorize_one(&model, device, size, path, &a.out)
+        let out = colorize_one(&model, device, size, path, &a)
             .with_context(|| format!("colourizing {}", path.display()))?;
         eprintln!("{} -> {}", path.display(), out.display());
     }
@@ -482,9 +520,20 @@ fn colorize_one(
     device: Device,
     size: usize,
     path: &Path,
-    dir: &Path,
+    a: &ColorizeArgs,
 ) -> Result<PathBuf> {
-    let img = image::open(path)?.to_rgb8();
+    let mut img = image::open(path)?.to_rgb8();
+    if let Some(max) = a.max_side {
+        let (w, h) = img.dimensions();
+        if w.max(h) > max {
+            let (nw, nh) = if w >= h {
+                (max, (h as u64 * max as u64 / w as u64).max(1) as u32)
+            } else {
+                ((w as u64 * max as u64 / h as u64).max(1) as u32, max)
+            };
+            img = image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle);
+        }
+    }
     let (w, h) = (img.width() as usize, img.height() as usize);
     let mut l = vec![0u16; w * h];
     lab::rgb8_to_l_plane(img.as_raw(), &mut l);
@@ -508,13 +557,33 @@ fn colorize_one(
     let mut rgb = vec![0u8; 3 * w * h];
     let mut scratch = vec![0i32; recombine::scratch_len(size)];
     recombine::recombine_rows(&ab, w, h, 0, &l, &mut rgb, &mut scratch);
+    let colour = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("image buffer size")?;
+    let result = if a.with_gray {
+        let mut both = image::RgbImage::new(2 * w as u32, h as u32);
+        for (x, y, p) in colour.enumerate_pixels() {
+            let g = lab::lab_to_rgb8(l[y as usize * w + x as usize], 0, 0);
+            both.put_pixel(x, y, image::Rgb(g));
+            both.put_pixel(x + w as u32, y, *p);
+        }
+        both
+    } else {
+        colour
+    };
     let stem = path.file_stem().context("input has no file name")?;
     // Not `with_extension`: stems like "4.1.01" contain dots.
-    let out = dir.join(format!("{}.png", stem.to_string_lossy()));
-    image::RgbImage::from_raw(w as u32, h as u32, rgb)
-        .context("image buffer size")?
-        .save(&out)
-        .with_context(|| format!("writing {}", out.display()))?;
+    let out = a
+        .out
+        .join(format!("{}.{}", stem.to_string_lossy(), a.format));
+    let file =
+        std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+    let mut writer = std::io::BufWriter::new(file);
+    if a.format == "jpg" {
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 90)
+            .encode_image(&result)?;
+    } else {
+        result.write_to(&mut writer, image::ImageFormat::Png)?;
+    }
+    std::io::Write::flush(&mut writer).with_context(|| format!("writing {}", out.display()))?;
     Ok(out)
 }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use colorize_shared::contract;
 use colorize_shared::lab;
-use colorize_shared::metrics::{EvalAccumulator, EvalSummary};
+use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, TchError, Tensor};
 
@@ -399,14 +399,28 @@ pub fn evaluate(
     batch_size: &mut usize,
     device: Device,
 ) -> Result<(f64, EvalSummary)> {
+    let (loss, summary, _) = evaluate_per_image(model, loss, samples, batch_size, device)?;
+    Ok((loss, summary))
+}
+
+/// [`evaluate`], also returning every sample's own scores (`None`: gray
+/// truth, not scored).
+pub fn evaluate_per_image(
+    model: &Model,
+    loss: Option<&Loss>,
+    samples: &[Sample],
+    batch_size: &mut usize,
+    device: Device,
+) -> Result<(f64, EvalSummary, Vec<Option<ImageScores>>)> {
     let size = model.config.size;
     let mut acc = EvalAccumulator::new();
+    let mut scores = vec![None; samples.len()];
     let loss = predict(model, loss, samples, batch_size, device, |i, out| {
         let s = &samples[i];
         let (x0, y0) = s.centre(size);
-        acc.add(&s.crop_rgb8(x0, y0, size), &prediction_rgb8(s, out, size));
+        scores[i] = acc.add_scored(&s.crop_rgb8(x0, y0, size), &prediction_rgb8(s, out, size));
     })?;
-    Ok((loss, acc.summary()))
+    Ok((loss, acc.summary(), scores))
 }
 
 /// `samples.png`: one row per image, gray | predicted | truth, 2x enlarged.
