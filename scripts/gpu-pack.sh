@@ -6,15 +6,24 @@
 # recipe for a few minutes and exports the model.
 #
 # usage: scripts/gpu-pack.sh DIR
+#        scripts/gpu-pack.sh --repro EXP[,EXP...] DIR
+#   --repro  instead of training data, carry the paper-reproduction runs and
+#            data splits of these experiments (scripts/reproduce.sh --list;
+#            not the full-set ones: 100,000 images do not fit), to continue
+#            them on the GPU with DIR/repro.sh
 # env:   DATA=folder   Tiny ImageNet shards (default ../shared/data/tiny-imagenet)
 #        PACK_MIB=58   size limit of DIR (58: the device call also carries the
 #                      repository, 64 MiB in all)
+#        REPRO_DIR     reproduction runs (default ~/.cache/colorize/reproduction)
 # Then:  DIR/run.sh OUT [--minutes M] [--device cuda|cpu]
+#        DIR/repro.sh OUT [--minutes M] [--device cuda|cpu] EXP...   (--repro)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=env.sh
 source scripts/env.sh
-[ $# -eq 1 ] || { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+repro=""
+if [ "${1:-}" = --repro ]; then repro=$2; shift 2; fi
+[ $# -eq 1 ] || { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 dir=$1
 DATA=${DATA:-$COLORIZE_ROOT/../shared/data/tiny-imagenet}
 limit=$(( ${PACK_MIB:-58} * 1024 * 1024 ))
@@ -24,10 +33,43 @@ rm -rf "$dir" && mkdir -p "$dir"
 strip -o "$dir/colorize-train" target/release/colorize-train
 # xz: 28 MB -> 6 MB; run.sh unpacks it (xz, or Python's lzma where xz is missing).
 xz -9 -T2 "$dir/colorize-train"
-cp scripts/gpu/run.sh "$dir/run.sh"
+cp scripts/gpu/run.sh scripts/gpu/lib.sh "$dir/"
 # Where this machine's libtorch is: run.sh's last resort (rehearsals here).
 echo "$LIBTORCH" > "$dir/libtorch.path"
 chmod +x "$dir/run.sh"
+
+if [ -n "$repro" ]; then
+    REPRO_DIR=${REPRO_DIR:-$HOME/.cache/colorize/reproduction}
+    # The pack mirrors the repository's layout so reproduce.sh runs from it.
+    mkdir -p "$dir/scripts/repro" "$dir/repro/data" "$dir/repro/runs"
+    cp scripts/reproduce.sh scripts/env.sh "$dir/scripts/"
+    cp scripts/repro/*.py "$dir/scripts/repro/"
+    cp scripts/gpu/repro.sh "$dir/repro.sh"
+    IFS=, read -r -a exps <<<"$repro"
+    for exp in "${exps[@]}"; do
+        subset=$(scripts/reproduce.sh --list | awk -v e="$exp" '$1 == e {print $2}')
+        [ -n "$subset" ] || { echo "gpu-pack: no experiment '$exp' (scripts/reproduce.sh --list)" >&2; exit 2; }
+        [ "$subset" != full ] || { echo "gpu-pack: $exp trains on all 100,000 images, which do not fit in a pack" >&2; exit 2; }
+        if [ ! -f "$REPRO_DIR/data/$subset/done" ]; then
+            # --max-minutes 0: only the data split (and scoring what exists).
+            REPRO_DIR=$REPRO_DIR scripts/reproduce.sh --max-minutes 0 "$exp"
+        fi
+        [ -d "$dir/repro/data/$subset" ] || cp -r "$REPRO_DIR/data/$subset" "$dir/repro/data/"
+        run=$REPRO_DIR/runs/$exp
+        if [ -f "$run/last.json" ]; then
+            mkdir -p "$dir/repro/runs/$exp"
+            # The run as it stands (resumed on the GPU) and its finished stages.
+            cp "$run"/last.ot "$run"/last.json "$run"/last.opt.ot "$run"/config.json \
+                "$run"/metrics.csv "$dir/repro/runs/$exp/"
+            cp "$run"/epoch*.ot "$run"/epoch*.json "$dir/repro/runs/$exp/" 2>/dev/null || true
+            [ -f "$run/best.ot" ] && cp "$run"/best.ot "$run"/best.json "$dir/repro/runs/$exp/"
+        fi
+    done
+    total=$(du -sb "$dir" | cut -f1)
+    echo "gpu-pack: $dir: $(awk -v t="$total" 'BEGIN { printf "%.1f", t / 1048576 }') MiB (limit ${PACK_MIB:-58} MiB): reproduction of ${exps[*]}"
+    [ "$total" -le "$limit" ] || { echo "gpu-pack: over the limit" >&2; exit 1; }
+    exit 0
+fi
 
 used=$(du -sb "$dir" | cut -f1)
 # 64 KiB of slack for the file system's rounding.

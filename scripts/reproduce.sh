@@ -88,7 +88,6 @@ COMPUTE=${COMPUTE---bf16 --channels-last}
 DEVICE=${DEVICE:-auto}
 DOCS=$COLORIZE_ROOT/docs/reproduction
 shards=("$DATA"/train-*.tar.gz)
-[ -f "${shards[0]}" ] || { echo "reproduce: no train-*.tar.gz in $DATA" >&2; exit 1; }
 
 if [ -n "${COLORIZE_TRAIN:-}" ]; then
     bin=$COLORIZE_TRAIN
@@ -116,6 +115,11 @@ split() { # subset -> prints its folder
         full) classes="" ;;
     esac
     local dir=$REPRO_DIR/data/$subset
+    # A finished split (a GPU pack carries them) needs no shards.
+    if [ ! -f "$dir/done" ] && [ ! -f "${shards[0]}" ]; then
+        echo "reproduce: no train-*.tar.gz in $DATA to make the $subset split from" >&2
+        exit 1
+    fi
     python3 scripts/repro/split.py --out "$dir" ${classes:+--classes "$classes"} "${shards[@]}" >&2
     echo "$dir"
 }

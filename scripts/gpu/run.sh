@@ -24,25 +24,14 @@ out=$(cd "$out" && pwd)
 log="$out/run.log"
 say() { echo "run.sh: $*" | tee -a "$log" >&2; }
 
-lib=""
-for d in "${LIBTORCH:-}" /opt/torch/.venv/lib/python3*/site-packages/torch \
-    "$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)" \
-    "$(cat "$here/libtorch.path" 2>/dev/null || true)"; do
-    if [ -n "$d" ] && [ -f "$d/lib/libtorch_cpu.so" ]; then lib="$d/lib"; break; fi
-done
-[ -n "$lib" ] || { say "no libtorch found (set LIBTORCH to a torch install)"; exit 1; }
-export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-say "libtorch: $lib"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+find_libtorch || { say "no libtorch found (set LIBTORCH to a torch install)"; exit 1; }
+say "libtorch: $TORCH_LIB"
 
 bin="$out/.colorize-train"
 if [ -f "$here/colorize-train.xz" ]; then
-    if command -v xz >/dev/null; then
-        xz -dc "$here/colorize-train.xz" > "$bin"
-    else
-        python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' \
-            "$here/colorize-train.xz" > "$bin"
-    fi
-    chmod +x "$bin"
+    unpack_bin "$bin"
 else
     bin="$here/colorize-train"
 fi
