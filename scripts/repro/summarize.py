@@ -58,6 +58,33 @@ for exp, ep, partial, r in rows:
     blue = f"{col('blue_pred'):.3f} / {col('blue_truth'):.3f}" if per else "-"
     out.append(f"| {exp} | {label} | {r['images']} | {r['psnr_gain']:+.3f} | "
                f"{r['colourfulness_ratio']:.3f} | {r['auc']:.4f} | {split} | {green} | {blue} | [grid]({stem}.grid.png) |")
+# Paired comparisons on the same test images (same subset, same order).
+def find(exp, ep=None):
+    cands = [r for r in rows if r[0] == exp and (ep is None or (r[1] == ep and not r[2]))]
+    return max(cands, key=lambda r: r[1]) if cands else None
+
+pairs = [("fish", 1000, "fish", 100), ("fish", 1000, "fish", 500), ("fish", 1000, "fish-mlp", 1000),
+         ("fish", 100, "fish-mlp", 100), ("fish", 500, "fish-relu", 500),
+         ("fish", 500, "fish-dropout25", 500), ("fish", 500, "fish-dropout50", 500),
+         ("fish", 500, "fish-deeper", 500), ("full", None, "full-mlp", None)]
+paired = []
+for ea, pa, eb, pb in pairs:
+    a, b = find(ea, pa), find(eb, pb)
+    if not a or not b or not a[3]["per_image"] or len(a[3]["per_image"]) != len(b[3]["per_image"]):
+        continue
+    d = [float(x["psnr"]) - float(y["psnr"]) for x, y in zip(a[3]["per_image"], b[3]["per_image"])]
+    n = len(d)
+    m = mean(d)
+    se = (sum((v - m) ** 2 for v in d) / (n - 1) / n) ** 0.5 if n > 1 else float("nan")
+    wins = sum(v > 0 for v in d)
+    tag = lambda r: f"{r[0]} @ {r[1]}{' (stopped early)' if r[2] else ''}"
+    paired.append(f"| {tag(a)} | {tag(b)} | {m:+.3f} ± {se:.3f} | {wins} of {n} |")
+if paired:
+    out += ["", "## Paired comparisons", "",
+            "PSNR of A minus PSNR of B on the same test images: mean ± standard error, and how",
+            "many images A colours closer to the truth than B.", "",
+            "| A | B | PSNR A - B (dB) | A better on |", "| --- | --- | ---: | ---: |"] + paired
+
 out += ["", "## Training curves", "",
         "| experiment | epochs done | lowest val loss (epoch) | train / val loss at the end | training time | curves |",
         "| --- | ---: | --- | --- | ---: | --- |"]

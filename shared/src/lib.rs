@@ -1,5 +1,6 @@
 //! What the colorize trainer and device must agree on, bit for bit:
 //!
+//! - [`colour_bins`] (`std`): a*b* bins of a distribution head and its annealed-mean decode;
 //! - [`lab`]: fixed-point sRGB8 <-> CIE L*a*b* (no floats per pixel);
 //! - [`contract`]: the model's tensors and how Lab maps onto them;
 //! - [`recombine`]: full-resolution L* + low-resolution a*b* -> sRGB8, in bands;
@@ -12,6 +13,8 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+#[cfg(feature = "std")]
+pub mod colour_bins;
 pub mod contract;
 pub mod lab;
 #[cfg(feature = "std")]

@@ -204,6 +204,7 @@ mod tests {
                 depth: 1,
                 dropout: 0.0,
                 output: Default::default(),
+                head: Default::default(),
             },
             epoch,
             optimizer: OptimizerKind::Adam,

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use colorize_shared::{contract, lab, recombine};
-use colorize_train::model::{Arch, Compute, Model, ModelConfig, OutputActivation};
+use colorize_shared::{colour_bins, contract, lab, recombine};
+use colorize_train::model::{Arch, Compute, Head, Model, ModelConfig, OutputActivation};
 use colorize_train::optim::OptimizerKind;
 use colorize_train::train::{self, LossKind, RunLimits, Schedule, TrainConfig};
 use colorize_train::{bench, data, export};
@@ -88,6 +88,11 @@ struct TrainArgs {
     /// non-negative a*, b*).
     #[arg(long, value_enum, default_value_t = OutputActivation::Tanh)]
     output: OutputActivation,
+    /// What the model predicts: a*b* (regression, --loss applies) or a
+    /// distribution over a*b* bins (dist: rebalanced cross-entropy; decoded
+    /// with the annealed mean, see `eval --vividness`).
+    #[arg(long, value_enum, default_value_t = Head::Regression)]
+    head: Head,
     #[arg(long, value_enum, default_value_t = OptimizerKind::Rmsprop)]
     optimizer: OptimizerKind,
     /// Learning rate (1e-3 makes RMSprop diverge on unet).
@@ -218,6 +223,11 @@ struct EvalArgs {
     grid: Option<PathBuf>,
     #[arg(long, default_value_t = 8)]
     grid_images: usize,
+    /// Vividness 0..1 of a distribution-head model's decode (0: the mean,
+    /// faithful; 1: close to the most likely colour, vivid); T = 10^-V.
+    /// Regression models have no such setting and ignore it.
+    #[arg(long, default_value_t = 0.0)]
+    vividness: f32,
     /// Also write one CSV row per image (in load order): PSNR, PSNR of
     /// predicting gray, colourfulness of prediction and truth, and the shares
     /// of green (a* < -5) and blue (b* < -5) pixels in truth and prediction.
@@ -269,6 +279,9 @@ struct ColorizeArgs {
     /// Write the gray input and the colourized result side by side.
     #[arg(long)]
     with_gray: bool,
+    /// Vividness 0..1 of a distribution-head model (see `eval --vividness`).
+    #[arg(long, default_value_t = 0.0)]
+    vividness: f32,
     /// Output format: png, or jpg (quality 90, for figures in docs).
     #[arg(long, default_value = "png", value_parser = ["png", "jpg"])]
     format: String,
@@ -335,6 +348,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
             depth: a.depth.unwrap_or(a.arch.default_depth()),
             dropout: a.dropout,
             output: a.output,
+            head: a.head,
         },
         data: a.data,
         val: a.val,
@@ -417,7 +431,17 @@ fn cmd_status(a: StatusArgs) -> Result<()> {
 
 fn cmd_eval(a: EvalArgs) -> Result<()> {
     let device = train::pick_device(&a.device)?;
-    let (_vs, model, _) = train::load_checkpoint(&a.model, device)?;
+    let (_vs, mut model, _) = train::load_checkpoint(&a.model, device)?;
+    if !(0.0..=1.0).contains(&a.vividness) {
+        bail!("--vividness must be in 0..1, got {}", a.vividness);
+    }
+    model.temperature = colour_bins::vividness_to_temperature(a.vividness) as f64;
+    if model.config.head == Head::Regression && a.vividness != 0.0 {
+        eprintln!(
+            "note: {} is a regression model: --vividness does not apply",
+            a.model.display()
+        );
+    }
     let opts = data::LoadOptions {
         size: model.config.size,
         classes: None,
@@ -469,9 +493,12 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     let json = summary.to_json();
     let json = json.trim_end().trim_end_matches('}');
     println!(
-        "{json}, \"model\": {}, \"arch\": \"{}\", \"input_size\": {}, \"unreadable\": {}}}",
+        "{json}, \"model\": {}, \"arch\": \"{}\", \"head\": \"{}\", \"vividness\": {}, \"temperature\": {:.4}, \"input_size\": {}, \"unreadable\": {}}}",
         serde_json::to_string(&a.model.display().to_string())?,
         model.config.arch.name(),
+        format!("{:?}", model.config.head).to_lowercase(),
+        a.vividness,
+        model.temperature,
         model.config.size,
         report.failed
     );
@@ -502,7 +529,8 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
 
 fn cmd_colorize(a: ColorizeArgs) -> Result<()> {
     let device = train::pick_device(&a.device)?;
-    let (_vs, model, _) = train::load_checkpoint(&a.model, device)?;
+    let (_vs, mut model, _) = train::load_checkpoint(&a.model, device)?;
+    model.temperature = colour_bins::vividness_to_temperature(a.vividness) as f64;
     let size = model.config.size;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     for path in &a.inputs {
@@ -544,8 +572,8 @@ fn colorize_one(
     let x = Tensor::from_slice(&input)
         .view([1, 1, size as i64, size as i64])
         .to_device(device);
-    let y = tch::no_grad(|| model.forward(&x, false))?;
-    let y = Vec::<f32>::try_from(&y.to_device(Device::Cpu).view(-1))?;
+    let y = tch::no_grad(|| model.decode(&model.forward(&x, false)?, model.temperature))?;
+    let y = Vec::<f32>::try_from(&y.to_device(Device::Cpu).reshape(-1))?;
     let (mut pa, mut pb) = (vec![0i16; size * size], vec![0i16; size * size]);
     contract::output_to_ab_planes(&y, &mut pa, &mut pb);
     let ab = recombine::AbPlanes {
@@ -629,6 +657,7 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
                     depth: arch.default_depth(),
                     dropout: 0.0,
                     output: Default::default(),
+                    head: Default::default(),
                 };
                 let r = bench::measure(&cfg, compute, device, a.batch_size, a.steps)?;
                 // A training step is about three forward passes (forward,

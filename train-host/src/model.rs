@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_device::net::{Net, Node, Op, Tensor as NetTensor};
-use colorize_shared::contract::{INPUT_NAME, OUTPUT_NAME};
+use colorize_shared::colour_bins;
+use colorize_shared::contract::{AB_RANGE, INPUT_NAME, OUTPUT_NAME};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, TchError, Tensor};
 
@@ -77,9 +78,24 @@ pub struct ModelConfig {
     /// convolutions at 1/4 resolution (ctx), ignored by mlp.
     pub depth: usize,
     pub dropout: f64,
-    /// The last layer's activation.
+    /// The last layer's activation (regression head).
     #[serde(default)]
     pub output: OutputActivation,
+    #[serde(default)]
+    pub head: Head,
+}
+
+/// What the network predicts per pixel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    /// a*, b* directly (2 channels, tanh), trained by regression.
+    #[default]
+    Regression,
+    /// A distribution over the a*b* bins of `colorize_shared::colour_bins`
+    /// (logits, one channel per bin), trained by rebalanced cross-entropy and
+    /// decoded by the annealed mean (`--vividness`). Not for `--arch mlp`.
+    Dist,
 }
 
 /// The output layer's activation: the a*b* targets are in -1..1.
@@ -188,12 +204,39 @@ impl Builder {
         }
     }
 
-    /// The final tanh, named as the contract's output.
-    fn tanh_out(&mut self, x: &str) {
+    /// The output: a 3x3 convolution from `x` (`cin` channels) to a*b*
+    /// (regression: 2 channels and the output activation, then `upsample`
+    /// 2x if asked) or to one logit per colour bin (kept at `x`'s
+    /// resolution: the decode's result is upsampled by the recombination).
+    /// The last layer is named as the contract's output.
+    fn head(&mut self, cfg: &ModelConfig, x: &str, cin: usize, upsample: bool) {
+        let cout = match cfg.head {
+            Head::Regression => 2,
+            Head::Dist => colour_bins::bins().len(),
+        };
+        let o = self.conv("conv_out", x, cin, cout, 3, 1);
+        let mut steps: Vec<(&str, LayerOp)> = Vec::new();
+        if cfg.head == Head::Regression {
+            steps.push(match cfg.output {
+                OutputActivation::Tanh => ("tanh", LayerOp::Tanh),
+                OutputActivation::Relu => ("relu_out", LayerOp::Relu),
+            });
+            if upsample {
+                steps.push(("out_up", LayerOp::Upsample2x));
+            }
+        }
+        let Some(last) = steps.pop() else {
+            self.layers.last_mut().expect("conv_out").output = OUTPUT_NAME.to_string();
+            return;
+        };
+        let mut x = o;
+        for (name, op) in steps {
+            x = self.push(name, op, &[&x]);
+        }
         self.layers.push(Layer {
-            name: "tanh".into(),
-            op: LayerOp::Tanh,
-            inputs: vec![x.to_string()],
+            name: last.0.into(),
+            op: last.1,
+            inputs: vec![x],
             output: OUTPUT_NAME.to_string(),
         });
     }
@@ -237,7 +280,20 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             let x = b.push("reshape", LayerOp::Reshape(vec![2, q, q]), &[&x]);
             let x = b.push("up1", LayerOp::Upsample2x, &[&x]);
             let x = b.push("up2", LayerOp::Upsample2x, &[&x]);
-            b.tanh_out(&x);
+            ensure!(
+                cfg.head == Head::Regression,
+                "--head dist needs a convolutional arch (paper, unet or ctx)"
+            );
+            let (name, op) = match cfg.output {
+                OutputActivation::Tanh => ("tanh", LayerOp::Tanh),
+                OutputActivation::Relu => ("relu_out", LayerOp::Relu),
+            };
+            b.layers.push(Layer {
+                name: name.into(),
+                op,
+                inputs: vec![x],
+                output: OUTPUT_NAME.to_string(),
+            });
         }
         Arch::Paper => {
             ensure!(cfg.depth >= 1, "--arch paper needs --depth >= 1");
@@ -249,17 +305,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
                 x = b.dropout(&name, &x, p);
                 cin = w;
             }
-            let x = b.push(
-                "conv_out",
-                LayerOp::Conv {
-                    cin,
-                    cout: 2,
-                    k: 3,
-                    stride: 1,
-                },
-                &[&x],
-            );
-            b.tanh_out(&x);
+            b.head(cfg, &x, cin, false);
         }
         Arch::Unet => {
             let levels = cfg.depth;
@@ -293,17 +339,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
                 x = b.conv_relu(&format!("dec{lvl}"), &cat, cx + cs, c, 1);
                 cx = c;
             }
-            let x = b.push(
-                "conv_out",
-                LayerOp::Conv {
-                    cin: cx,
-                    cout: 2,
-                    k: 3,
-                    stride: 1,
-                },
-                &[&x],
-            );
-            b.tanh_out(&x);
+            b.head(cfg, &x, cx, false);
         }
         Arch::Ctx => {
             ensure!(cfg.depth >= 2, "--arch ctx needs --depth >= 2");
@@ -365,24 +401,8 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             let up = b.push("dec_up", LayerOp::Upsample2x, &[&r]);
             let cat = b.push("dec_cat", LayerOp::Concat, &[&up, &half]);
             let d = b.conv_relu("dec", &cat, dw + narrow, dw, 1);
-            let o = b.conv("conv_out", &d, dw, 2, 3, 1);
-            let o = b.push("tanh", LayerOp::Tanh, &[&o]);
-            b.layers.push(Layer {
-                name: "out_up".into(),
-                op: LayerOp::Upsample2x,
-                inputs: vec![o],
-                output: OUTPUT_NAME.to_string(),
-            });
+            b.head(cfg, &d, dw, true);
         }
-    }
-    if cfg.output == OutputActivation::Relu {
-        let last = b
-            .layers
-            .iter_mut()
-            .rev()
-            .find(|l| l.op == LayerOp::Tanh)
-            .expect("every arch ends in tanh");
-        last.op = LayerOp::Relu;
     }
     Ok(b.layers)
 }
@@ -424,6 +444,9 @@ pub struct Model {
     pub config: ModelConfig,
     pub layers: Vec<Layer>,
     pub compute: Compute,
+    /// Annealing temperature of [`Model::decode`] for a distribution head
+    /// (`colour_bins::vividness_to_temperature`); 1 is the plain mean.
+    pub temperature: f64,
     convs: HashMap<String, nn::Conv2D>,
     linears: HashMap<String, nn::Linear>,
 }
@@ -479,6 +502,7 @@ impl Model {
             config,
             layers,
             compute: Compute::default(),
+            temperature: 1.0,
             convs,
             linears,
         })
@@ -556,6 +580,36 @@ impl Model {
         }
     }
 
+    /// a*b* `[n, 2, size, size]` in -1..1 (the contract's output scale)
+    /// from the network's output: itself for a regression head; for a
+    /// distribution head the annealed mean at `temperature` over the bin
+    /// centres (as `colorize_shared::colour_bins::annealed_mean`), upsampled
+    /// (nearest) to the input size.
+    pub fn decode(&self, out: &Tensor, temperature: f64) -> Result<Tensor, TchError> {
+        if self.config.head == Head::Regression {
+            return Ok(out.shallow_clone());
+        }
+        let bins = colour_bins::bins();
+        let flat: Vec<f32> = bins
+            .iter()
+            .flat_map(|c| [c[0] / AB_RANGE, c[1] / AB_RANGE])
+            .collect();
+        let centres = Tensor::f_from_slice(&flat)?
+            .f_view([bins.len() as i64, 2])?
+            .f_to_device(out.device())?;
+        let p = out
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar(temperature.max(1e-3))?
+            .f_softmax(1, Kind::Float)?;
+        let ab = Tensor::f_einsum("nqhw,qc->nchw", &[&p, &centres], None::<i64>)?;
+        let s = self.config.size as i64;
+        if ab.size()[2] == s {
+            Ok(ab)
+        } else {
+            ab.f_upsample_nearest2d([s, s], None, None)
+        }
+    }
+
     /// Multiply-accumulates of one forward pass on one frame.
     pub fn macs(&self) -> u64 {
         let mut total = 0;
@@ -607,6 +661,10 @@ impl Model {
     /// The trained network as the hand-over IR for the ONNX writer. Dropout
     /// layers vanish: later layers read the dropout's input directly.
     pub fn to_net(&self, metadata: Vec<(String, String)>) -> Result<Net> {
+        ensure!(
+            self.config.head == Head::Regression,
+            "export of --head dist models is not supported yet: the device decodes only a*b* outputs"
+        );
         let mut alias: HashMap<String, String> = HashMap::new();
         let resolve = |alias: &HashMap<String, String>, n: &str| -> String {
             alias.get(n).cloned().unwrap_or_else(|| n.to_string())
@@ -695,6 +753,7 @@ mod tests {
             depth: arch.default_depth(),
             dropout: 0.1,
             output: Default::default(),
+            head: Default::default(),
         }
     }
 
@@ -705,6 +764,51 @@ mod tests {
         let gflop = 2.0 * m.macs() as f64 / 1e9;
         assert!(gflop < 0.3, "unet costs {gflop} GFLOP per frame");
         assert!(gflop > 0.05, "unet MAC count looks wrong: {gflop} GFLOP");
+    }
+
+    #[test]
+    fn dist_head_decodes_like_the_shared_annealed_mean() {
+        let q = colour_bins::bins().len();
+        for arch in [Arch::Paper, Arch::Unet, Arch::Ctx] {
+            let mut c = cfg(arch);
+            c.size = 16;
+            c.width = c.width.min(8);
+            c.head = Head::Dist;
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let m = Model::new(&vs.root(), c).unwrap();
+            let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, tch::Device::Cpu));
+            // Logits with some spread, as a trained model gives.
+            let out = m.forward(&x, false).unwrap() * 300.0;
+            let h = if arch == Arch::Ctx { 8 } else { 16 };
+            assert_eq!(out.size(), vec![2, q as i64, h, h], "{arch:?}");
+            for t in [1.0, 0.1] {
+                let ab = m.decode(&out, t).unwrap();
+                assert_eq!(ab.size(), vec![2, 2, 16, 16], "{arch:?}");
+                let z = Vec::<f32>::try_from(&out.get(1).select(1, 3).select(1, 2)).unwrap();
+                let (a, b) = colour_bins::annealed_mean(&z, t as f32);
+                // Output pixel (6, 5) reads logit pixel (3, 2) at half resolution.
+                let (py, px) = if h == 8 { (6, 5) } else { (3, 2) };
+                let got = ab.get(1).select(1, py).select(1, px);
+                let got = Vec::<f32>::try_from(&got).unwrap();
+                assert!(
+                    (got[0] * AB_RANGE - a).abs() < 0.01,
+                    "{arch:?} T {t}: {} vs {a}",
+                    got[0] * AB_RANGE
+                );
+                assert!(
+                    (got[1] * AB_RANGE - b).abs() < 0.01,
+                    "{arch:?} T {t}: {} vs {b}",
+                    got[1] * AB_RANGE
+                );
+            }
+            assert!(
+                m.to_net(vec![]).is_err(),
+                "export must refuse a dist head for now"
+            );
+        }
+        let mut c = cfg(Arch::Mlp);
+        c.head = Head::Dist;
+        assert!(layers(&c).is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use colorize_shared::contract;
+use colorize_shared::colour_bins;
+use colorize_shared::contract::{self, AB_RANGE};
 use colorize_shared::lab;
 use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use tch::{nn, Device, Kind, Reduction, TchError, Tensor};
 use crate::checkpoint::{self, save_json};
 pub use crate::checkpoint::{load_checkpoint, load_json, meta_path, CheckpointMeta, EpochRow};
 use crate::data::{self, make_batch, Rng, Sample};
-use crate::model::{Compute, Model, ModelConfig};
+use crate::model::{Compute, Head, Model, ModelConfig};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::plot;
 
@@ -271,20 +272,139 @@ pub fn rebalance_weights(samples: &[Sample]) -> Vec<f32> {
     w.iter().map(|w| (w / mean) as f32).collect()
 }
 
+/// Smoothing of the bin prior and of the soft targets (Zhang et al.: a
+/// Gaussian of 5 Lab units), and the prior's mix with uniform (lambda 0.5).
+const DIST_SIGMA: f64 = 5.0;
+const DIST_UNIFORM_MIX: f64 = 0.5;
+/// Nearest bins that share a pixel's soft target.
+const DIST_NEIGHBOURS: i64 = 5;
+
+/// Per-bin prior of the training set's pixels over
+/// `colour_bins::bins()` (every 4th pixel of every 4th row), smoothed by a
+/// Gaussian of [`DIST_SIGMA`], and the class-rebalancing weight of each bin:
+/// 1 / ((1 - lambda) p + lambda / Q), normalised so E_p[w] = 1.
+pub fn bin_priors(samples: &[Sample]) -> (Vec<f64>, Vec<f64>) {
+    let bins = colour_bins::bins();
+    let q = bins.len();
+    let mut hist = vec![0f64; q];
+    for s in samples {
+        for y in (0..s.height).step_by(4) {
+            for x in (0..s.width).step_by(4) {
+                let i = y * s.width + x;
+                hist[colour_bins::bin_of(s.a[i], s.b[i])] += 1.0;
+            }
+        }
+    }
+    let total = hist.iter().sum::<f64>().max(1.0);
+    let mut p = vec![0f64; q];
+    for (r, h) in hist.iter().enumerate() {
+        if *h == 0.0 {
+            continue;
+        }
+        for (k, pk) in p.iter_mut().enumerate() {
+            let d2 =
+                (bins[k][0] - bins[r][0]).powi(2) as f64 + (bins[k][1] - bins[r][1]).powi(2) as f64;
+            *pk += h / total * (-d2 / (2.0 * DIST_SIGMA * DIST_SIGMA)).exp();
+        }
+    }
+    let sum: f64 = p.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    p.iter_mut().for_each(|v| *v /= sum);
+    let w: Vec<f64> = p
+        .iter()
+        .map(|p| 1.0 / ((1.0 - DIST_UNIFORM_MIX) * p + DIST_UNIFORM_MIX / q as f64))
+        .collect();
+    let mean: f64 = p.iter().zip(&w).map(|(p, w)| p * w).sum();
+    (p, w.iter().map(|w| w / mean).collect())
+}
+
+/// The distribution head's targets and weights: bin centres `[Q, 2]` in
+/// -1..1 units and per-bin rebalancing weights `[Q]`.
+struct DistTargets {
+    centres: Tensor,
+    weights: Tensor,
+}
+
 /// The configured loss between prediction and target `[n, 2, h, w]`.
 pub struct Loss {
     kind: LossKind,
     weights: Option<Tensor>,
+    dist: Option<DistTargets>,
 }
 
 impl Loss {
-    pub fn new(kind: LossKind, train: &[Sample], device: Device) -> Self {
-        let weights = (kind == LossKind::Rebal)
+    pub fn new(kind: LossKind, head: Head, train: &[Sample], device: Device) -> Self {
+        let weights = (kind == LossKind::Rebal && head == Head::Regression)
             .then(|| Tensor::from_slice(&rebalance_weights(train)).to_device(device));
-        Loss { kind, weights }
+        let dist = (head == Head::Dist).then(|| {
+            let bins = colour_bins::bins();
+            let flat: Vec<f32> = bins
+                .iter()
+                .flat_map(|c| [c[0] / AB_RANGE, c[1] / AB_RANGE])
+                .collect();
+            let (_, w) = bin_priors(train);
+            let w: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+            DistTargets {
+                centres: Tensor::from_slice(&flat)
+                    .view([bins.len() as i64, 2])
+                    .to_device(device),
+                weights: Tensor::from_slice(&w).to_device(device),
+            }
+        });
+        Loss {
+            kind,
+            weights,
+            dist,
+        }
+    }
+
+    /// Rebalanced cross-entropy of bin logits `[n, Q, h, w]` against soft
+    /// targets: each true a*b* (averaged down to the logits' resolution)
+    /// spread over its nearest bins with a Gaussian of [`DIST_SIGMA`].
+    fn dist_loss(d: &DistTargets, logits: &Tensor, target: &Tensor) -> Result<Tensor, TchError> {
+        let (h, s) = (logits.size()[2], target.size()[2]);
+        let target = if h == s {
+            target.shallow_clone()
+        } else {
+            target.f_avg_pool2d(
+                [s / h, s / h],
+                [s / h, s / h],
+                [0, 0],
+                false,
+                true,
+                None::<i64>,
+            )?
+        };
+        let q = d.centres.size()[0];
+        let ab = target.f_permute([0, 2, 3, 1])?.f_reshape([-1, 2])?;
+        let d2 = ab
+            .f_unsqueeze(1)?
+            .f_sub(&d.centres.f_unsqueeze(0)?)?
+            .f_square()?
+            .f_sum_dim_intlist(-1, false, Kind::Float)?;
+        let (near, idx) = d2.f_topk(DIST_NEIGHBOURS, 1, false, true)?;
+        let sigma = DIST_SIGMA / AB_RANGE as f64;
+        let w = near
+            .f_div_scalar(-2.0 * sigma * sigma)?
+            .f_softmax(1, Kind::Float)?;
+        let soft = Tensor::f_zeros([ab.size()[0], q], (Kind::Float, ab.device()))?
+            .f_scatter(1, &idx, &w)?;
+        let logp = logits
+            .f_to_kind(Kind::Float)?
+            .f_permute([0, 2, 3, 1])?
+            .f_reshape([-1, q])?
+            .f_log_softmax(1, Kind::Float)?;
+        let ce = soft
+            .f_mul(&logp)?
+            .f_sum_dim_intlist(1, false, Kind::Float)?
+            .f_neg()?;
+        let pixel_w = d.weights.f_index_select(0, &idx.f_select(1, 0)?)?;
+        ce.f_mul(&pixel_w)?.f_mean(Kind::Float)
     }
 
     pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor, TchError> {
+        if let Some(d) = &self.dist {
+            return Self::dist_loss(d, pred, target);
+        }
         match self.kind {
             LossKind::Mse => pred.f_mse_loss(target, Reduction::Mean),
             LossKind::Huber => pred.f_huber_loss(target, Reduction::Mean, 0.05),
@@ -372,9 +492,9 @@ pub fn predict(
             };
             Ok((out, l))
         });
-        match out {
+        match out.and_then(|(out, l)| Ok((model.decode(&out, model.temperature)?, l))) {
             Ok((out, l)) => {
-                let out = Vec::<f32>::try_from(&out.to_device(Device::Cpu).view(-1))?;
+                let out = Vec::<f32>::try_from(&out.to_device(Device::Cpu).reshape(-1))?;
                 for (i, o) in out.chunks_exact(px).enumerate() {
                     each(pos + i, o);
                 }
@@ -678,7 +798,7 @@ pub fn train_with_limits(
         }
         batch_size = fits;
     }
-    let loss = Loss::new(cfg.loss, &train_set, device);
+    let loss = Loss::new(cfg.loss, cfg.model.head, &train_set, device);
     let fixed_samples: Vec<Sample> = val_set.iter().take(8).cloned().collect();
     let size = cfg.model.size;
     eprintln!(
@@ -920,6 +1040,7 @@ mod tests {
             depth: 6,
             dropout: 0.0,
             output: OutputActivation::Tanh,
+            head: Default::default(),
         };
         let mut m = Model::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;
@@ -949,5 +1070,53 @@ mod tests {
             2500
         );
         assert_eq!(cpu_batch_that_fits(&m, 5000, None), (5000, None));
+    }
+
+    #[test]
+    fn bin_priors_favour_rare_colours_and_keep_the_loss_scale() {
+        let red: Vec<u8> = [200u8, 30, 30].repeat(64);
+        let samples = vec![Sample::from_rgb8(8, 8, &red)];
+        let (p, w) = bin_priors(&samples);
+        let (_, a, b) = lab::rgb8_to_lab(200, 30, 30);
+        let red_bin = colour_bins::bin_of(a, b);
+        let far = colour_bins::nearest_bin(-60.0, -40.0);
+        assert!(p[red_bin] > 0.3, "prior {}", p[red_bin]);
+        assert!(w[red_bin] < w[far], "rare colours weigh more");
+        let expected: f64 = p.iter().zip(&w).map(|(p, w)| p * w).sum();
+        assert!((expected - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dist_loss_is_lower_for_logits_on_the_true_colour() {
+        // Top half red, bottom half green (the prior samples every 4th row).
+        let rgb: Vec<u8> = [[200u8, 30, 30].repeat(32), [40u8, 160, 60].repeat(32)].concat();
+        let samples = vec![Sample::from_rgb8(8, 8, &rgb)];
+        let loss = Loss::new(LossKind::Mse, Head::Dist, &samples, Device::Cpu);
+        let batch = make_batch(&[&samples[0]], 8, None);
+        let (_, y) = to_tensors(&batch, 8, Device::Cpu);
+        let q = colour_bins::bins().len() as i64;
+        // Logits that put most mass on each pixel's own bin, or on blue.
+        let blue = colour_bins::nearest_bin(20.0, -90.0);
+        let logits = |own: bool| {
+            let mut z = vec![0f32; (q * 64) as usize];
+            for i in 0..64 {
+                let (a, b) = (samples[0].a[i], samples[0].b[i]);
+                let bin = if own { colour_bins::bin_of(a, b) } else { blue };
+                z[bin * 64 + i] = 8.0;
+            }
+            Tensor::from_slice(&z).view([1, q, 8, 8])
+        };
+        let right = loss.compute(&logits(true), &y).unwrap().double_value(&[]);
+        let wrong = loss.compute(&logits(false), &y).unwrap().double_value(&[]);
+        assert!(right.is_finite() && wrong.is_finite());
+        // Not far lower: the soft target also wants the 4 nearest bins.
+        assert!(right < 0.7 * wrong, "own bins {right} vs blue {wrong}");
+        // Half-resolution logits are scored against averaged targets.
+        let half = Tensor::zeros([1, q, 4, 4], (Kind::Float, Device::Cpu));
+        assert!(loss
+            .compute(&half, &y)
+            .unwrap()
+            .double_value(&[])
+            .is_finite());
     }
 }

@@ -21,6 +21,7 @@ fn int8_export_stays_close_to_f32() {
             depth: 2,
             dropout: 0.0,
             output: Default::default(),
+            head: Default::default(),
         },
         data: vec![folder.clone()],
         val: vec![],

@@ -13,6 +13,7 @@ fn model(arch: Arch) -> (nn::VarStore, Model) {
         depth: arch.default_depth(),
         dropout: 0.3,
         output: Default::default(),
+        head: Default::default(),
     };
     let m = Model::new(&vs.root(), cfg).unwrap();
     (vs, m)

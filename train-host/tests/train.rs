@@ -22,6 +22,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             depth: 2,
             dropout: 0.0,
             output: Default::default(),
+            head: Default::default(),
         },
         data: vec![data],
         val: vec![],
