@@ -38,6 +38,10 @@ pub struct ModelConfig {
     /// into the `colorize` binary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// Vividness 0..1 of a distribution-head model (0: faithful, 1: vivid),
+    /// as `colorize files --vividness`. Unset: the model card's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vividness: Option<f32>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -283,6 +287,11 @@ impl BoxConfig {
         {
             let _ = writeln!(errs, "[button] and [led] use the same GPIO line");
         }
+        if let Some(v) = self.model.vividness {
+            if !(0.0..=1.0).contains(&v) {
+                let _ = writeln!(errs, "[model] vividness must be between 0 and 1, got {v}");
+            }
+        }
         if !errs.is_empty() {
             bail!("{}", errs.trim_end());
         }
@@ -336,5 +345,15 @@ mod tests {
         );
         let e = BoxConfig::from_toml("[output]\ndir = \"/var/lib/colorize/inbox\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("output.dir"));
+        let e = BoxConfig::from_toml("[model]\nvividness = 1.5\n").unwrap_err();
+        assert!(format!("{e:#}").contains("vividness"), "{e:#}");
+    }
+
+    #[test]
+    fn vividness_is_read_and_written() {
+        let c = BoxConfig::from_toml("[model]\nvividness = 0.4\n").unwrap();
+        assert_eq!(c.model.vividness, Some(0.4));
+        assert_eq!(BoxConfig::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(BoxConfig::from_toml("").unwrap().model.vividness, None);
     }
 }

@@ -11,7 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
-use colorize_shared::contract::{self, meta, ModelGeometry};
+use colorize_shared::colour_bins;
+use colorize_shared::contract::{self, meta, ModelGeometry, OutputKind};
 use colorize_shared::lab::{lab_to_rgb8, rgb8_to_l, rgb8_to_lab};
 use colorize_shared::recombine::{recombine_rows, scratch_len, AbPlanes};
 use prost::Message;
@@ -54,6 +55,9 @@ pub struct Model {
     geometry: ModelGeometry,
     metadata: Vec<(String, String)>,
     source: String,
+    /// Vividness of a distribution head's decode (0..1); unused by
+    /// regression models.
+    vividness: f32,
 }
 
 impl Model {
@@ -116,12 +120,60 @@ impl Model {
             .into_optimized()
             .and_then(|m| m.into_runnable())
             .with_context(|| format!("{source}: tract can not optimise this model"))?;
-        Ok(Model {
+        let mut model = Model {
             plan,
             geometry,
             metadata,
             source: source.to_string(),
-        })
+            vividness: 0.0,
+        };
+        model.vividness = model.default_vividness()?.unwrap_or(0.0);
+        Ok(model)
+    }
+
+    /// The card's default vividness (distribution heads; None without one).
+    fn default_vividness(&self) -> Result<Option<f32>> {
+        let Some(v) = self.meta(meta::DEFAULT_VIVIDNESS) else {
+            return Ok(None);
+        };
+        let v: f32 = v
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .with_context(|| {
+                format!(
+                    "{}: model card {} is {v:?}, expected a number in 0..1",
+                    self.source,
+                    meta::DEFAULT_VIVIDNESS
+                )
+            })?;
+        Ok(Some(v))
+    }
+
+    /// Sets the vividness of a distribution-head model (0: faithful, the
+    /// mean of the predicted colours; 1: vivid, close to the most likely
+    /// colour); `None` keeps the model card's default. A regression model has
+    /// no such control: asking for one is reported and ignored.
+    pub fn with_vividness(mut self, v: Option<f32>) -> Result<Self> {
+        let Some(v) = v else { return Ok(self) };
+        ensure!(
+            (0.0..=1.0).contains(&v),
+            "--vividness must be between 0 and 1, got {v}"
+        );
+        if self.geometry.output == OutputKind::Ab {
+            eprintln!(
+                "note: {} predicts a*b* directly and has no vividness control; --vividness {v} is ignored",
+                self.source
+            );
+        }
+        self.vividness = v;
+        Ok(self)
+    }
+
+    /// The vividness in use, for distribution-head models.
+    pub fn vividness(&self) -> Option<f32> {
+        matches!(self.geometry.output, OutputKind::Bins { .. }).then_some(self.vividness)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
@@ -190,15 +242,15 @@ impl Model {
     /// A worker with its own buffers; one per thread.
     pub fn session(&self) -> Result<Session<'_>> {
         let g = self.geometry;
-        let n = g.pixels();
+        let (ah, aw) = g.ab_size();
         Ok(Session {
             model: self,
             state: self.plan.spawn()?,
             input: Arc::new(Tensor::zero::<f32>(&[1, 1, g.height, g.width])?),
-            small_l: vec![0; n],
-            a: vec![0; n],
-            b: vec![0; n],
-            scratch: vec![0; scratch_len(g.width)],
+            small_l: vec![0; g.pixels()],
+            a: vec![0; ah * aw],
+            b: vec![0; ah * aw],
+            scratch: vec![0; scratch_len(aw)],
         })
     }
 }
@@ -220,7 +272,8 @@ impl Session<'_> {
     }
 
     /// Predicts a*b* for a full-resolution L* plane (`width x height`, Q8.8)
-    /// at the model's size, into the session's a/b planes.
+    /// at the model's output size, into the session's a/b planes (a
+    /// distribution head's logits decoded at the model's vividness).
     pub fn predict(&mut self, l: &[u16], width: usize, height: usize) -> Result<AbPlanes<'_>> {
         ensure!(
             width > 0 && height > 0 && l.len() == width * height,
@@ -246,20 +299,34 @@ impl Session<'_> {
         {
             let view = out[0].try_as_plain_ram()?;
             let data = view.as_slice::<f32>()?;
-            if data.len() != 2 * g.pixels() {
+            let (ah, aw) = g.ab_size();
+            let channels = match g.output {
+                OutputKind::Ab => 2,
+                OutputKind::Bins { .. } => contract::AB_BINS,
+            };
+            if data.len() != channels * ah * aw {
                 bail!(
                     "{}: model output has {} values, expected {}",
                     self.model.source,
                     data.len(),
-                    2 * g.pixels()
+                    channels * ah * aw
                 );
             }
-            contract::output_to_ab_planes(data, &mut self.a, &mut self.b);
+            match g.output {
+                OutputKind::Ab => contract::output_to_ab_planes(data, &mut self.a, &mut self.b),
+                OutputKind::Bins { .. } => colour_bins::decode_planes(
+                    data,
+                    colour_bins::vividness_to_temperature(self.model.vividness),
+                    &mut self.a,
+                    &mut self.b,
+                ),
+            }
         }
         drop(out);
+        let (height, width) = g.ab_size();
         Ok(AbPlanes {
-            width: g.width,
-            height: g.height,
+            width,
+            height,
             a: &self.a,
             b: &self.b,
         })
@@ -282,9 +349,10 @@ impl Session<'_> {
             3 * l.len()
         );
         self.predict(l, width, height)?;
+        let (ah, aw) = self.model.geometry.ab_size();
         let ab = AbPlanes {
-            width: self.model.geometry.width,
-            height: self.model.geometry.height,
+            width: aw,
+            height: ah,
             a: &self.a,
             b: &self.b,
         };

@@ -146,6 +146,11 @@ mod tests {
         // Zhang et al. report 313 in-gamut bins; the count depends on the
         // gamut test, but it must be in that region and contain gray.
         assert!((250..=330).contains(&b.len()), "{} bins", b.len());
+        assert_eq!(
+            b.len(),
+            crate::contract::AB_BINS,
+            "the contract's channel count"
+        );
         assert!(b.contains(&[0.0, 0.0]));
         // Pure blue (b* about -108) and a far-out corner that no sRGB colour reaches.
         assert!(b.iter().any(|c| c[1] <= -100.0));

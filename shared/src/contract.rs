@@ -5,6 +5,11 @@
 //! - Input `"L"`: f32 `[1, 1, H, W]`, value = L*/50 - 1, so L* 0..=100 maps to -1..=1.
 //! - Output `"ab"`: f32 `[1, 2, H, W]`, a* plane then b* plane, each a tanh
 //!   value in -1..=1 scaled by [`AB_RANGE`]: a* = out x 128.
+//! - Or, from a distribution head: `"ab"` is f32 `[1, AB_BINS, H/k, W/k]`
+//!   (k = 1, 2 or 4), one logit per a*b* bin of `colour_bins` (in its
+//!   order), decoded on the device by the annealed mean at the user's
+//!   vividness; the a*b* planes come out at H/k x W/k and are upsampled by
+//!   the recombination like any other.
 //! - H = W = [`DEFAULT_INPUT_SIZE`] (64, Tiny ImageNet) unless the model says
 //!   otherwise; the device reads H and W from the model and checks the rest.
 
@@ -18,6 +23,10 @@ pub const DEFAULT_INPUT_SIZE: usize = 64;
 /// a*, b* = model output x AB_RANGE. 128 makes the output span exactly the
 /// Q8.8 `i16` range of [`crate::lab`].
 pub const AB_RANGE: f32 = 128.0;
+
+/// Output channels of a distribution head: the number of a*b* bins of
+/// `colour_bins::bins()` (a test there keeps the two equal).
+pub const AB_BINS: usize = 261;
 
 /// Keys of the model card in ONNX `metadata_props`.
 pub mod meta {
@@ -37,6 +46,9 @@ pub mod meta {
     /// (`colorize_device::integrity`): checked when a model is loaded.
     pub const INITIALIZERS_SHA256: &str = "colorize.initializers_sha256";
     pub const QUANTIZATION: &str = "colorize.quantization";
+    /// Distribution-head models: the vividness (0..1) used when the user
+    /// sets none, picked on val by the trainer.
+    pub const DEFAULT_VIVIDNESS: &str = "colorize.default_vividness";
 }
 
 /// L* (Q8.8) -> model input value.
@@ -113,11 +125,30 @@ pub fn resize_l_plane(src: &[u16], sw: usize, sh: usize, dst: &mut [u16], dw: us
 pub struct ModelGeometry {
     pub height: usize,
     pub width: usize,
+    pub output: OutputKind,
+}
+
+/// What the model's output holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// a*, b* at the input's size (regression).
+    Ab,
+    /// [`AB_BINS`] logits per pixel at `height x width`.
+    Bins { height: usize, width: usize },
 }
 
 impl ModelGeometry {
     pub fn pixels(&self) -> usize {
         self.height * self.width
+    }
+
+    /// Height and width of the a*b* planes the model gives (after the
+    /// decode of a distribution head).
+    pub fn ab_size(&self) -> (usize, usize) {
+        match self.output {
+            OutputKind::Ab => (self.height, self.width),
+            OutputKind::Bins { height, width } => (height, width),
+        }
     }
 }
 
@@ -161,7 +192,8 @@ impl fmt::Display for Shape {
 pub enum ContractError {
     /// The input is not `[1, 1, H, W]` with H, W > 0.
     Input(Shape),
-    /// The output is not `[1, 2, H, W]` for the input's H and W.
+    /// The output is neither `[1, 2, H, W]` for the input's H and W nor
+    /// `[1, AB_BINS, H/k, W/k]`.
     Output { got: Shape, expected: Shape },
 }
 
@@ -174,7 +206,7 @@ impl fmt::Display for ContractError {
             ),
             ContractError::Output { got, expected } => write!(
                 f,
-                "model output has shape {got}, but the colorize contract v{CONTRACT_VERSION} needs {expected} (a* and b* at the input's size)"
+                "model output has shape {got}, but the colorize contract v{CONTRACT_VERSION} needs {expected} (a* and b* at the input's size) or [1, {AB_BINS}, H/k, W/k] (a*b* bin logits, k = 1, 2 or 4)"
             ),
         }
     }
@@ -191,15 +223,27 @@ pub fn check_shapes(input: &[usize], output: &[usize]) -> Result<ModelGeometry, 
     if h == 0 || w == 0 {
         return Err(ContractError::Input(Shape::new(input)));
     }
-    if output != [1, 2, h, w] {
+    let kind = match *output {
+        [1, 2, oh, ow] if (oh, ow) == (h, w) => Some(OutputKind::Ab),
+        [1, AB_BINS, oh, ow] => [1, 2, 4]
+            .iter()
+            .any(|k| oh * k == h && ow * k == w)
+            .then_some(OutputKind::Bins {
+                height: oh,
+                width: ow,
+            }),
+        _ => None,
+    };
+    let Some(output_kind) = kind else {
         return Err(ContractError::Output {
             got: Shape::new(output),
             expected: Shape::new(&[1, 2, h, w]),
         });
-    }
+    };
     Ok(ModelGeometry {
         height: h,
         width: w,
+        output: output_kind,
     })
 }
 
@@ -242,7 +286,8 @@ mod tests {
             check_shapes(&[1, 1, 64, 48], &[1, 2, 64, 48]),
             Ok(ModelGeometry {
                 height: 64,
-                width: 48
+                width: 48,
+                output: OutputKind::Ab,
             })
         );
         assert!(matches!(
@@ -257,9 +302,22 @@ mod tests {
         #[cfg(feature = "std")]
         assert_eq!(
             std::format!("{err}"),
-            "model output has shape [1, 2, 32, 32], but the colorize contract v1 needs [1, 2, 64, 64] (a* and b* at the input's size)"
+            "model output has shape [1, 2, 32, 32], but the colorize contract v1 needs [1, 2, 64, 64] (a* and b* at the input's size) or [1, 261, H/k, W/k] (a*b* bin logits, k = 1, 2 or 4)"
         );
         assert!(matches!(err, ContractError::Output { .. }));
+        // Distribution heads: bin logits at the input's size or 1/2, 1/4 of it.
+        let g = check_shapes(&[1, 1, 64, 48], &[1, AB_BINS, 32, 24]).unwrap();
+        assert_eq!(
+            g.output,
+            OutputKind::Bins {
+                height: 32,
+                width: 24
+            }
+        );
+        assert_eq!(g.ab_size(), (32, 24));
+        assert!(check_shapes(&[1, 1, 64, 64], &[1, AB_BINS, 64, 64]).is_ok());
+        assert!(check_shapes(&[1, 1, 64, 64], &[1, AB_BINS, 24, 24]).is_err());
+        assert!(check_shapes(&[1, 1, 64, 64], &[1, AB_BINS + 1, 32, 32]).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use colorize_shared::contract::{self, meta};
 use sha2::{Digest, Sha256};
 
 use crate::data;
-use crate::model::Model;
+use crate::model::{Head, Model};
 use crate::train::{self, TrainConfig};
 
 /// SHA-256 of every weight and bias, in node order, as little-endian f32:
@@ -70,12 +70,30 @@ pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, Str
     card
 }
 
-/// The checkpoint as a Net with its model card.
-pub fn checkpoint_to_net(ckpt: &Path) -> Result<Net> {
+/// The checkpoint as a Net with its model card; `vividness` is a
+/// distribution head's default (the card's `colorize.default_vividness`).
+pub fn checkpoint_to_net(ckpt: &Path, vividness: Option<f32>) -> Result<Net> {
     let (_vs, model, _meta) = train::load_checkpoint(ckpt, tch::Device::Cpu)?;
     let net = model.to_net(Vec::new())?;
     let sha = weights_sha256(&net);
-    let card = model_card(ckpt, &model, &sha);
+    let mut card = model_card(ckpt, &model, &sha);
+    match (model.config.head, vividness) {
+        (Head::Dist, v) => {
+            let v = v.unwrap_or(0.0);
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&v),
+                "--vividness must be in 0..1, got {v}"
+            );
+            card.push((meta::DEFAULT_VIVIDNESS.to_string(), v.to_string()));
+        }
+        (Head::Regression, Some(_)) => {
+            anyhow::bail!(
+                "--vividness: {} is a regression model, it has no vividness",
+                ckpt.display()
+            )
+        }
+        (Head::Regression, None) => {}
+    }
     Ok(Net {
         metadata: card,
         ..net
@@ -103,9 +121,15 @@ pub fn calibration_inputs(sources: &[PathBuf], size: usize, max: usize) -> Resul
         .collect())
 }
 
-/// Writes `out` (f32, or int8 with calibration inputs).
-pub fn export(ckpt: &Path, out: &Path, calibration: Option<&[Vec<f32>]>) -> Result<Net> {
-    let net = checkpoint_to_net(ckpt)?;
+/// Writes `out` (f32, or int8 with calibration inputs); `vividness` as in
+/// [`checkpoint_to_net`].
+pub fn export(
+    ckpt: &Path,
+    out: &Path,
+    calibration: Option<&[Vec<f32>]>,
+    vividness: Option<f32>,
+) -> Result<Net> {
+    let net = checkpoint_to_net(ckpt, vividness)?;
     let bytes = match calibration {
         None => colorize_device::onnx::to_onnx(&net),
         Some(calib) => colorize_device::onnx::to_onnx_int8(&net, calib),

@@ -254,6 +254,10 @@ struct ExportArgs {
     /// How many calibration images to use.
     #[arg(long, default_value_t = 200)]
     calib_images: usize,
+    /// Distribution-head models: the vividness (0..1) the device uses when
+    /// its user sets none; pick it on val. Default 0.
+    #[arg(long)]
+    vividness: Option<f32>,
 }
 
 /// Colourize image files with a checkpoint at full resolution (a quick look).
@@ -516,7 +520,7 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
     } else {
         None
     };
-    let net = export::export(&a.checkpoint, &a.out, calib.as_deref())?;
+    let net = export::export(&a.checkpoint, &a.out, calib.as_deref(), a.vividness)?;
     eprintln!(
         "wrote {} ({}, {} nodes{})",
         a.out.display(),

@@ -661,10 +661,6 @@ impl Model {
     /// The trained network as the hand-over IR for the ONNX writer. Dropout
     /// layers vanish: later layers read the dropout's input directly.
     pub fn to_net(&self, metadata: Vec<(String, String)>) -> Result<Net> {
-        ensure!(
-            self.config.head == Head::Regression,
-            "export of --head dist models is not supported yet: the device decodes only a*b* outputs"
-        );
         let mut alias: HashMap<String, String> = HashMap::new();
         let resolve = |alias: &HashMap<String, String>, n: &str| -> String {
             alias.get(n).cloned().unwrap_or_else(|| n.to_string())

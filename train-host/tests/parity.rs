@@ -52,3 +52,80 @@ fn f32_onnx_matches_tch_for_every_arch() {
         assert!(worst < 1e-4, "{arch:?}: tch and tract differ by {worst}");
     }
 }
+
+/// A distribution head's logits run the same in tract, and the device's
+/// decode (colorize_shared::colour_bins, at the user's vividness) gives the
+/// a*b* that the trainer's decode gives.
+#[test]
+fn dist_head_decodes_the_same_on_the_device() {
+    use colorize_shared::{colour_bins, contract};
+    use colorize_train::model::Head;
+    tch::manual_seed(12);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = ModelConfig {
+        arch: Arch::Ctx,
+        size: 64,
+        width: 32,
+        depth: 2,
+        dropout: 0.0,
+        output: Default::default(),
+        head: Head::Dist,
+    };
+    let mut m = Model::new(&vs.root(), cfg).unwrap();
+    // Peaked distributions, as a trained model gives, not the near-uniform
+    // ones of the initialisation.
+    tch::no_grad(|| {
+        let mut w = vs.variables()["conv_out.weight"].shallow_clone();
+        let _ = w.f_mul_scalar_(400.0).unwrap();
+    });
+    let v = 0.7;
+    m.temperature = colour_bins::vividness_to_temperature(v) as f64;
+    let bytes = onnx::to_onnx(&m.to_net(vec![]).unwrap()).unwrap();
+    let rt = runtime::Model::from_bytes(&bytes)
+        .unwrap()
+        .with_vividness(Some(v))
+        .unwrap();
+    assert_eq!(rt.vividness(), Some(v));
+    let mut session = rt.session().unwrap();
+
+    tch::manual_seed(5);
+    let l: Vec<u16> =
+        Vec::<f32>::try_from(&(Tensor::rand([64 * 64], (Kind::Float, Device::Cpu)) * 25600.0))
+            .unwrap()
+            .iter()
+            .map(|&x| x as u16)
+            .collect();
+    let mut input = vec![0f32; 64 * 64];
+    contract::l_plane_to_input(&l, &mut input);
+    let x = Tensor::from_slice(&input).view([1, 1, 64, 64]);
+    let logits = tch::no_grad(|| m.forward(&x, false)).unwrap();
+    let spread = f64::try_from(logits.std(true)).unwrap();
+    assert!(
+        spread > 1.0,
+        "logits too flat to test the decode: std {spread}"
+    );
+    let ab = tch::no_grad(|| m.decode(&logits, m.temperature)).unwrap();
+    let ab = Vec::<f32>::try_from(&ab.reshape(-1)).unwrap();
+
+    let planes = session.predict(&l, 64, 64).unwrap();
+    assert_eq!((planes.width, planes.height), (32, 32));
+    let mut worst = 0i32;
+    for y in 0..32 {
+        for x in 0..32 {
+            // Trainer output pixel (2y, 2x) is logit pixel (y, x) upsampled.
+            let i = 2 * y * 64 + 2 * x;
+            let (ta, tb) = (
+                contract::output_to_ab(ab[i]),
+                contract::output_to_ab(ab[64 * 64 + i]),
+            );
+            let j = y * 32 + x;
+            worst = worst.max((ta as i32 - planes.a[j] as i32).abs());
+            worst = worst.max((tb as i32 - planes.b[j] as i32).abs());
+        }
+    }
+    // Q8.8: 26 is a tenth of a Lab unit.
+    assert!(
+        worst <= 26,
+        "device decode differs from the trainer's by {worst} / 256 Lab units"
+    );
+}

@@ -45,7 +45,7 @@ pub fn run(args: &BoxArgs, load_model: &dyn Fn(Option<&Path>) -> Result<Model>) 
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
-    let model = load_model(cfg.model.path.as_deref())?;
+    let model = load_model(cfg.model.path.as_deref())?.with_vividness(cfg.model.vividness)?;
     let mut session = model.session()?;
     let hw = open_hardware(&cfg)?;
     let mode = if args.drain {

@@ -77,7 +77,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Ok(())
     })?;
     bar.finish_and_clear();
-    println!("{}", acc.into_inner().unwrap().summary().to_json());
+    let json = acc.into_inner().unwrap().summary().to_json();
+    match model.vividness() {
+        Some(v) => println!("{}, \"vividness\": {v}}}", json.trim_end_matches('}')),
+        None => println!("{json}"),
+    }
     Ok(if failed.into_inner() > 0 {
         ExitCode::FAILURE
     } else {

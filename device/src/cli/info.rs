@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use colorize_shared::contract::OutputKind;
+
 use super::ModelArg;
 
 #[derive(Debug, clap::Args)]
@@ -19,10 +21,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let model = args.model.load()?;
     let g = model.geometry();
     println!("model: {}", model.source());
-    println!(
-        "input: [1, 1, {}, {}] L*, output: [1, 2, {}, {}] a*b*",
-        g.height, g.width, g.height, g.width
-    );
+    match g.output {
+        OutputKind::Ab => println!(
+            "input: [1, 1, {}, {}] L*, output: [1, 2, {}, {}] a*b*",
+            g.height, g.width, g.height, g.width
+        ),
+        OutputKind::Bins { height, width } => println!(
+            "input: [1, 1, {}, {}] L*, output: [1, {}, {height}, {width}] a*b* bin logits, decoded at vividness {}",
+            g.height,
+            g.width,
+            colorize_shared::contract::AB_BINS,
+            model.vividness().unwrap_or(0.0)
+        ),
+    }
     for (k, v) in model.metadata() {
         println!("{k}: {v}");
     }

@@ -43,12 +43,17 @@ pub enum Command {
     Box(crate::boxd::cli::BoxArgs),
 }
 
-/// `--model`, shared by the subcommands that run one.
+/// `--model` and `--vividness`, shared by the subcommands that run one.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArg {
     /// ONNX model to use instead of the embedded default model.
     #[arg(long, value_name = "ONNX")]
     pub model: Option<PathBuf>,
+    /// How vivid the colours of a model with a colour-distribution head are:
+    /// 0 faithful (the mean of the colours it finds plausible; highest PSNR),
+    /// 1 vivid (close to the most likely colour). Default: the model card's.
+    #[arg(long, value_name = "V")]
+    pub vividness: Option<f32>,
 }
 
 impl ModelArg {
@@ -56,7 +61,8 @@ impl ModelArg {
         match &self.model {
             Some(path) => Model::from_path(path),
             None => crate::default_model(),
-        }
+        }?
+        .with_vividness(self.vividness)
     }
 }
 
