@@ -10,4 +10,5 @@ pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod status;
+pub mod tradeoff;
 pub mod train;

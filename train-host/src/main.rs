@@ -9,7 +9,7 @@ use colorize_shared::{colour_bins, contract, lab, recombine};
 use colorize_train::model::{Arch, Compute, Head, Model, ModelConfig, OutputActivation};
 use colorize_train::optim::OptimizerKind;
 use colorize_train::train::{self, LossKind, RunLimits, Schedule, TrainConfig};
-use colorize_train::{bench, data, export};
+use colorize_train::{bench, data, export, tradeoff};
 use tch::{Device, Tensor};
 
 #[derive(Parser)]
@@ -33,6 +33,45 @@ enum Command {
     Bench(BenchArgs),
     Status(StatusArgs),
     Pack(PackArgs),
+    Tradeoff(TradeoffArgs),
+}
+
+/// Score distribution-head models over a sweep of vividness values, and
+/// regression models as single points, on validation images; writes
+/// tradeoff.csv, tradeoff.png and (for the first distribution-head model)
+/// vividness.png, and prints the default vividness picked on these images.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  colorize-train tradeoff --model runs/dist/best.ot --model runs/paper/best.ot --model runs/mlp/best.ot \\
+      --data ~/.cache/colorize/val1000 --out models/
+  colorize-train export runs/dist/best.ot --out model.onnx --vividness 0.6   # the printed default")]
+struct TradeoffArgs {
+    /// Checkpoints (.ot with .json beside); repeatable. The first
+    /// distribution-head model gets the default and the grid.
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    /// Names for the models in the plot, in --model order (default: the
+    /// run folder's name).
+    #[arg(long = "name")]
+    names: Vec<String>,
+    /// Validation images: folders or shards (repeatable).
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    #[arg(long)]
+    max_images: Option<usize>,
+    /// Vividness values of the sweep, evenly spaced over 0..1.
+    #[arg(long, default_value_t = 6)]
+    points: usize,
+    /// Rows of vividness.png.
+    #[arg(long, default_value_t = 8)]
+    grid_images: usize,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    #[arg(long, default_value = "auto")]
+    device: String,
 }
 
 /// Train a model; writes checkpoints, metrics.csv, curves.png, samples.png
@@ -331,6 +370,7 @@ fn main() -> Result<()> {
         Command::Bench(a) => cmd_bench(a),
         Command::Status(a) => cmd_status(a),
         Command::Pack(a) => cmd_pack(a),
+        Command::Tradeoff(a) => cmd_tradeoff(a),
     }
 }
 
@@ -505,6 +545,88 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         model.temperature,
         model.config.size,
         report.failed
+    );
+    Ok(())
+}
+
+fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
+    let device = train::pick_device(&a.device)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut models = Vec::new();
+    for (i, path) in a.models.iter().enumerate() {
+        let (vs, model, _) = train::load_checkpoint(path, device)?;
+        let name = a.names.get(i).cloned().unwrap_or_else(|| {
+            path.parent()
+                .and_then(|p| p.file_name())
+                .map_or_else(|| format!("model{i}"), |n| n.to_string_lossy().to_string())
+        });
+        models.push((vs, model, name.to_uppercase()));
+    }
+    let size = models[0].1.config.size;
+    if let Some((_, m, name)) = models.iter().find(|(_, m, _)| m.config.size != size) {
+        bail!(
+            "{name}: input size {} differs from the first model's {size}",
+            m.config.size
+        );
+    }
+    let opts = data::LoadOptions {
+        size,
+        classes: None,
+        gray_threshold: 0.0,
+        max_images: a.max_images,
+        progress: true,
+    };
+    let (samples, _) = data::load(&a.data, &opts)?;
+    if samples.is_empty() {
+        bail!("no images in --data");
+    }
+    let values = tradeoff::sweep_values(a.points);
+    let mut bs = a.batch_size.max(1);
+    let mut curves = Vec::new();
+    for (_, model, name) in &models {
+        curves.push(tradeoff::score(
+            name, model, &samples, &values, &mut bs, device,
+        )?);
+    }
+    tradeoff::write_csv(&a.out.join("tradeoff.csv"), &curves)?;
+    let dist = models
+        .iter()
+        .zip(&curves)
+        .find(|((_, m, _), _)| m.config.head == Head::Dist);
+    let default = dist.and_then(|((_, m, name), c)| {
+        tradeoff::pick_default(c).map(|(v, s)| (m, name.as_str(), v, s))
+    });
+    tradeoff::write_plot(
+        &a.out.join("tradeoff.png"),
+        &curves,
+        default.map(|(_, name, v, s)| (name, v, s)),
+    )?;
+    if let Some((model, name, v, s)) = default {
+        let n = a.grid_images.min(samples.len());
+        tradeoff::write_grid(
+            &a.out.join("vividness.png"),
+            model,
+            &samples[..n],
+            v,
+            &mut bs,
+            device,
+        )?;
+        println!(
+            "default vividness of {name}: {v:.2} (gain {:+.3} dB, colourfulness ratio {:.3} on {} images; most colourful within {} dB of the best gain)",
+            s.psnr_gain,
+            s.colourfulness_ratio,
+            s.images,
+            tradeoff::DEFAULT_GAIN_SLACK_DB
+        );
+    }
+    eprintln!(
+        "wrote tradeoff.csv, tradeoff.png{} in {}",
+        if default.is_some() {
+            ", vividness.png"
+        } else {
+            ""
+        },
+        a.out.display()
     );
     Ok(())
 }

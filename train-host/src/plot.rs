@@ -32,6 +32,15 @@ fn glyph(c: char) -> [u8; 5] {
         'C' => [7, 4, 4, 4, 7],
         'D' => [6, 5, 5, 5, 6],
         'E' => [7, 4, 6, 4, 7],
+        'F' => [7, 4, 6, 4, 4],
+        'K' => [5, 5, 6, 5, 5],
+        'M' => [5, 7, 7, 5, 5],
+        'W' => [5, 5, 7, 7, 5],
+        'X' => [5, 5, 2, 5, 5],
+        'Z' => [7, 1, 2, 4, 7],
+        '+' => [0, 2, 7, 2, 0],
+        '=' => [0, 7, 0, 7, 0],
+        '/' => [1, 1, 2, 4, 4],
         'G' => [7, 4, 5, 5, 7],
         'H' => [5, 5, 7, 5, 5],
         'I' => [7, 2, 2, 2, 7],
@@ -97,11 +106,13 @@ fn label(v: f64) -> String {
 pub type Series<'a> = (&'a str, Rgb<u8>, Vec<(f64, f64)>);
 
 /// One line chart: `series` of (name, colour, points (x, y)) in the box
-/// (x, y, w, h), with y-axis min/max labels and a legend.
+/// (x, y, w, h), with y-axis labels, the x range under the axis after
+/// `x_name`, and a legend. A series of one point is drawn as a larger mark.
 pub fn chart(
     img: &mut RgbImage,
     (bx, by, bw, bh): (i64, i64, i64, i64),
     title: &str,
+    x_name: &str,
     series: &[Series<'_>],
 ) {
     let pts = series.iter().flat_map(|s| s.2.iter());
@@ -131,8 +142,22 @@ pub fn chart(
     fill(img, px, py, 2, ph, BLACK);
     fill(img, px, py + ph, pw, 2, BLACK);
     text(img, px, by + 4, title, 3, BLACK);
-    text(img, px, py + ph + 8, &format!("EPOCH {xmin:.0}"), 2, BLACK);
-    let end = format!("{xmax:.0}");
+    let x_label = |v: f64| {
+        if v.fract() == 0.0 {
+            format!("{v:.0}")
+        } else {
+            label(v)
+        }
+    };
+    text(
+        img,
+        px,
+        py + ph + 8,
+        &format!("{x_name} {}", x_label(xmin)),
+        2,
+        BLACK,
+    );
+    let end = x_label(xmax);
     text(
         img,
         px + pw - 8 * end.len() as i64,
@@ -153,9 +178,17 @@ pub fn chart(
         for w in points.windows(2) {
             line(img, map(w[0]), map(w[1]), *colour);
         }
+        let r = if points.len() == 1 { 5 } else { 2 };
         for &p in &points {
             let (x, y) = map(p);
-            fill(img, x as i64 - 2, y as i64 - 2, 5, 5, *colour);
+            fill(
+                img,
+                x as i64 - r,
+                y as i64 - r,
+                2 * r + 1,
+                2 * r + 1,
+                *colour,
+            );
         }
         fill(img, legend_x, by + 6, 14, 10, *colour);
         text(img, legend_x + 18, by + 6, name, 2, BLACK);

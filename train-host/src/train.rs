@@ -473,6 +473,7 @@ pub fn predict(
     samples: &[Sample],
     batch_size: &mut usize,
     device: Device,
+    temperature: f64,
     mut each: impl FnMut(usize, &[f32]),
 ) -> Result<f64> {
     let size = model.config.size;
@@ -492,7 +493,7 @@ pub fn predict(
             };
             Ok((out, l))
         });
-        match out.and_then(|(out, l)| Ok((model.decode(&out, model.temperature)?, l))) {
+        match out.and_then(|(out, l)| Ok((model.decode(&out, temperature)?, l))) {
             Ok((out, l)) => {
                 let out = Vec::<f32>::try_from(&out.to_device(Device::Cpu).reshape(-1))?;
                 for (i, o) in out.chunks_exact(px).enumerate() {
@@ -535,7 +536,8 @@ pub fn evaluate_per_image(
     let size = model.config.size;
     let mut acc = EvalAccumulator::new();
     let mut scores = vec![None; samples.len()];
-    let loss = predict(model, loss, samples, batch_size, device, |i, out| {
+    let t = model.temperature;
+    let loss = predict(model, loss, samples, batch_size, device, t, |i, out| {
         let s = &samples[i];
         let (x0, y0) = s.centre(size);
         scores[i] = acc.add_scored(&s.crop_rgb8(x0, y0, size), &prediction_rgb8(s, out, size));
@@ -551,12 +553,32 @@ pub fn write_samples(
     batch_size: &mut usize,
     device: Device,
 ) -> Result<()> {
+    write_samples_at(
+        path,
+        model,
+        samples,
+        &[model.temperature],
+        batch_size,
+        device,
+    )
+}
+
+/// One row per image: gray | the prediction at each of `temperatures` |
+/// truth, 2x enlarged.
+pub fn write_samples_at(
+    path: &Path,
+    model: &Model,
+    samples: &[Sample],
+    temperatures: &[f64],
+    batch_size: &mut usize,
+    device: Device,
+) -> Result<()> {
     let size = model.config.size;
     let scale = 2;
     let cell = size * scale;
     let gap = 4;
-    let rows = samples.len();
-    let (w, h) = (3 * cell + 4 * gap, rows * (cell + gap) + gap);
+    let (rows, cols) = (samples.len(), temperatures.len() + 2);
+    let (w, h) = (cols * cell + (cols + 1) * gap, rows * (cell + gap) + gap);
     let mut img = image::RgbImage::from_pixel(w as u32, h as u32, plot::WHITE);
     let blit = |img: &mut image::RgbImage, rgb: &[u8], col: usize, row: usize| {
         let (ox, oy) = (gap + col * (cell + gap), gap + row * (cell + gap));
@@ -571,8 +593,7 @@ pub fn write_samples(
             }
         }
     };
-    predict(model, None, samples, batch_size, device, |i, out| {
-        let s = &samples[i];
+    for (i, s) in samples.iter().enumerate() {
         let (x0, y0) = s.centre(size);
         let truth = s.crop_rgb8(x0, y0, size);
         let gray: Vec<u8> = truth
@@ -583,9 +604,13 @@ pub fn write_samples(
             })
             .collect();
         blit(&mut img, &gray, 0, i);
-        blit(&mut img, &prediction_rgb8(s, out, size), 1, i);
-        blit(&mut img, &truth, 2, i);
-    })?;
+        blit(&mut img, &truth, cols - 1, i);
+    }
+    for (c, &t) in temperatures.iter().enumerate() {
+        predict(model, None, samples, batch_size, device, t, |i, out| {
+            blit(&mut img, &prediction_rgb8(&samples[i], out, size), c + 1, i);
+        })?;
+    }
     img.save(path)
         .with_context(|| format!("writing {}", path.display()))
 }
@@ -598,6 +623,7 @@ pub fn write_curves(path: &Path, rows: &[EpochRow]) -> Result<()> {
         &mut img,
         (0, 0, 900, 350),
         "LOSS",
+        "EPOCH",
         &[
             ("TRAIN", plot::BLUE, pts(|r| r.train_loss)),
             ("VAL", plot::ORANGE, pts(|r| r.val_loss)),
@@ -607,6 +633,7 @@ pub fn write_curves(path: &Path, rows: &[EpochRow]) -> Result<()> {
         &mut img,
         (0, 350, 900, 350),
         "VAL PSNR",
+        "EPOCH",
         &[
             ("PREDICTED", plot::GREEN, pts(|r| r.val_psnr)),
             ("GRAY", plot::GRAY, pts(|r| r.val_psnr_gray)),

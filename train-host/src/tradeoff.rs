@@ -1,0 +1,213 @@
+//! The faithful-vivid trade-off of distribution-head models: each model
+//! scored at a sweep of vividness values, regression models as single
+//! points, the default vividness picked from the sweep, and the two figures
+//! of the model card (`tradeoff.png`, `vividness.png`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use colorize_shared::colour_bins::vividness_to_temperature;
+use colorize_shared::metrics::EvalSummary;
+use tch::Device;
+
+use crate::data::Sample;
+use crate::model::{Head, Model};
+use crate::plot;
+use crate::train;
+
+/// A model's scores: one per vividness for a distribution head, one (at
+/// vividness `None`) for a regression head.
+pub struct Curve {
+    pub name: String,
+    pub points: Vec<(Option<f32>, EvalSummary)>,
+}
+
+/// `n` vividness values evenly spaced over 0..=1.
+pub fn sweep_values(n: usize) -> Vec<f32> {
+    let n = n.max(2);
+    (0..n).map(|i| i as f32 / (n - 1) as f32).collect()
+}
+
+/// Scores `model` on `samples` at every value of `vividness` (once, at
+/// `None`, for a regression model).
+pub fn score(
+    name: &str,
+    model: &Model,
+    samples: &[Sample],
+    vividness: &[f32],
+    batch_size: &mut usize,
+    device: Device,
+) -> Result<Curve> {
+    let mut points = Vec::new();
+    let values: Vec<Option<f32>> = match model.config.head {
+        Head::Regression => vec![None],
+        Head::Dist => vividness.iter().map(|&v| Some(v)).collect(),
+    };
+    for v in values {
+        let t = v.map_or(1.0, vividness_to_temperature) as f64;
+        let mut acc = colorize_shared::metrics::EvalAccumulator::new();
+        let size = model.config.size;
+        train::predict(model, None, samples, batch_size, device, t, |i, out| {
+            let s = &samples[i];
+            let (x0, y0) = s.centre(size);
+            acc.add(
+                &s.crop_rgb8(x0, y0, size),
+                &train::prediction_rgb8(s, out, size),
+            );
+        })?;
+        let summary = acc.summary();
+        eprintln!(
+            "{name}{}: gain {:+.3} dB, colourfulness ratio {:.3}, AuC {:.4}",
+            v.map_or(String::new(), |v| format!(" at vividness {v:.2}")),
+            summary.psnr_gain,
+            summary.colourfulness_ratio,
+            summary.auc
+        );
+        points.push((v, summary));
+    }
+    Ok(Curve {
+        name: name.to_string(),
+        points,
+    })
+}
+
+/// Gain within this many dB of a curve's best still counts as faithful.
+pub const DEFAULT_GAIN_SLACK_DB: f64 = 0.25;
+
+/// The default vividness of a distribution head, picked on val: the most
+/// colourful point of the sweep whose PSNR gain is within
+/// [`DEFAULT_GAIN_SLACK_DB`] of the sweep's best gain. Vivid colours are
+/// what the users asked for; the slack caps what they may cost in fidelity.
+pub fn pick_default(curve: &Curve) -> Option<(f32, EvalSummary)> {
+    let best = curve
+        .points
+        .iter()
+        .map(|p| p.1.psnr_gain)
+        .fold(f64::NEG_INFINITY, f64::max);
+    curve
+        .points
+        .iter()
+        .filter_map(|(v, s)| v.map(|v| (v, *s)))
+        .filter(|(_, s)| s.psnr_gain >= best - DEFAULT_GAIN_SLACK_DB)
+        .max_by(|a, b| a.1.colourfulness_ratio.total_cmp(&b.1.colourfulness_ratio))
+}
+
+/// `tradeoff.csv`: one row per scored point.
+pub fn write_csv(path: &Path, curves: &[Curve]) -> Result<()> {
+    let mut s = String::from("model,vividness,psnr_gain,colourfulness_ratio,auc,images\n");
+    for c in curves {
+        for (v, p) in &c.points {
+            let v = v.map_or(String::new(), |v| format!("{v:.3}"));
+            let _ = writeln!(
+                s,
+                "{},{v},{:.4},{:.4},{:.4},{}",
+                c.name, p.psnr_gain, p.colourfulness_ratio, p.auc, p.images
+            );
+        }
+    }
+    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `tradeoff.png`: PSNR gain over predict-gray (x) against colourfulness
+/// ratio (y), a line per distribution head (vividness 0 at the
+/// high-gain end), a point per regression model, and the default marked.
+pub fn write_plot(
+    path: &Path,
+    curves: &[Curve],
+    default: Option<(&str, f32, EvalSummary)>,
+) -> Result<()> {
+    let colours = [
+        plot::BLUE,
+        plot::ORANGE,
+        plot::GREEN,
+        plot::GRAY,
+        plot::BLACK,
+    ];
+    let mut series: Vec<plot::Series<'_>> = curves
+        .iter()
+        .zip(colours.iter().cycle())
+        .map(|(c, &colour)| {
+            let pts = c
+                .points
+                .iter()
+                .map(|(_, s)| (s.psnr_gain, s.colourfulness_ratio))
+                .collect();
+            (c.name.as_str(), colour, pts)
+        })
+        .collect();
+    if let Some((_, _, s)) = default {
+        series.push((
+            "DEFAULT",
+            plot::BLACK,
+            vec![(s.psnr_gain, s.colourfulness_ratio)],
+        ));
+    }
+    let mut img = image::RgbImage::from_pixel(900, 520, plot::WHITE);
+    plot::chart(
+        &mut img,
+        (0, 0, 900, 520),
+        "COLOURFULNESS RATIO",
+        "PSNR GAIN DB",
+        &series,
+    );
+    img.save(path)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// `vividness.png`: `samples` as gray | vividness 0 | `default` | 1 | truth.
+pub fn write_grid(
+    path: &Path,
+    model: &Model,
+    samples: &[Sample],
+    default: f32,
+    batch_size: &mut usize,
+    device: Device,
+) -> Result<()> {
+    let t: Vec<f64> = [0.0, default, 1.0]
+        .iter()
+        .map(|&v| vividness_to_temperature(v) as f64)
+        .collect();
+    train::write_samples_at(path, model, samples, &t, batch_size, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(gain: f64, ratio: f64) -> EvalSummary {
+        EvalSummary {
+            images: 1,
+            skipped_gray: 0,
+            psnr: 20.0 + gain,
+            psnr_gray: 20.0,
+            psnr_gain: gain,
+            colourfulness_pred: ratio,
+            colourfulness_truth: 1.0,
+            colourfulness_ratio: ratio,
+            auc: 0.9,
+        }
+    }
+
+    #[test]
+    fn default_is_the_most_colourful_point_that_keeps_the_gain() {
+        let curve = Curve {
+            name: "m".into(),
+            points: vec![
+                (Some(0.0), summary(1.50, 0.40)),
+                (Some(0.5), summary(1.40, 0.60)),
+                (Some(0.75), summary(1.26, 0.75)),
+                (Some(1.0), summary(0.90, 0.95)),
+            ],
+        };
+        let (v, s) = pick_default(&curve).unwrap();
+        assert_eq!(v, 0.75);
+        assert_eq!(s.colourfulness_ratio, 0.75);
+        let regression = Curve {
+            name: "r".into(),
+            points: vec![(None, summary(1.0, 0.4))],
+        };
+        assert!(pick_default(&regression).is_none());
+        assert_eq!(sweep_values(6), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+    }
+}
