@@ -797,10 +797,9 @@ mod tests {
                     got[1] * AB_RANGE
                 );
             }
-            assert!(
-                m.to_net(vec![]).is_err(),
-                "export must refuse a dist head for now"
-            );
+            // The exported output is the logits, named per the contract.
+            let net = m.to_net(vec![]).unwrap();
+            assert_eq!(net.nodes.last().unwrap().output, OUTPUT_NAME);
         }
         let mut c = cfg(Arch::Mlp);
         c.head = Head::Dist;
