@@ -15,7 +15,7 @@
 #        PACK_MIB=58   size limit of DIR (58: the device call also carries the
 #                      repository, 64 MiB in all)
 #        REPRO_DIR     reproduction runs (default ~/.cache/colorize/reproduction)
-# Then:  DIR/run.sh OUT [--minutes M] [--device cuda|cpu]
+# Then:  DIR/run.sh OUT [--minutes M] [--device cuda|cpu] [--head dist|regression]
 #        DIR/repro.sh OUT [--minutes M] [--device cuda|cpu] EXP...   (--repro)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +71,21 @@ if [ -n "$repro" ]; then
     exit 0
 fi
 
+# The first 1,000 files of val.tar.gz (the project's "val" for model
+# choices): run.sh picks a distribution head's default vividness on them.
+if [ -f "$DATA/val.tar.gz" ]; then
+    python3 - "$DATA/val.tar.gz" "$dir/val.tar.gz" <<'PY'
+import sys, tarfile
+n = 0
+with tarfile.open(sys.argv[1]) as src, tarfile.open(sys.argv[2], "w:gz", compresslevel=9) as out:
+    for m in src:
+        if m.isfile() and m.name.upper().endswith(".JPEG"):
+            out.addfile(m, src.extractfile(m))
+            n += 1
+            if n == 1000:
+                break
+PY
+fi
 used=$(du -sb "$dir" | cut -f1)
 # 64 KiB of slack for the file system's rounding.
 budget=$(( limit - used - 65536 ))

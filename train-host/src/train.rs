@@ -317,11 +317,61 @@ pub fn bin_priors(samples: &[Sample]) -> (Vec<f64>, Vec<f64>) {
     (p, w.iter().map(|w| w / mean).collect())
 }
 
-/// The distribution head's targets and weights: bin centres `[Q, 2]` in
-/// -1..1 units and per-bin rebalancing weights `[Q]`.
+/// The distribution head's soft targets, looked up per whole Lab unit: for
+/// each of the [`SOFT_GRID`]^2 (a*, b*) in -128..=128, its
+/// [`DIST_NEIGHBOURS`] nearest bins and their Gaussian weights. A table
+/// instead of distances to every bin per pixel: on a CPU those made the
+/// loss cost several times the network's forward and backward pass.
 struct DistTargets {
-    centres: Tensor,
+    /// `[SOFT_GRID^2, DIST_NEIGHBOURS]` bin indices, nearest first.
+    idx: Tensor,
+    /// `[SOFT_GRID^2, DIST_NEIGHBOURS]` weights, summing to 1 per row.
+    w: Tensor,
+    /// `[Q]` class-rebalancing weight of each bin.
     weights: Tensor,
+}
+
+/// Whole Lab units from -128 to 128.
+const SOFT_GRID: i64 = 257;
+
+impl DistTargets {
+    fn new(train: &[Sample], device: Device) -> Self {
+        let bins = colour_bins::bins();
+        let k = DIST_NEIGHBOURS as usize;
+        let cells = (SOFT_GRID * SOFT_GRID) as usize;
+        let (mut idx, mut w) = (Vec::with_capacity(cells * k), Vec::with_capacity(cells * k));
+        let mut d: Vec<(f32, usize)> = Vec::with_capacity(bins.len());
+        for bi in 0..SOFT_GRID {
+            for ai in 0..SOFT_GRID {
+                let (a, b) = ((ai - 128) as f32, (bi - 128) as f32);
+                d.clear();
+                d.extend(
+                    bins.iter()
+                        .enumerate()
+                        .map(|(q, c)| ((c[0] - a).powi(2) + (c[1] - b).powi(2), q)),
+                );
+                d.select_nth_unstable_by(k - 1, |x, y| x.0.total_cmp(&y.0));
+                d[..k].sort_by(|x, y| x.0.total_cmp(&y.0));
+                let g: Vec<f64> = d[..k]
+                    .iter()
+                    .map(|&(d2, _)| (-(d2 as f64) / (2.0 * DIST_SIGMA * DIST_SIGMA)).exp())
+                    .collect();
+                let sum: f64 = g.iter().sum();
+                for (j, &(_, q)) in d[..k].iter().enumerate() {
+                    idx.push(q as i64);
+                    w.push((g[j] / sum) as f32);
+                }
+            }
+        }
+        let (_, rebal) = bin_priors(train);
+        let rebal: Vec<f32> = rebal.iter().map(|&v| v as f32).collect();
+        let shape = [cells as i64, DIST_NEIGHBOURS];
+        DistTargets {
+            idx: Tensor::from_slice(&idx).view(shape).to_device(device),
+            w: Tensor::from_slice(&w).view(shape).to_device(device),
+            weights: Tensor::from_slice(&rebal).to_device(device),
+        }
+    }
 }
 
 /// The configured loss between prediction and target `[n, 2, h, w]`.
@@ -335,21 +385,7 @@ impl Loss {
     pub fn new(kind: LossKind, head: Head, train: &[Sample], device: Device) -> Self {
         let weights = (kind == LossKind::Rebal && head == Head::Regression)
             .then(|| Tensor::from_slice(&rebalance_weights(train)).to_device(device));
-        let dist = (head == Head::Dist).then(|| {
-            let bins = colour_bins::bins();
-            let flat: Vec<f32> = bins
-                .iter()
-                .flat_map(|c| [c[0] / AB_RANGE, c[1] / AB_RANGE])
-                .collect();
-            let (_, w) = bin_priors(train);
-            let w: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-            DistTargets {
-                centres: Tensor::from_slice(&flat)
-                    .view([bins.len() as i64, 2])
-                    .to_device(device),
-                weights: Tensor::from_slice(&w).to_device(device),
-            }
-        });
+        let dist = (head == Head::Dist).then(|| DistTargets::new(train, device));
         Loss {
             kind,
             weights,
@@ -374,30 +410,39 @@ impl Loss {
                 None::<i64>,
             )?
         };
-        let q = d.centres.size()[0];
-        let ab = target.f_permute([0, 2, 3, 1])?.f_reshape([-1, 2])?;
-        let d2 = ab
-            .f_unsqueeze(1)?
-            .f_sub(&d.centres.f_unsqueeze(0)?)?
-            .f_square()?
-            .f_sum_dim_intlist(-1, false, Kind::Float)?;
-        let (near, idx) = d2.f_topk(DIST_NEIGHBOURS, 1, false, true)?;
-        let sigma = DIST_SIGMA / AB_RANGE as f64;
-        let w = near
-            .f_div_scalar(-2.0 * sigma * sigma)?
-            .f_softmax(1, Kind::Float)?;
-        let soft = Tensor::f_zeros([ab.size()[0], q], (Kind::Float, ab.device()))?
-            .f_scatter(1, &idx, &w)?;
-        let logp = logits
-            .f_to_kind(Kind::Float)?
-            .f_permute([0, 2, 3, 1])?
-            .f_reshape([-1, q])?
-            .f_log_softmax(1, Kind::Float)?;
-        let ce = soft
-            .f_mul(&logp)?
+        let q = logits.size()[1];
+        // Whole Lab units, offset to 0..=256: the soft-target table's cell.
+        let units = target
+            .f_mul_scalar(AB_RANGE as f64)?
+            .f_round()?
+            .f_clamp(-128, 128)?
+            .f_add_scalar(128)?
+            .f_to_kind(Kind::Int64)?;
+        let cell = units
+            .f_select(1, 1)?
+            .f_mul_scalar(SOFT_GRID)?
+            .f_add(&units.f_select(1, 0)?)?
+            .f_reshape([-1])?;
+        // [n * h * w, k] -> [n, k, h, w], to gather along the logits' own
+        // channel axis (no transposed copy of the Q-channel tensor).
+        let (n, w_) = (logits.size()[0], logits.size()[3]);
+        let nchw = |t: Tensor| -> Result<Tensor, TchError> {
+            t.f_view([n, h, w_, DIST_NEIGHBOURS])?
+                .f_permute([0, 3, 1, 2])
+        };
+        let idx = nchw(d.idx.f_index_select(0, &cell)?)?;
+        let w = nchw(d.w.f_index_select(0, &cell)?)?;
+        let logp = logits.f_log_softmax(1, Kind::Float)?;
+        let ce = logp
+            .f_gather(1, &idx.f_contiguous()?, false)?
+            .f_mul(&w)?
             .f_sum_dim_intlist(1, false, Kind::Float)?
             .f_neg()?;
-        let pixel_w = d.weights.f_index_select(0, &idx.f_select(1, 0)?)?;
+        let pixel_w = d
+            .weights
+            .f_index_select(0, &idx.f_select(1, 0)?.f_reshape([-1])?)?
+            .f_view([n, h, w_])?;
+        debug_assert_eq!(logits.size()[1], q);
         ce.f_mul(&pixel_w)?.f_mean(Kind::Float)
     }
 
