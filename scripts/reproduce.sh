@@ -198,9 +198,11 @@ run_experiment() {
         "$bin" colorize --model "$ckpt" --device "$DEVICE" "$PHOTOS"/*.jpg -o "$docs/photos" \
             --max-side 480 --with-gray --format jpg
     fi
-    for f in metrics.csv curves.png config.json; do
+    for f in metrics.csv config.json; do
         [ -f "$run/$f" ] && cp "$run/$f" "$docs/"
     done
+    # Redrawn with the moving mean that long, noisy runs need.
+    [ -f "$run/metrics.csv" ] && "$bin" curves "$run/metrics.csv" --out "$docs/curves.png"
     grep -h -E "halved|out of memory|needs an estimated" "$run/train.log" >"$docs/memory.log" 2>/dev/null ||
         rm -f "$docs/memory.log"
 }

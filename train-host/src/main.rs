@@ -34,6 +34,19 @@ enum Command {
     Status(StatusArgs),
     Pack(PackArgs),
     Tradeoff(TradeoffArgs),
+    Curves(CurvesArgs),
+}
+
+/// Redraw a run's curves.png from its metrics.csv (the figure a run writes
+/// after every epoch, with the current drawing code).
+#[derive(Args)]
+#[command(after_help = "Examples:
+  colorize-train curves ~/.cache/colorize/runs/default/metrics.csv --out /tmp/curves.png")]
+struct CurvesArgs {
+    /// A run's metrics.csv.
+    metrics: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// Score distribution-head models over a sweep of vividness values, and
@@ -371,6 +384,13 @@ fn main() -> Result<()> {
         Command::Status(a) => cmd_status(a),
         Command::Pack(a) => cmd_pack(a),
         Command::Tradeoff(a) => cmd_tradeoff(a),
+        Command::Curves(a) => {
+            let rows = train::read_metrics(&a.metrics)?;
+            if rows.is_empty() {
+                bail!("{}: no epoch rows", a.metrics.display());
+            }
+            train::write_curves(&a.out, &rows)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub const BLUE: Rgb<u8> = Rgb([31, 119, 180]);
 pub const ORANGE: Rgb<u8> = Rgb([255, 127, 14]);
 pub const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
 pub const GRAY: Rgb<u8> = Rgb([140, 140, 140]);
+pub const RED: Rgb<u8> = Rgb([214, 39, 40]);
 
 /// Rows of 3 bits, top to bottom.
 fn glyph(c: char) -> [u8; 5] {

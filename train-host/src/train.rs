@@ -663,29 +663,49 @@ pub fn write_samples_at(
 /// `curves.png`: losses on top, PSNR below, against the epoch.
 pub fn write_curves(path: &Path, rows: &[EpochRow]) -> Result<()> {
     let mut img = image::RgbImage::from_pixel(900, 700, plot::WHITE);
-    let pts = |f: fn(&EpochRow) -> f64| rows.iter().map(|r| (r.epoch as f64, f(r))).collect();
-    plot::chart(
-        &mut img,
-        (0, 0, 900, 350),
-        "LOSS",
-        "EPOCH",
-        &[
-            ("TRAIN", plot::BLUE, pts(|r| r.train_loss)),
-            ("VAL", plot::ORANGE, pts(|r| r.val_loss)),
-        ],
-    );
-    plot::chart(
-        &mut img,
-        (0, 350, 900, 350),
-        "VAL PSNR",
-        "EPOCH",
-        &[
-            ("PREDICTED", plot::GREEN, pts(|r| r.val_psnr)),
-            ("GRAY", plot::GRAY, pts(|r| r.val_psnr_gray)),
-        ],
-    );
+    let pts = |f: fn(&EpochRow) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().map(|r| (r.epoch as f64, f(r))).collect()
+    };
+    // Long runs on small validation sets (the paper's subsets: 45 images)
+    // give noisy per-epoch validation numbers: add a moving mean over about
+    // a fiftieth of the run, drawn on top.
+    let window = rows.len() / 50;
+    let mut loss = vec![
+        ("TRAIN", plot::BLUE, pts(|r| r.train_loss)),
+        ("VAL", plot::ORANGE, pts(|r| r.val_loss)),
+    ];
+    let mut psnr = vec![
+        ("PREDICTED", plot::GREEN, pts(|r| r.val_psnr)),
+        ("GRAY", plot::GRAY, pts(|r| r.val_psnr_gray)),
+    ];
+    if window >= 3 {
+        loss.push((
+            "VAL MEAN",
+            plot::RED,
+            moving_mean(&pts(|r| r.val_loss), window),
+        ));
+        psnr.push((
+            "MEAN",
+            plot::BLACK,
+            moving_mean(&pts(|r| r.val_psnr), window),
+        ));
+    }
+    plot::chart(&mut img, (0, 0, 900, 350), "LOSS", "EPOCH", &loss);
+    plot::chart(&mut img, (0, 350, 900, 350), "VAL PSNR", "EPOCH", &psnr);
     img.save(path)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Centred moving mean of `points` over `window` of them (shorter at the ends).
+fn moving_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    let half = window / 2;
+    (0..points.len())
+        .map(|i| {
+            let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(points.len()));
+            let m = points[lo..hi].iter().map(|p| p.1).sum::<f64>() / (hi - lo) as f64;
+            (points[i].0, m)
+        })
+        .collect()
 }
 
 /// Loads the training and validation sets of a config.
