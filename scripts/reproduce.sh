@@ -117,7 +117,7 @@ split() { # subset -> prints its folder
     local dir=$REPRO_DIR/data/$subset
     # A finished split (a GPU pack carries them) needs no shards.
     if [ ! -f "$dir/done" ] && [ ! -f "${shards[0]}" ]; then
-        echo "reproduce: no train-*.tar.gz in $DATA to make the $subset split from" >&2
+        echo "reproduce: no train-*.tar.gz in $DATA to make the $subset split from (set DATA to the folder that has Tiny ImageNet's shards)" >&2
         exit 1
     fi
     python3 scripts/repro/split.py --out "$dir" ${classes:+--classes "$classes"} "${shards[@]}" >&2
