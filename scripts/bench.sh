@@ -58,8 +58,8 @@ fi
 tract_version="$(sed -n '/^name = "tract-onnx"$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)"
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$venv/bin/python" bench/run.py \
-    --bench-bin target/release/examples/bench \
-    --colorize target/release/colorize \
+    --bench-bin "${CARGO_TARGET_DIR:-target}/release/examples/bench" \
+    --colorize "${CARGO_TARGET_DIR:-target}/release/colorize" \
     "${photo_args[@]}" \
     --model models/colorize-default.onnx \
     --model models/colorize-default-int8.onnx \

@@ -15,7 +15,7 @@ out=${1:-$HOME/.cache/colorize/compare}
 MIN=${MIN:-10}
 DATA=${DATA:-$COLORIZE_ROOT/../shared/data/tiny-imagenet}
 cargo build --release -p colorize-train
-bin=target/release/colorize-train
+bin=$COLORIZE_TARGET/release/colorize-train
 rm -rf "$out/unet" "$out/ctx"
 mkdir -p "$out"
 common=(--data "$DATA/train-0.tar.gz" --val-split 0.1 --seed 1 --threads 1 --quiet --max-minutes "$MIN")

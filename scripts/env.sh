@@ -5,6 +5,8 @@ COLORIZE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export COLORIZE_ROOT
 export COLORIZE_CACHE="${COLORIZE_CACHE:-$COLORIZE_ROOT/.cache}"
 export TORCH_VENV="${TORCH_VENV:-$COLORIZE_CACHE/torch-venv}"
+# Where cargo puts builds: scripts run binaries from here.
+export COLORIZE_TARGET="${CARGO_TARGET_DIR:-$COLORIZE_ROOT/target}"
 
 # libtorch from the torch==2.11.0 wheel (pairs with tch 0.24.0).
 # A glob, not `ls | head`: callers run with `set -euo pipefail`, and before the

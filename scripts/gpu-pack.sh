@@ -30,7 +30,7 @@ limit=$(( ${PACK_MIB:-58} * 1024 * 1024 ))
 
 cargo build --release -p colorize-train
 rm -rf "$dir" && mkdir -p "$dir"
-strip -o "$dir/colorize-train" target/release/colorize-train
+strip -o "$dir/colorize-train" "$COLORIZE_TARGET/release/colorize-train"
 # xz: 28 MB -> 6 MB; run.sh unpacks it (xz, or Python's lzma where xz is missing).
 xz -9 -T2 "$dir/colorize-train"
 cp scripts/gpu/run.sh scripts/gpu/lib.sh "$dir/"

@@ -93,7 +93,7 @@ if [ -n "${COLORIZE_TRAIN:-}" ]; then
     bin=$COLORIZE_TRAIN
 else
     cargo build --release -p colorize-train
-    bin=$COLORIZE_ROOT/target/release/colorize-train
+    bin=$COLORIZE_TARGET/release/colorize-train
 fi
 started=$SECONDS
 

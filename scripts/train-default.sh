@@ -46,7 +46,7 @@ if [ -f "$RUN/train.pid" ] && kill -0 "$(cat "$RUN/train.pid")" 2>/dev/null; the
 fi
 
 cargo build --release -p colorize-train
-bin=$COLORIZE_ROOT/target/release/colorize-train
+bin=$COLORIZE_TARGET/release/colorize-train
 mkdir -p "$RUN"
 if [ -f "$RUN/last.json" ] || [ -f "$RUN/last.json.tmp" ]; then
     args=(train --out "$RUN" --resume --epochs "$EPOCHS" --max-minutes "$minutes" --quiet)
