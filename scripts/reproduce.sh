@@ -147,6 +147,8 @@ run_experiment() {
     dir=$(split "$subset")
     run=$REPRO_DIR/runs/$name
     docs=$DOCS/$name
+    # A new run replaces what docs/ held from another run of this experiment.
+    [ -f "$run/last.json" ] || rm -rf "$docs"
     mkdir -p "$run" "$docs"
     for stage in $stages; do
         local done_epochs=0
