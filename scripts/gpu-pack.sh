@@ -22,7 +22,11 @@ cd "$(dirname "$0")/.."
 # shellcheck source=env.sh
 source scripts/env.sh
 repro=""
-if [ "${1:-}" = --repro ]; then repro=$2; shift 2; fi
+if [ "${1:-}" = --repro ]; then
+    [ $# -ge 3 ] || { echo "gpu-pack: --repro EXP[,EXP...] DIR (see --help)" >&2; exit 2; }
+    repro=$2
+    shift 2
+fi
 [ $# -eq 1 ] || { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 dir=$1
 DATA=${DATA:-$COLORIZE_ROOT/../shared/data/tiny-imagenet}
@@ -60,7 +64,9 @@ if [ -n "$repro" ]; then
             mkdir -p "$dir/repro/runs/$exp"
             # The run as it stands (resumed on the GPU) and its finished stages.
             cp "$run"/last.ot "$run"/last.json "$run"/last.opt.ot "$run"/config.json \
-                "$run"/metrics.csv "$dir/repro/runs/$exp/"
+                "$dir/repro/runs/$exp/"
+            # No metrics.csv yet when a run stopped inside its first epoch.
+            [ -f "$run/metrics.csv" ] && cp "$run/metrics.csv" "$dir/repro/runs/$exp/"
             cp "$run"/epoch*.ot "$run"/epoch*.json "$dir/repro/runs/$exp/" 2>/dev/null || true
             [ -f "$run/best.ot" ] && cp "$run"/best.ot "$run"/best.json "$dir/repro/runs/$exp/"
         fi

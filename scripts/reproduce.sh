@@ -106,7 +106,10 @@ minutes_left() {
 out_of_time() { [ -n "$max_minutes" ] && python3 -c "import sys; sys.exit(float(sys.argv[1]) > 0.05)" "$(minutes_left)"; }
 json_field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
-split() { # subset -> prints its folder
+# Makes the data split of subset $1 (once) and sets SPLIT_DIR to it. Not
+# called in a command substitution: there `set -e` would not stop on a
+# failed split.
+split() {
     local subset=$1 classes
     case $subset in
         fish) classes=$FISH ;;
@@ -114,14 +117,28 @@ split() { # subset -> prints its folder
         food) classes=$FOOD ;;
         full) classes="" ;;
     esac
-    local dir=$REPRO_DIR/data/$subset
+    SPLIT_DIR=$REPRO_DIR/data/$subset
     # A finished split (a GPU pack carries them) needs no shards.
-    if [ ! -f "$dir/done" ] && [ ! -f "${shards[0]}" ]; then
+    if [ ! -f "$SPLIT_DIR/done" ] && [ ! -f "${shards[0]}" ]; then
         echo "reproduce: no train-*.tar.gz in $DATA to make the $subset split from (set DATA to the folder that has Tiny ImageNet's shards)" >&2
         exit 1
     fi
-    python3 scripts/repro/split.py --out "$dir" ${classes:+--classes "$classes"} "${shards[@]}" >&2
-    echo "$dir"
+    python3 scripts/repro/split.py --out "$SPLIT_DIR" ${classes:+--classes "$classes"} "${shards[@]}" >&2
+}
+
+# A resumed run reads its data from its config.json: point that at this
+# machine's split, so that runs carried to or from a GPU machine resume.
+point_run_at() {
+    python3 - "$1/config.json" "$2" <<'PY'
+import json, sys
+path, data = sys.argv[1], sys.argv[2]
+cfg = json.load(open(path))
+if cfg.get("data") != [data]:
+    cfg["data"] = [data]
+    json.dump(cfg, open(path + ".tmp", "w"), indent=2)
+    import os
+    os.replace(path + ".tmp", path)
+PY
 }
 
 # Scores checkpoint $1 (.ot) on the test folder $2; writes <stem>.test.json,
@@ -144,11 +161,10 @@ score() {
 run_experiment() {
     local name=$1 subset=$2 stages=$3 opts=$4
     local dir run docs reached=0
-    dir=$(split "$subset")
+    split "$subset"
+    dir=$SPLIT_DIR
     run=$REPRO_DIR/runs/$name
     docs=$DOCS/$name
-    # A new run replaces what docs/ held from another run of this experiment.
-    [ -f "$run/last.json" ] || rm -rf "$docs"
     mkdir -p "$run" "$docs"
     for stage in $stages; do
         local done_epochs=0
@@ -159,6 +175,7 @@ run_experiment() {
             [ -n "$max_minutes" ] && limit=(--max-minutes "$(minutes_left)")
             if [ -f "$run/last.json" ]; then
                 echo "reproduce: $name: resuming at epoch $done_epochs, training to $stage"
+                point_run_at "$run" "$dir/train"
                 nice -n "${NICE:-0}" "$bin" train --out "$run" --resume --epochs "$stage" \
                     --device "$DEVICE" "${limit[@]}" --quiet 2>&1 | tee -a "$run/train.log"
             else
@@ -167,6 +184,8 @@ run_experiment() {
                 nice -n "${NICE:-0}" "$bin" train --data "$dir/train" --val-split 0.1 --seed 1 \
                     $opts $COMPUTE --epochs "$stage" --device "$DEVICE" --out "$run" "${limit[@]}" \
                     --quiet 2>&1 | tee -a "$run/train.log"
+                # A new run replaces what docs/ held from an earlier run.
+                rm -rf "$docs" && mkdir -p "$docs"
             fi
             done_epochs=$(json_field "$run/last.json" epoch)
         fi
@@ -181,11 +200,11 @@ run_experiment() {
     done
     # Stopped short of the last stage: score where it stands, labelled.
     local last_stage=${stages##* }
+    rm -f "$docs"/partial-epoch*
     if [ "$reached" != "$last_stage" ] && [ -f "$run/last.json" ]; then
         local epochs
         epochs=$(json_field "$run/last.json" epoch)
         if [ "$epochs" -gt "$reached" ]; then
-            rm -f "$docs"/partial-epoch*
             score "$run/last.ot" "$dir/test" "$docs" "partial-epoch$epochs"
         fi
         echo "reproduce: $name: stopped at epoch $epochs of $last_stage (run again to continue)"
@@ -193,7 +212,7 @@ run_experiment() {
     # The paper's figure 8: the full-set model on photographs with no colour
     # original. Ours are the gray conversions (L*) of colour photographs,
     # shown beside the result; the model never sees their colour.
-    if [ "$name" = full ] && [ -f "$run/last.ot" ] && [ -d "$PHOTOS" ]; then
+    if [ "$name" = full ] && [ -f "$run/last.ot" ] && compgen -G "$PHOTOS/*.jpg" >/dev/null; then
         local ckpt=$run/last.ot
         [ -f "$run/epoch$last_stage.ot" ] && ckpt=$run/epoch$last_stage.ot
         rm -rf "$docs/photos"

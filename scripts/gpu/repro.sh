@@ -4,13 +4,14 @@
 # scored results in one file to bring back.
 #
 # usage: repro.sh OUT [--minutes M] [--device cuda|cpu] EXPERIMENT...
-# writes: OUT/repro-results.tar.gz (runs/<exp>/ without the optimizer state
-#         of finished stages, and docs/reproduction/), OUT/repro.log
-# Back home: tar -xzf repro-results.tar.gz -C ~/.cache/colorize/reproduction
-#            then scripts/reproduce.sh EXPERIMENT... scores and copies them.
+# writes: OUT/repro-results.tar.gz (runs/<exp>/ and docs/reproduction/),
+#         OUT/repro.log
+# Back home: tar -xzf repro-results.tar.gz -C ~/.cache/colorize/reproduction runs
+#            then scripts/reproduce.sh --max-minutes 0 EXPERIMENT... scores
+#            and copies them (without --max-minutes 0 it also trains on).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 1 ] || { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 out=$1; shift
 minutes=8
 device=cuda
@@ -41,6 +42,6 @@ t0=$(date +%s)
 # reproduce.sh runs from it unchanged.
 REPRO_DIR="$here/repro" COLORIZE_TRAIN="$bin" DEVICE="$device" \
     bash "$here/scripts/reproduce.sh" --max-minutes "$minutes" "${exps[@]}" 2>&1 | tee -a "$log" || true
-tar -czf "$out/repro-results.tar.gz" -C "$here/repro" --exclude='epoch*.opt.ot' runs \
+tar -czf "$out/repro-results.tar.gz" -C "$here/repro" runs \
     -C "$here" docs/reproduction
 say "done in $(( $(date +%s) - t0 )) s: $out/repro-results.tar.gz ($(du -h "$out/repro-results.tar.gz" | cut -f1))"

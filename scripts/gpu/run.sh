@@ -12,7 +12,7 @@
 #         model.onnx's card.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-[ $# -ge 1 ] || { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 2; }
 out=$1; shift
 minutes=8
 device=cuda
@@ -79,9 +79,11 @@ if [ ! -f "$out/best.ot" ]; then
 fi
 vivid=()
 if [ "$head" = dist ] && [ -f "$here/val.tar.gz" ]; then
-    "$bin" tradeoff --model "$out/best.ot" --name "$head" --data "$here/val.tar.gz" --device "$device" \
-        --out "$out" 2>>"$log" | tee -a "$log"
-    v=$(sed -n 's/^default vividness of [^:]*: \([0-9.]*\).*/\1/p' "$log" | tail -n1)
+    # A failed trade-off costs the default vividness, never the export.
+    picked=$("$bin" tradeoff --model "$out/best.ot" --name "$head" --data "$here/val.tar.gz" \
+        --device "$device" --out "$out" 2>>"$log") || say "tradeoff failed (see $log): exporting with vividness 0"
+    echo "$picked" | tee -a "$log"
+    v=$(echo "$picked" | sed -n 's/^default vividness of [^:]*: \([0-9.]*\).*/\1/p')
     [ -n "$v" ] && vivid=(--vividness "$v")
 fi
 "$bin" export "$out/best.ot" --out "$out/model.onnx" "${vivid[@]}" 2>&1 | tee -a "$log"

@@ -269,8 +269,8 @@ struct EvalArgs {
     batch_size: usize,
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Also write a PNG grid of the first --grid-images scored images, one
-    /// row each: gray input | prediction | truth (2x enlarged).
+    /// Also write a PNG grid of the first --grid-images images (gray truths
+    /// included), one row each: gray input | prediction | truth (2x enlarged).
     #[arg(long)]
     grid: Option<PathBuf>,
     #[arg(long, default_value_t = 8)]

@@ -442,7 +442,11 @@ impl Loss {
             .weights
             .f_index_select(0, &idx.f_select(1, 0)?.f_reshape([-1])?)?
             .f_view([n, h, w_])?;
-        debug_assert_eq!(logits.size()[1], q);
+        assert_eq!(
+            q,
+            d.weights.size()[0],
+            "logit channels must be the colour bins"
+        );
         ce.f_mul(&pixel_w)?.f_mean(Kind::Float)
     }
 
