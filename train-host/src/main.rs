@@ -174,6 +174,11 @@ struct TrainArgs {
     /// Learning-rate schedule over --epochs.
     #[arg(long, value_enum, default_value_t = Schedule::Constant)]
     schedule: Schedule,
+    /// Start from the weights of this checkpoint where names and shapes
+    /// match (the rest keeps its fresh initialisation): for example a
+    /// regression model's body under a new --head dist.
+    #[arg(long, value_name = "CKPT", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// Mixed precision: bf16 activations and weight copies, f32 master
     /// weights (AVX512-BF16/AMX on CPUs that have them, tensor cores on CUDA).
     #[arg(long)]
@@ -430,6 +435,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         schedule: a.schedule,
         bf16: a.bf16,
         channels_last: a.channels_last,
+        init_from: a.init_from,
     };
     let limits = RunLimits {
         max_minutes: a.max_minutes,

@@ -61,6 +61,10 @@ pub struct TrainConfig {
     pub bf16: bool,
     #[serde(default)]
     pub channels_last: bool,
+    /// Weights the run started from (`--init-from`), where names and
+    /// shapes matched.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 /// How the learning rate moves over the planned epochs.
@@ -270,6 +274,37 @@ pub fn rebalance_weights(samples: &[Sample]) -> Vec<f32> {
     // the scale of plain MSE.
     let mean: f64 = p.iter().zip(&w).map(|(p, w)| p * w).sum();
     w.iter().map(|w| (w / mean) as f32).collect()
+}
+
+/// Copies the tensors of checkpoint `path` into the variables of `vs` with
+/// the same name and shape. Returns the names taken and the names left
+/// fresh.
+pub fn init_matching(vs: &mut nn::VarStore, path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let saved: std::collections::HashMap<String, Tensor> = Tensor::load_multi(path)
+        .with_context(|| format!("reading --init-from {}", path.display()))?
+        .into_iter()
+        .collect();
+    let (mut taken, mut fresh) = (Vec::new(), Vec::new());
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in vars {
+            match saved.get(&name) {
+                Some(t) if t.size() == var.size() => {
+                    var.f_copy_(&t.to_device(var.device()).to_kind(var.kind()))?;
+                    taken.push(name);
+                }
+                _ => fresh.push(name),
+            }
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(
+        !taken.is_empty(),
+        "--init-from {}: no tensor matches this model by name and shape",
+        path.display()
+    );
+    Ok((taken, fresh))
 }
 
 /// Smoothing of the bin prior and of the soft targets (Zhang et al.: a
@@ -853,6 +888,20 @@ pub fn train_with_limits(
         bf16: cfg.bf16,
         channels_last: cfg.channels_last,
     };
+    if let (Some(init), None) = (&cfg.init_from, &start_meta) {
+        let (taken, fresh) = init_matching(&mut vs, init)?;
+        eprintln!(
+            "initialised {} of {} tensors from {} (fresh: {})",
+            taken.len(),
+            taken.len() + fresh.len(),
+            init.display(),
+            if fresh.is_empty() {
+                "none".to_string()
+            } else {
+                fresh.join(", ")
+            }
+        );
+    }
     let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.lr);
     let mut batch_size = cfg.batch_size;
     let mut rows: Vec<EpochRow> = Vec::new();
@@ -1214,5 +1263,36 @@ mod tests {
             .unwrap()
             .double_value(&[])
             .is_finite());
+    }
+
+    #[test]
+    fn init_from_takes_matching_tensors_only() {
+        let cfg = |head| ModelConfig {
+            arch: Arch::Ctx,
+            size: 16,
+            width: 8,
+            depth: 2,
+            dropout: 0.0,
+            output: OutputActivation::Tanh,
+            head,
+        };
+        let src = nn::VarStore::new(Device::Cpu);
+        Model::new(&src.root(), cfg(Head::Regression)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("src.ot");
+        src.save(&path).unwrap();
+        let mut dst = nn::VarStore::new(Device::Cpu);
+        Model::new(&dst.root(), cfg(Head::Dist)).unwrap();
+        let (taken, fresh) = init_matching(&mut dst, &path).unwrap();
+        assert_eq!(
+            fresh,
+            vec!["conv_out.bias".to_string(), "conv_out.weight".to_string()]
+        );
+        assert!(taken.contains(&"stem1.weight".to_string()));
+        let (a, b) = (
+            &src.variables()["stem1.weight"],
+            &dst.variables()["stem1.weight"],
+        );
+        assert!(a.equal(b), "taken tensors are copied");
     }
 }

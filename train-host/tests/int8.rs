@@ -39,6 +39,7 @@ fn int8_export_stays_close_to_f32() {
         schedule: Default::default(),
         bf16: false,
         channels_last: false,
+        init_from: None,
     };
     let out = dir.path().join("run");
     train::train(cfg, &out, false, tch::Device::Cpu, false).unwrap();

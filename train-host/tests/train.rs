@@ -40,6 +40,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
         schedule: Default::default(),
         bf16: false,
         channels_last: false,
+        init_from: None,
     }
 }
 
