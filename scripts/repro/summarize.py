@@ -68,10 +68,11 @@ def find(exp, ep=None):
     cands = [r for r in rows if r[0] == exp and (ep is None or (r[1] == ep and not r[2]))]
     return max(cands, key=lambda r: r[1]) if cands else None
 
-pairs = [("fish", 1000, "fish", 100), ("fish", 1000, "fish", 500), ("fish", 1000, "fish-mlp", 1000),
-         ("fish", 100, "fish-mlp", 100), ("fish", 500, "fish-relu", 500),
-         ("fish", 500, "fish-dropout25", 500), ("fish", 500, "fish-dropout50", 500),
-         ("fish", 500, "fish-deeper", 500), ("full", None, "full-mlp", None)]
+pairs = [("fish", 1000, "fish", 100), ("fish", 1000, "fish", 500), ("fish", 500, "fish", 100),
+         ("fish", 1000, "fish-mlp", 1000), ("fish", 100, "fish-mlp", 100)]
+for ablation in ("fish-relu", "fish-dropout25", "fish-dropout50", "fish-deeper"):
+    pairs += [("fish", 100, ablation, 100), ("fish", 500, ablation, 500)]
+pairs += [("full", None, "full-mlp", None)]
 paired = []
 for ea, pa, eb, pb in pairs:
     a, b = find(ea, pa), find(eb, pb)
