@@ -609,7 +609,7 @@ fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
     let values = tradeoff::sweep_values(a.points);
     let mut bs = a.batch_size.max(1);
     let mut curves = Vec::new();
-    for (_, model, name) in &models {
+    for (_, model, name) in &mut models {
         curves.push(tradeoff::score(
             name, model, &samples, &values, &mut bs, device,
         )?);

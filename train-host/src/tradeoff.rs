@@ -30,10 +30,11 @@ pub fn sweep_values(n: usize) -> Vec<f32> {
 }
 
 /// Scores `model` on `samples` at every value of `vividness` (once, at
-/// `None`, for a regression model).
+/// `None`, for a regression model). Leaves the model's temperature as it
+/// found it.
 pub fn score(
     name: &str,
-    model: &Model,
+    model: &mut Model,
     samples: &[Sample],
     vividness: &[f32],
     batch_size: &mut usize,
@@ -44,19 +45,17 @@ pub fn score(
         Head::Regression => vec![None],
         Head::Dist => vividness.iter().map(|&v| Some(v)).collect(),
     };
+    let saved = model.temperature;
     for v in values {
-        let t = v.map_or(1.0, vividness_to_temperature) as f64;
-        let mut acc = colorize_shared::metrics::EvalAccumulator::new();
-        let size = model.config.size;
-        train::predict(model, None, samples, batch_size, device, t, |i, out| {
-            let s = &samples[i];
-            let (x0, y0) = s.centre(size);
-            acc.add(
-                &s.crop_rgb8(x0, y0, size),
-                &train::prediction_rgb8(s, out, size),
-            );
-        })?;
-        let summary = acc.summary();
+        model.temperature = v.map_or(1.0, vividness_to_temperature) as f64;
+        let scored = train::evaluate(model, None, samples, batch_size, device);
+        let summary = match scored {
+            Ok((_, summary)) => summary,
+            Err(e) => {
+                model.temperature = saved;
+                return Err(e);
+            }
+        };
         eprintln!(
             "{name}{}: gain {:+.3} dB, colourfulness ratio {:.3}, AuC {:.4}",
             v.map_or(String::new(), |v| format!(" at vividness {v:.2}")),
@@ -66,6 +65,7 @@ pub fn score(
         );
         points.push((v, summary));
     }
+    model.temperature = saved;
     Ok(Curve {
         name: name.to_string(),
         points,
