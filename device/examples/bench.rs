@@ -25,9 +25,9 @@ use colorize_device::camera::capture::{capture_to_dir, CaptureOptions};
 use colorize_device::camera::{FakeSource, FrameSource};
 use colorize_device::images;
 use colorize_device::runtime::Model;
+use colorize_model::pb::{tensor_shape_proto, type_proto, ModelProto};
+use colorize_model::Message;
 use colorize_shared::{lab, reference};
-use prost::Message;
-use tract_onnx::pb::{tensor_shape_proto, type_proto, ModelProto};
 use tract_onnx::prelude::*;
 
 struct Counting;
@@ -192,9 +192,8 @@ fn bench_inference(models: &[PathBuf], work: &Path, runs: usize) -> Result<()> {
         let big_path = work.join(format!("{stem}-256.onnx"));
         std::fs::write(&big_path, &big)?;
         for (size, file, data) in [(64, path.clone(), &bytes), (256, big_path, &big)] {
-            let proto = ModelProto::decode(data.as_slice())?;
             let typed = tract_onnx::onnx()
-                .model_for_proto_model(&proto)?
+                .model_for_read(&mut data.as_slice())?
                 .into_typed()?;
             let gf = gflop(&typed)?;
             let plan = typed.into_optimized()?.into_runnable()?;
@@ -271,7 +270,7 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
     let g = model.geometry();
     let input = Arc::new(Tensor::zero::<f32>(&[1, 1, g.height, g.width])?);
     let plan = tract_onnx::onnx()
-        .model_for_proto_model(&ModelProto::decode(colorize_device::DEFAULT_MODEL)?)?
+        .model_for_read(&mut &colorize_device::DEFAULT_MODEL[..])?
         .into_optimized()?
         .into_runnable()?;
     let mut state = plan.spawn()?;

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use colorize_device::config::BoxConfig;
-use colorize_device::onnx::{to_onnx, to_onnx_int8};
-use colorize_device::synthetic::{conv_net, mlp_net};
+use colorize_model::onnx::{to_onnx, to_onnx_int8};
+use colorize_model::pb::ModelProto;
+use colorize_model::synthetic::{conv_net, mlp_net};
+use colorize_model::Message;
 use colorize_shared::contract::meta;
 use image::{DynamicImage, GrayImage, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage};
-use prost::Message;
-use tract_onnx::pb::ModelProto;
 
 fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> Result<()> {
     let dir = dir.join(target);

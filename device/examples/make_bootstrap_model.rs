@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use colorize_device::onnx::{to_onnx, to_onnx_int8};
-use colorize_device::synthetic::conv_net;
+use colorize_model::onnx::{to_onnx, to_onnx_int8};
+use colorize_model::synthetic::conv_net;
 use colorize_shared::contract::DEFAULT_INPUT_SIZE;
 
 fn main() -> Result<()> {

@@ -8,10 +8,10 @@
 //! ```
 
 use anyhow::{ensure, Context, Result};
-use colorize_device::integrity;
 use colorize_device::shared::contract::meta;
-use prost::Message;
-use tract_onnx::pb::ModelProto;
+use colorize_model::integrity;
+use colorize_model::pb::ModelProto;
+use colorize_model::Message;
 
 fn main() -> Result<()> {
     let paths: Vec<String> = std::env::args().skip(1).collect();

@@ -1,20 +1,16 @@
-//! The colorize device runtime: ONNX export of a trained [`net::Net`], the
-//! tract runtime that colourizes full-resolution images with it, and the
-//! `colorize` command line.
+//! The colorize device runtime: the tract runtime that colourizes
+//! full-resolution images with an ONNX model (format: [`colorize_model`]),
+//! files, camera and scanner box, and the `colorize` command line.
+pub use colorize_model as model;
 pub use colorize_shared as shared;
 
 pub mod boxd;
 pub mod camera;
 pub mod cli;
 pub mod config;
-pub mod forward;
 pub mod gpio;
 pub mod images;
-pub mod integrity;
-pub mod net;
-pub mod onnx;
 pub mod runtime;
-pub mod synthetic;
 
 pub use runtime::{Model, Session};
 

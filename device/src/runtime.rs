@@ -11,12 +11,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
+use colorize_model::pb::ModelProto;
 use colorize_shared::colour_bins;
 use colorize_shared::contract::{self, meta, ModelGeometry, OutputKind};
 use colorize_shared::lab::{lab_to_rgb8, rgb8_to_l, rgb8_to_lab};
 use colorize_shared::recombine::{recombine_rows, scratch_len, AbPlanes};
 use prost::Message;
-use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::*;
 
 /// Rows recombined per band: bounds the working set of one recombination
@@ -83,14 +83,14 @@ impl Model {
         let proto = ModelProto::decode(bytes).with_context(|| {
             format!("{source}: not an ONNX model (protobuf decoding failed; a truncated file?)")
         })?;
-        crate::integrity::verify(&proto, source)?;
+        colorize_model::integrity::verify(&proto, source)?;
         let metadata = proto
             .metadata_props
             .iter()
             .map(|e| (e.key.clone(), e.value.clone()))
             .collect();
         let typed = tract_onnx::onnx()
-            .model_for_proto_model(&proto)
+            .model_for_read(&mut &bytes[..])
             .and_then(|m| m.into_typed())
             .with_context(|| format!("{source}: tract can not load this ONNX model"))?;
         let concrete = |fact: &TypedFact, what: &str| -> Result<Vec<usize>> {

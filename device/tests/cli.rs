@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use colorize_device::net::{Net, Node, Op, Tensor};
-use colorize_device::onnx::to_onnx;
+use colorize_model::net::{Net, Node, Op, Tensor};
+use colorize_model::onnx::to_onnx;
 use colorize_shared::contract::OUTPUT_NAME;
 use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
 use image::{ImageBuffer, Luma, Rgb};

@@ -4,14 +4,14 @@
 use colorize_device::camera::convert::mjpeg_to_l;
 use colorize_device::camera::ConvertError;
 use colorize_device::images::{decode_bytes, DecodeLimits};
-use colorize_device::onnx::to_onnx;
-use colorize_device::synthetic::conv_net;
 use colorize_device::Model;
-use prost::Message;
-use tract_onnx::pb::ModelProto;
+use colorize_model::onnx::to_onnx;
+use colorize_model::pb::ModelProto;
+use colorize_model::synthetic::conv_net;
+use colorize_model::Message;
 
 /// A small valid model with `edit` applied to its first Conv node.
-fn edited_conv_model(edit: impl Fn(&mut tract_onnx::pb::NodeProto)) -> Vec<u8> {
+fn edited_conv_model(edit: impl Fn(&mut colorize_model::pb::NodeProto)) -> Vec<u8> {
     let bytes = to_onnx(&conv_net(4, 2, 1)).unwrap();
     Model::from_bytes(&bytes).expect("the unedited model loads");
     let mut proto = ModelProto::decode(&bytes[..]).unwrap();

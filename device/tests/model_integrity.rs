@@ -7,12 +7,12 @@ use std::fs;
 use std::path::Path;
 
 use cli_common::*;
-use colorize_device::integrity;
-use colorize_device::net::{Net, Node, Op, Tensor};
 use colorize_device::shared::contract::{meta, INPUT_NAME, OUTPUT_NAME};
 use colorize_device::{Model, DEFAULT_MODEL};
-use prost::Message;
-use tract_onnx::pb::ModelProto;
+use colorize_model::integrity;
+use colorize_model::net::{Net, Node, Op, Tensor};
+use colorize_model::pb::ModelProto;
+use colorize_model::Message;
 
 fn small_net() -> Net {
     Net {
@@ -69,7 +69,7 @@ fn shipped_and_written_models_carry_a_matching_initializers_sha256() {
         ("colorize-default.onnx", f32_file),
         (
             "written by to_onnx",
-            colorize_device::onnx::to_onnx(&small_net()).unwrap(),
+            colorize_model::onnx::to_onnx(&small_net()).unwrap(),
         ),
     ] {
         let proto = ModelProto::decode(&bytes[..]).unwrap();
@@ -93,7 +93,7 @@ fn shipped_and_written_models_carry_a_matching_initializers_sha256() {
 fn truncated_models_are_refused_clearly() {
     for bytes in [
         DEFAULT_MODEL.to_vec(),
-        colorize_device::onnx::to_onnx(&small_net()).unwrap(),
+        colorize_model::onnx::to_onnx(&small_net()).unwrap(),
     ] {
         let n = bytes.len();
         for cut in [n - 1, n - 50, n * 9 / 10, n / 2, 100, 3] {

@@ -1,11 +1,11 @@
 //! The ONNX writer against the plain-Rust reference forward pass: every op,
 //! in float and in int8.
 
-use colorize_device::forward::forward;
-use colorize_device::net::{Net, Node, Op, Tensor};
-use colorize_device::onnx::{to_onnx, to_onnx_int8};
-use colorize_device::synthetic::{conv_net, mlp_net};
 use colorize_device::Model;
+use colorize_model::forward::forward;
+use colorize_model::net::{Net, Node, Op, Tensor};
+use colorize_model::onnx::{to_onnx, to_onnx_int8};
+use colorize_model::synthetic::{conv_net, mlp_net};
 use colorize_shared::contract::{meta, OUTPUT_NAME};
 
 /// Deterministic inputs in the contract's -1..1 range.

@@ -1,9 +1,9 @@
 //! The runtime pipeline without the CLI: shapes, lightness preservation
 //! under a worst-case (saturated) model, banding, buffer reuse.
 
-use colorize_device::net::{Net, Node, Op, Tensor};
-use colorize_device::onnx::to_onnx;
 use colorize_device::Model;
+use colorize_model::net::{Net, Node, Op, Tensor};
+use colorize_model::onnx::to_onnx;
 use colorize_shared::contract::OUTPUT_NAME;
 use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
 

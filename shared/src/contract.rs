@@ -43,7 +43,7 @@ pub mod meta {
     /// on an int8 file.
     pub const WEIGHTS_SHA256: &str = "colorize.weights_sha256";
     /// SHA-256 over the ONNX graph's initializers as stored in this file
-    /// (`colorize_device::integrity`): checked when a model is loaded.
+    /// (`colorize_model::integrity`): checked when a model is loaded.
     pub const INITIALIZERS_SHA256: &str = "colorize.initializers_sha256";
     pub const QUANTIZATION: &str = "colorize.quantization";
     /// Distribution-head models: the vividness (0..1) used when the user

@@ -1,9 +1,9 @@
-//! Checkpoint -> `colorize_device::net::Net` with its model card -> ONNX.
+//! Checkpoint -> `colorize_model::net::Net` with its model card -> ONNX.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use colorize_device::net::{Net, Op};
+use colorize_model::net::{Net, Op};
 use colorize_shared::contract::{self, meta};
 use sha2::{Digest, Sha256};
 
@@ -131,8 +131,8 @@ pub fn export(
 ) -> Result<Net> {
     let net = checkpoint_to_net(ckpt, vividness)?;
     let bytes = match calibration {
-        None => colorize_device::onnx::to_onnx(&net),
-        Some(calib) => colorize_device::onnx::to_onnx_int8(&net, calib),
+        None => colorize_model::onnx::to_onnx(&net),
+        Some(calib) => colorize_model::onnx::to_onnx_int8(&net, calib),
     }
     .with_context(|| format!("converting {} to ONNX", ckpt.display()))?;
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))?;

@@ -1,11 +1,11 @@
 //! The architectures, written once as a layer list that mirrors the Net IR of
-//! `colorize_device::net`: tch runs the list for training, and export walks
+//! `colorize_model::net`: tch runs the list for training, and export walks
 //! the same list, so the ONNX graph cannot drift from what was trained.
 
 use std::collections::HashMap;
 
 use anyhow::{bail, ensure, Context, Result};
-use colorize_device::net::{Net, Node, Op, Tensor as NetTensor};
+use colorize_model::net::{Net, Node, Op, Tensor as NetTensor};
 use colorize_shared::colour_bins;
 use colorize_shared::contract::{AB_RANGE, INPUT_NAME, OUTPUT_NAME};
 use serde::{Deserialize, Serialize};

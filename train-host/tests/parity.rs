@@ -1,5 +1,6 @@
 //! tch and the exported ONNX model (run by tract in colorize-device) agree.
-use colorize_device::{onnx, runtime};
+use colorize_device::runtime;
+use colorize_model::onnx;
 use colorize_train::model::{Arch, Model, ModelConfig};
 use tch::{nn, Device, Kind, Tensor};
 

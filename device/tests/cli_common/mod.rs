@@ -228,8 +228,8 @@ pub fn rgb_l(rgb: &[u8]) -> Vec<u16> {
 /// files rather than colour, where the default model's 0.26 GFLOP an image
 /// and its load time would make them slow under qemu-user.
 pub fn tiny_model() -> Vec<u8> {
-    use colorize_device::net::{Net, Node, Op, Tensor};
     use colorize_device::shared::contract::{INPUT_NAME, OUTPUT_NAME};
+    use colorize_model::net::{Net, Node, Op, Tensor};
     let net = Net {
         arch: "tiny".into(),
         input_height: 16,
@@ -248,7 +248,7 @@ pub fn tiny_model() -> Vec<u8> {
         }],
         metadata: vec![],
     };
-    colorize_device::onnx::to_onnx(&net).unwrap()
+    colorize_model::onnx::to_onnx(&net).unwrap()
 }
 
 /// Whether permission bits stop this process (false for root, as in CI).

@@ -1,11 +1,10 @@
-//! [`Net`] -> ONNX, written with tract's own protobuf types so that what we
-//! write is exactly what the runtime parses.
+//! [`Net`] -> ONNX, written with the schema subset of [`crate::pb`].
 //!
 //! - [`to_onnx`]: float graph, opset 13.
 //! - [`to_onnx_int8`]: the same graph with every convolution as int8
 //!   `QLinearConv` (per-tensor scales, symmetric int8 weights, asymmetric int8
 //!   activations, int32 bias), activation ranges calibrated by running the
-//!   float graph in tract. A Relu that is a convolution's only consumer is
+//!   reference forward pass ([`crate::forward`]). A Relu that is a convolution's only consumer is
 //!   folded into the convolution's output range, and a quantized tensor feeds
 //!   the next convolution directly, so conv -> relu -> conv chains stay int8.
 //!   Linear (Gemm), Resize, Concat, Add and Tanh stay float.
@@ -15,18 +14,17 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use colorize_shared::contract::{self, meta, INPUT_NAME, OUTPUT_NAME};
 use prost::Message;
-use tract_onnx::pb::{
+
+use crate::forward::{forward_all, infer_shapes};
+use crate::net::{Net, Op};
+use crate::pb::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto, type_proto,
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
-use tract_onnx::prelude::*;
-
-use crate::forward::infer_shapes;
-use crate::net::{Net, Op};
 
 /// Opset 13: QLinearConv, Resize with `scales`, Gemm; inside the 9..=18 range
 /// tract is tested against.
@@ -42,7 +40,7 @@ pub fn to_onnx(net: &Net) -> Result<Vec<u8>> {
     for node in &net.nodes {
         g.float_node(node, &shapes)?;
     }
-    let model = g.finish(net, &shapes, &[], "none (f32)")?;
+    let model = g.finish(net, &shapes, "none (f32)")?;
     Ok(model.encode_to_vec())
 }
 
@@ -55,7 +53,7 @@ pub fn to_onnx_int8(net: &Net, calibration: &[Vec<f32>]) -> Result<Vec<u8>> {
         "int8 export needs at least one calibration input"
     );
     let shapes = infer_shapes(net).with_context(|| format!("net `{}` is not valid", net.arch))?;
-    let ranges = calibrate(net, &shapes, calibration)?;
+    let ranges = calibrate(net, calibration)?;
 
     let mut consumers: HashMap<&str, usize> = HashMap::new();
     for node in &net.nodes {
@@ -133,7 +131,6 @@ pub fn to_onnx_int8(net: &Net, calibration: &[Vec<f32>]) -> Result<Vec<u8>> {
     let model = g.finish(
         net,
         &shapes,
-        &[],
         &format!(
             "int8 per-tensor QLinearConv (symmetric weights, asymmetric activations), calibrated on {} inputs",
             calibration.len()
@@ -163,77 +160,22 @@ impl QParams {
     }
 }
 
-/// min/max of each conv input and output (or of the Relu folded into it),
-/// from running the float graph in tract with those tensors as extra outputs.
-fn calibrate(
-    net: &Net,
-    shapes: &HashMap<String, Vec<usize>>,
-    inputs: &[Vec<f32>],
-) -> Result<HashMap<String, (f32, f32)>> {
-    let mut wanted: Vec<String> = Vec::new();
-    for (ix, node) in net.nodes.iter().enumerate() {
-        if matches!(node.op, Op::Conv2d { .. }) {
-            wanted.push(node.inputs[0].clone());
-            wanted.push(node.output.clone());
-            if let Some(next) = net.nodes[ix + 1..]
-                .iter()
-                .find(|n| n.inputs.contains(&node.output))
-            {
-                if next.op == Op::Relu {
-                    wanted.push(next.output.clone());
-                }
-            }
-        }
-    }
-    wanted.sort();
-    wanted.dedup();
-    // The input is read from the calibration data itself, and the output is
-    // the graph's output already.
-    wanted.retain(|w| w != OUTPUT_NAME && w != INPUT_NAME);
-
-    let mut g = GraphWriter::default();
-    for node in &net.nodes {
-        g.float_node(node, shapes)?;
-    }
-    let bytes = g
-        .finish(net, shapes, &wanted, "calibration")?
-        .encode_to_vec();
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .context("building the calibration graph in tract")?;
-    let (h, w) = (net.input_height, net.input_width);
+/// min/max of each tensor of `net` over the calibration inputs, from the
+/// reference forward pass: the quantized graph needs the ranges of conv
+/// inputs and outputs (and of the Relus folded into them), and the reference
+/// computes every tensor anyway.
+fn calibrate(net: &Net, inputs: &[Vec<f32>]) -> Result<HashMap<String, (f32, f32)>> {
     let mut ranges: HashMap<String, (f32, f32)> = HashMap::new();
     for (k, input) in inputs.iter().enumerate() {
-        ensure!(
-            input.len() == h * w,
-            "calibration input {k} has {} values, the net takes {w}x{h}",
-            input.len()
-        );
-        let (lo, hi) = input
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), x| {
-                (l.min(*x), h.max(*x))
-            });
-        let e = ranges.entry(INPUT_NAME.to_string()).or_insert((lo, hi));
-        *e = (e.0.min(lo), e.1.max(hi));
-        let t = Tensor::from_shape(&[1, 1, h, w], input)?;
-        let outs = plan
-            .run(tvec![t.into()])
-            .context("running the calibration graph")?;
-        // Output 0 is the model output; the rest follow `wanted`.
-        let mut names = vec![OUTPUT_NAME.to_string()];
-        names.extend(wanted.iter().cloned());
-        for (name, v) in names.iter().zip(outs.iter()) {
-            let data = v.try_as_plain_ram()?;
-            let data = data.as_slice::<f32>()?;
-            let (lo, hi) = data
+        let tensors = forward_all(net, input).with_context(|| format!("calibration input {k}"))?;
+        for (name, t) in tensors {
+            let (lo, hi) = t
+                .data
                 .iter()
                 .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), x| {
                     (l.min(*x), h.max(*x))
                 });
-            let e = ranges.entry(name.clone()).or_insert((lo, hi));
+            let e = ranges.entry(name).or_insert((lo, hi));
             *e = (e.0.min(lo), e.1.max(hi));
         }
     }
@@ -524,20 +466,8 @@ impl GraphWriter {
         self,
         net: &Net,
         shapes: &HashMap<String, Vec<usize>>,
-        extra_outputs: &[String],
         quantization: &str,
     ) -> Result<ModelProto> {
-        let mut outputs = vec![value_info(
-            OUTPUT_NAME,
-            DataType::Float,
-            Some(&shapes[OUTPUT_NAME]),
-        )];
-        for name in extra_outputs {
-            let Some(shape) = shapes.get(name) else {
-                bail!("no tensor `{name}` to expose");
-            };
-            outputs.push(value_info(name, DataType::Float, Some(shape)));
-        }
         let graph = GraphProto {
             name: net.arch.clone(),
             node: self.nodes,
@@ -547,7 +477,11 @@ impl GraphWriter {
                 DataType::Float,
                 Some(&shapes[INPUT_NAME]),
             )],
-            output: outputs,
+            output: vec![value_info(
+                OUTPUT_NAME,
+                DataType::Float,
+                Some(&shapes[OUTPUT_NAME]),
+            )],
             ..Default::default()
         };
         let mut model = ModelProto {

@@ -7,13 +7,13 @@
 //! The hash covers, for each initializer in graph order: its name, data
 //! type, dims and data (`raw_data`, or the typed fields when a writer used
 //! those), each length-prefixed. The ONNX writer ([`crate::onnx`]) stamps it,
-//! [`crate::Model`] checks it when present; `examples/stamp_model.rs` stamps
+//! the device runtime checks it when present; `examples/stamp_model.rs` stamps
 //! an existing file without touching its weights.
 
+use crate::pb::{ModelProto, StringStringEntryProto};
 use anyhow::{bail, Result};
 use colorize_shared::contract::meta;
 use sha2::{Digest, Sha256};
-use tract_onnx::pb::{ModelProto, StringStringEntryProto};
 
 /// The SHA-256 (lower-case hex) of `model`'s graph initializers as stored.
 pub fn initializers_sha256(model: &ModelProto) -> String {
