@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use colorize_device::boxd::output::encode_png;
 use colorize_device::camera::capture::{capture_to_dir, CaptureOptions};
 use colorize_device::camera::{FakeSource, FrameSource};
 use colorize_device::images;
+use colorize_device::output;
 use colorize_device::runtime::Model;
 use colorize_model::pb::{tensor_shape_proto, type_proto, ModelProto};
 use colorize_model::Message;
@@ -258,7 +258,8 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
         let c1 = allocs();
         session.colorize_l(&l, cw, ch, &mut rgb)?;
         let c2 = allocs();
-        encode_png(&rgb, cw, ch, &mut png)?;
+        png.clear();
+        output::encode(&mut png, output::Format::Png, cw, ch, &rgb, "bench")?;
         let c3 = allocs();
         if i > 0 {
             stage[0] += c1 - c0;
@@ -336,7 +337,7 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
         "encode",
         median_s(runs, || {
             bytes.clear();
-            images::encode(&mut bytes, images::Format::Png, w, h, &rgb, "bench").unwrap();
+            output::encode(&mut bytes, output::Format::Png, w, h, &rgb, "bench").unwrap();
         }),
     );
     println!(

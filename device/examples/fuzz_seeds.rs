@@ -13,7 +13,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use colorize_device::config::BoxConfig;
+use colorize_device::boxd::config::BoxConfig;
 use colorize_model::onnx::{to_onnx, to_onnx_int8};
 use colorize_model::pb::ModelProto;
 use colorize_model::synthetic::{conv_net, mlp_net};

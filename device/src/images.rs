@@ -2,12 +2,12 @@
 //! bit), and atomic, provenance-carrying output files.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Cursor, Read, Seek, Write};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
-use image::{ColorType, DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
+use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 /// A full-resolution L* plane (Q8.8, row-major).
 #[derive(Clone, Debug, PartialEq)]
@@ -326,107 +326,6 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         out.extend(found);
     }
     Ok(out)
-}
-
-/// Output file formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Png,
-    Jpeg,
-    Tiff,
-}
-
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Png => "png",
-            Format::Jpeg => "jpg",
-            Format::Tiff => "tiff",
-        }
-    }
-}
-
-/// JPEG quality of colourized output: high, since the chroma is smooth and
-/// the detail all comes from the original's L*.
-const JPEG_QUALITY: u8 = 92;
-
-/// Encodes `rgb` (interleaved sRGB8) to `out`.
-pub fn encode(
-    out: &mut dyn Write,
-    format: Format,
-    width: usize,
-    height: usize,
-    rgb: &[u8],
-    provenance: &str,
-) -> Result<()> {
-    let (w, h) = (width as u32, height as u32);
-    match format {
-        Format::Png => {
-            let mut enc = png::Encoder::new(out, w, h);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            // Still lossless: fdeflate with adaptive row filters encodes a
-            // 2560x1600 frame ~30x faster than the default zlib level 6, for
-            // files ~25% larger (numbers in BENCHMARKS.md). Same setting as
-            // the camera's `encode_png`.
-            enc.set_compression(png::Compression::Fast);
-            enc.add_itxt_chunk("Software".into(), provenance.into())?;
-            let mut writer = enc.write_header()?;
-            writer.write_image_data(rgb)?;
-            writer.finish()?;
-        }
-        Format::Jpeg => {
-            let mut buf = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, JPEG_QUALITY)
-                .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)?;
-            // The provenance as a COM segment right after SOI.
-            let text = provenance.as_bytes();
-            let text = &text[..text.len().min(65533)];
-            out.write_all(&buf[..2])?;
-            out.write_all(&[0xFF, 0xFE])?;
-            out.write_all(&((text.len() + 2) as u16).to_be_bytes())?;
-            out.write_all(text)?;
-            out.write_all(&buf[2..])?;
-        }
-        Format::Tiff => {
-            // TIFF needs Seek; encode in memory.
-            let mut buf = std::io::Cursor::new(Vec::new());
-            image::codecs::tiff::TiffEncoder::new(&mut buf).write_image(
-                rgb,
-                w,
-                h,
-                image::ExtendedColorType::Rgb8,
-            )?;
-            out.write_all(buf.get_ref())?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes an image so that `path` either keeps its old state or holds the
-/// whole new file, durably: encoded in memory, then written by
-/// [`crate::boxd::output::write_atomic`] (temp file, fsync, rename, directory
-/// fsync), the one atomic writer the box and the camera use too.
-pub fn write_atomic(
-    path: &Path,
-    format: Format,
-    width: usize,
-    height: usize,
-    rgb: &[u8],
-    provenance: &str,
-) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut bytes = Vec::new();
-    encode(&mut bytes, format, width, height, rgb, provenance)
-        .with_context(|| format!("{}: encoding failed", path.display()))?;
-    crate::boxd::output::write_atomic(dir, &name.to_string_lossy(), &bytes)?;
-    Ok(())
 }
 
 #[cfg(test)]

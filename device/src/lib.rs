@@ -7,12 +7,12 @@ pub use colorize_shared as shared;
 pub mod boxd;
 pub mod camera;
 pub mod cli;
-pub mod config;
 pub mod gpio;
 pub mod images;
+pub mod output;
 pub mod runtime;
 
-pub use runtime::{Model, Session};
+pub use runtime::{Colorize, Model, Session};
 
 /// The default model, compiled in: int8, see `models/README.md`.
 pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/colorize-default-int8.onnx");
@@ -22,4 +22,14 @@ pub const DEFAULT_MODEL_NAME: &str = "the embedded default model";
 /// Loads the embedded default model.
 pub fn default_model() -> anyhow::Result<Model> {
     Model::from_bytes_named(DEFAULT_MODEL, DEFAULT_MODEL_NAME)
+}
+
+/// The one way every subcommand gets its model: the ONNX file at `path`, or
+/// the embedded default model; `vividness` overrides the card's default.
+pub fn load_model(path: Option<&std::path::Path>, vividness: Option<f32>) -> anyhow::Result<Model> {
+    match path {
+        Some(p) => Model::from_path(p),
+        None => default_model(),
+    }?
+    .with_vividness(vividness)
 }

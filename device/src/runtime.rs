@@ -14,19 +14,9 @@ use anyhow::{bail, ensure, Context, Result};
 use colorize_model::pb::ModelProto;
 use colorize_shared::colour_bins;
 use colorize_shared::contract::{self, meta, ModelGeometry, OutputKind};
-use colorize_shared::lab::{lab_to_rgb8, rgb8_to_l, rgb8_to_lab};
-use colorize_shared::recombine::{recombine_rows, scratch_len, AbPlanes};
+use colorize_shared::recombine::{self, scratch_len, AbPlanes};
 use prost::Message;
 use tract_onnx::prelude::*;
-
-/// Rows recombined per band: bounds the working set of one recombination
-/// step independently of the image height.
-pub const BAND_ROWS: usize = 64;
-
-/// Largest L* change (Q8.8) tolerated from out-of-gamut clipping before the
-/// pixel's chroma is reduced: 0.5 L*, so the output keeps the input's
-/// lightness within 1.0 L* everywhere.
-const L_TOLERANCE: i32 = 128;
 
 /// Takes tract's AMX int8 matrix kernel out of its kernel pool, before
 /// tract probes the CPU (once per process). On Xeons with AMX (Sapphire
@@ -213,6 +203,16 @@ impl Model {
             .unwrap_or("unnamed")
     }
 
+    /// The note every output made with this model carries (PNG `Software`
+    /// text, JPEG comment, TIFF `Software` tag).
+    pub fn provenance(&self) -> String {
+        format!(
+            "colourized by colorize {}, model {}",
+            env!("CARGO_PKG_VERSION"),
+            self.id()
+        )
+    }
+
     /// Where the model came from (its path, or what the caller named it).
     pub fn source(&self) -> &str {
         &self.source
@@ -333,8 +333,8 @@ impl Session<'_> {
     }
 
     /// Colourizes a full-resolution L* plane into `rgb` (`3 * width *
-    /// height` bytes, interleaved sRGB8). L* is kept from the input: a*b*
-    /// come from the model, upsampled bilinearly band by band.
+    /// height` bytes, interleaved sRGB8): the model's a*b*, then
+    /// [`recombine::colorize`], the step every colourizer shares.
     pub fn colorize_l(
         &mut self,
         l: &[u16],
@@ -356,54 +356,26 @@ impl Session<'_> {
             a: &self.a,
             b: &self.b,
         };
-        for (band, (l_rows, rgb_rows)) in l
-            .chunks(BAND_ROWS * width)
-            .zip(rgb.chunks_mut(3 * BAND_ROWS * width))
-            .enumerate()
-        {
-            recombine_rows(
-                &ab,
-                width,
-                height,
-                band * BAND_ROWS,
-                l_rows,
-                rgb_rows,
-                &mut self.scratch,
-            );
-            hold_lightness(l_rows, rgb_rows);
-        }
+        recombine::colorize(&ab, l, width, height, rgb, &mut self.scratch);
         Ok(())
     }
 }
 
-/// Where clipping an out-of-gamut colour moved L* by more than
-/// [`L_TOLERANCE`], scales the pixel's chroma down (binary search, hue kept)
-/// until the lightness is back: the user's tones matter more than saturation.
-pub fn hold_lightness(l_rows: &[u16], rgb: &mut [u8]) {
-    for (l, px) in l_rows.iter().zip(rgb.chunks_exact_mut(3)) {
-        // L* alone decides; a* b* only for the few pixels that need them.
-        if (rgb8_to_l(px[0], px[1], px[2]) as i32 - *l as i32).abs() <= L_TOLERANCE {
-            continue;
-        }
-        let (_, a, b) = rgb8_to_lab(px[0], px[1], px[2]);
-        let fits = |s: i32| {
-            let c = lab_to_rgb8(*l, (a as i32 * s / 256) as i16, (b as i32 * s / 256) as i16);
-            let l2 = rgb8_to_l(c[0], c[1], c[2]);
-            ((l2 as i32 - *l as i32).abs() <= L_TOLERANCE).then_some(c)
-        };
-        // Zero chroma is gray, which always fits.
-        let (mut lo, mut hi) = (0, 256);
-        let mut best = fits(0).unwrap_or_else(|| lab_to_rgb8(*l, 0, 0));
-        while hi - lo > 1 {
-            let mid = (lo + hi) / 2;
-            match fits(mid) {
-                Some(c) => {
-                    lo = mid;
-                    best = c;
-                }
-                None => hi = mid,
-            }
-        }
-        px.copy_from_slice(&best);
+/// Anything that turns a full-resolution L* plane into sRGB8: the runtime's
+/// [`Session`], or a fake in tests of the camera and the box.
+pub trait Colorize {
+    /// `l` is `width * height` L* values (Q8.8); `rgb` receives `3 *` as many bytes.
+    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()>;
+    /// The provenance note for outputs made with it ([`Model::provenance`]).
+    fn provenance(&self) -> String;
+}
+
+impl Colorize for Session<'_> {
+    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()> {
+        self.colorize_l(l, width, height, rgb)
+    }
+
+    fn provenance(&self) -> String {
+        self.model.provenance()
     }
 }

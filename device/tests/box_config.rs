@@ -1,6 +1,6 @@
 //! The shipped example config is valid and spells out every key.
 
-use colorize_device::config::BoxConfig;
+use colorize_device::boxd::config::BoxConfig;
 
 #[test]
 fn example_config_is_valid_and_complete() {

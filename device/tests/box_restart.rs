@@ -39,10 +39,12 @@ fn crash_then_restart_finishes_pending_inputs() {
         boxd::run(&cfg, &mut crashing, no_hw(), &stop, RunMode::UntilIdle)
     }));
     assert!(r.is_err(), "the first run should have crashed");
-    // A temp file a crash during the write would leave behind.
-    std::fs::write(d.out.join(".b.png.colorize-tmp"), b"half a png").unwrap();
+    // A temp file a crash during the write would leave behind: the writer's
+    // pid is in its name (pid_max is at most 2^22, so this one is dead).
+    let stale = ".b.png.4194305-0.colorize-tmp";
+    std::fs::write(d.out.join(stale), b"half a png").unwrap();
 
-    assert_eq!(files(&d.out), vec![".b.png.colorize-tmp", "a.png"]);
+    assert_eq!(files(&d.out), vec![stale, "a.png"]);
     assert_eq!(
         files(&d.inbox.join("done")),
         vec!["a.png"],

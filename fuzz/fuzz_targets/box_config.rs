@@ -2,7 +2,7 @@
 //! survive `--check-config`: its effective TOML parses back to itself.
 #![no_main]
 
-use colorize_device::config::BoxConfig;
+use colorize_device::boxd::config::BoxConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

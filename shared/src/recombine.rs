@@ -6,7 +6,7 @@
 //! time. Callers hand in any band of rows, so the working set is one
 //! low-resolution row of scratch, never a full-size float copy of the image.
 
-use crate::lab::{lab_block_to_rgb8, lab_to_rgb8, LAB_BLOCK};
+use crate::lab::{lab_block_to_rgb8, lab_to_rgb8, rgb8_to_l, rgb8_to_lab, LAB_BLOCK};
 
 /// A low-resolution a*, b* prediction in the Q8.8 format of [`crate::lab`].
 #[derive(Clone, Copy, Debug)]
@@ -184,6 +184,84 @@ fn recombine_rows_body(
             let (a, b) = ab_at(&mut xs);
             px.copy_from_slice(&lab_to_rgb8(*l, a, b));
         }
+    }
+}
+
+/// Rows [`colorize`] recombines per band: bounds the working set of one
+/// step independently of the image height.
+pub const BAND_ROWS: usize = 64;
+
+/// Largest L* change (Q8.8) tolerated from out-of-gamut clipping before the
+/// pixel's chroma is reduced: 0.5 L*, so the output keeps the input's
+/// lightness within 1.0 L* everywhere.
+const L_TOLERANCE: i32 = 128;
+
+/// Full-resolution L* (`width x height`, Q8.8) plus a model's a*b* at its
+/// own size -> sRGB8 (`3 * width * height` bytes): recombination band by
+/// band, each band's lightness held ([`hold_lightness`]). The one colourize
+/// step after the model, for the device, the trainer's `colorize` and its
+/// sample images. `scratch` is at least [`scratch_len`]`(ab.width)` long.
+pub fn colorize(
+    ab: &AbPlanes<'_>,
+    l: &[u16],
+    width: usize,
+    height: usize,
+    rgb: &mut [u8],
+    scratch: &mut [i32],
+) {
+    assert!(
+        l.len() == width * height && rgb.len() == 3 * l.len(),
+        "colorize: {} L* values and {} RGB bytes for {width}x{height}",
+        l.len(),
+        rgb.len()
+    );
+    for (band, (l_rows, rgb_rows)) in l
+        .chunks(BAND_ROWS * width)
+        .zip(rgb.chunks_mut(3 * BAND_ROWS * width))
+        .enumerate()
+    {
+        recombine_rows(
+            ab,
+            width,
+            height,
+            band * BAND_ROWS,
+            l_rows,
+            rgb_rows,
+            scratch,
+        );
+        hold_lightness(l_rows, rgb_rows);
+    }
+}
+
+/// Where clipping an out-of-gamut colour moved L* by more than
+/// [`L_TOLERANCE`], scales the pixel's chroma down (binary search, hue kept)
+/// until the lightness is back: the user's tones matter more than saturation.
+pub fn hold_lightness(l_rows: &[u16], rgb: &mut [u8]) {
+    for (l, px) in l_rows.iter().zip(rgb.chunks_exact_mut(3)) {
+        // L* alone decides; a* b* only for the few pixels that need them.
+        if (rgb8_to_l(px[0], px[1], px[2]) as i32 - *l as i32).abs() <= L_TOLERANCE {
+            continue;
+        }
+        let (_, a, b) = rgb8_to_lab(px[0], px[1], px[2]);
+        let fits = |s: i32| {
+            let c = lab_to_rgb8(*l, (a as i32 * s / 256) as i16, (b as i32 * s / 256) as i16);
+            let l2 = rgb8_to_l(c[0], c[1], c[2]);
+            ((l2 as i32 - *l as i32).abs() <= L_TOLERANCE).then_some(c)
+        };
+        // Zero chroma is gray, which always fits.
+        let (mut lo, mut hi) = (0, 256);
+        let mut best = fits(0).unwrap_or_else(|| lab_to_rgb8(*l, 0, 0));
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            match fits(mid) {
+                Some(c) => {
+                    lo = mid;
+                    best = c;
+                }
+                None => hi = mid,
+            }
+        }
+        px.copy_from_slice(&best);
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device};
+use tch::{nn, Device, Tensor};
 
 use crate::model::{Model, ModelConfig};
 use crate::optim::{Optimizer, OptimizerKind};
@@ -190,10 +190,101 @@ pub fn load_checkpoint(
     Ok((vs, model, meta))
 }
 
+pub const CSV_HEADER: &str =
+    "epoch,train_loss,val_loss,val_psnr,val_psnr_gray,val_colourfulness_ratio,val_auc,seconds";
+
+impl EpochRow {
+    fn to_csv(&self) -> String {
+        format!(
+            "{},{:.6},{:.6},{:.4},{:.4},{:.4},{:.4},{:.1}",
+            self.epoch,
+            self.train_loss,
+            self.val_loss,
+            self.val_psnr,
+            self.val_psnr_gray,
+            self.val_colourfulness_ratio,
+            self.val_auc,
+            self.seconds
+        )
+    }
+
+    fn from_csv(line: &str) -> Option<Self> {
+        let v: Vec<f64> = line
+            .split(',')
+            .map(|s| s.trim().parse().ok())
+            .collect::<Option<_>>()?;
+        if v.len() != 8 {
+            return None;
+        }
+        Some(EpochRow {
+            epoch: v[0] as usize,
+            train_loss: v[1],
+            val_loss: v[2],
+            val_psnr: v[3],
+            val_psnr_gray: v[4],
+            val_colourfulness_ratio: v[5],
+            val_auc: v[6],
+            seconds: v[7],
+        })
+    }
+}
+
+/// Reads `metrics.csv` rows (header skipped).
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochRow>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(EpochRow::from_csv)
+        .collect())
+}
+
+/// Copies the tensors of checkpoint `path` into the variables of `vs` with
+/// the same name and shape. Returns the names taken and the names left
+/// fresh.
+pub fn init_matching(vs: &mut nn::VarStore, path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let saved: std::collections::HashMap<String, Tensor> = Tensor::load_multi(path)
+        .with_context(|| format!("reading --init-from {}", path.display()))?
+        .into_iter()
+        .collect();
+    let (mut taken, mut fresh) = (Vec::new(), Vec::new());
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in vars {
+            match saved.get(&name) {
+                Some(t) if t.size() == var.size() => {
+                    var.f_copy_(&t.to_device(var.device()).to_kind(var.kind()))?;
+                    taken.push(name);
+                }
+                _ => fresh.push(name),
+            }
+        }
+        Ok(())
+    })?;
+    anyhow::ensure!(
+        !taken.is_empty(),
+        "--init-from {}: no tensor matches this model by name and shape",
+        path.display()
+    );
+    Ok((taken, fresh))
+}
+
+pub(crate) fn write_metrics(path: &Path, rows: &[EpochRow]) -> Result<()> {
+    let mut text = format!("{CSV_HEADER}\n");
+    for r in rows {
+        text.push_str(&r.to_csv());
+        text.push('\n');
+    }
+    let tmp = path.with_extension("csv.tmp");
+    fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Arch;
+    use crate::model::{Arch, Head, OutputActivation};
 
     fn meta(epoch: usize) -> CheckpointMeta {
         CheckpointMeta {
@@ -267,5 +358,36 @@ mod tests {
         );
         assert!(!dir.path().join("last.json.tmp").exists());
         assert!(dir.path().join("last.opt.ot").exists());
+    }
+
+    #[test]
+    fn init_from_takes_matching_tensors_only() {
+        let cfg = |head| ModelConfig {
+            arch: Arch::Ctx,
+            size: 16,
+            width: 8,
+            depth: 2,
+            dropout: 0.0,
+            output: OutputActivation::Tanh,
+            head,
+        };
+        let src = nn::VarStore::new(Device::Cpu);
+        Model::new(&src.root(), cfg(Head::Regression)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("src.ot");
+        src.save(&path).unwrap();
+        let mut dst = nn::VarStore::new(Device::Cpu);
+        Model::new(&dst.root(), cfg(Head::Dist)).unwrap();
+        let (taken, fresh) = init_matching(&mut dst, &path).unwrap();
+        assert_eq!(
+            fresh,
+            vec!["conv_out.bias".to_string(), "conv_out.weight".to_string()]
+        );
+        assert!(taken.contains(&"stem1.weight".to_string()));
+        let (a, b) = (
+            &src.variables()["stem1.weight"],
+            &dst.variables()["stem1.weight"],
+        );
+        assert!(a.equal(b), "taken tensors are copied");
     }
 }

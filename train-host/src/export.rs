@@ -7,9 +7,10 @@ use colorize_model::net::{Net, Op};
 use colorize_shared::contract::{self, meta};
 use sha2::{Digest, Sha256};
 
+use crate::checkpoint;
 use crate::data;
 use crate::model::{Head, Model};
-use crate::train::{self, TrainConfig};
+use crate::train::TrainConfig;
 
 /// SHA-256 of every weight and bias, in node order, as little-endian f32:
 /// names the trained numbers independently of the ONNX encoding.
@@ -51,7 +52,7 @@ pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, Str
         ),
         (meta::WEIGHTS_SHA256.to_string(), net_sha.to_string()),
     ];
-    if let Ok(cfg) = train::load_json::<TrainConfig>(&dir.join("config.json")) {
+    if let Ok(cfg) = checkpoint::load_json::<TrainConfig>(&dir.join("config.json")) {
         let data: Vec<String> = cfg.data.iter().map(|p| p.display().to_string()).collect();
         let mut data = data.join(", ");
         if let Some(classes) = &cfg.classes {
@@ -60,7 +61,7 @@ pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, Str
         card.push((meta::TRAINING_DATA.to_string(), data));
         card.push((meta::TRAINING_COMMAND.to_string(), cfg.command.clone()));
     }
-    if let Ok(rows) = train::read_metrics(&dir.join("metrics.csv")) {
+    if let Ok(rows) = checkpoint::read_metrics(&dir.join("metrics.csv")) {
         if let Some(best) = rows.iter().max_by(|a, b| a.val_psnr.total_cmp(&b.val_psnr)) {
             if let Ok(json) = serde_json::to_string(best) {
                 card.push((meta::VAL_METRICS.to_string(), json));
@@ -73,7 +74,7 @@ pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, Str
 /// The checkpoint as a Net with its model card; `vividness` is a
 /// distribution head's default (the card's `colorize.default_vividness`).
 pub fn checkpoint_to_net(ckpt: &Path, vividness: Option<f32>) -> Result<Net> {
-    let (_vs, model, _meta) = train::load_checkpoint(ckpt, tch::Device::Cpu)?;
+    let (_vs, model, _meta) = checkpoint::load_checkpoint(ckpt, tch::Device::Cpu)?;
     let net = model.to_net(Vec::new())?;
     let sha = weights_sha256(&net);
     let mut card = model_card(ckpt, &model, &sha);

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use colorize_shared::{colour_bins, contract, lab, recombine};
+use colorize_train::loss::LossKind;
 use colorize_train::model::{Arch, Compute, Head, Model, ModelConfig, OutputActivation};
 use colorize_train::optim::OptimizerKind;
-use colorize_train::train::{self, LossKind, RunLimits, Schedule, TrainConfig};
-use colorize_train::{bench, data, export, tradeoff};
+use colorize_train::train::{self, RunLimits, Schedule, TrainConfig};
+use colorize_train::{bench, checkpoint, data, eval, export, report, resources, tradeoff};
 use tch::{Device, Tensor};
 
 #[derive(Parser)]
@@ -390,17 +391,17 @@ fn main() -> Result<()> {
         Command::Pack(a) => cmd_pack(a),
         Command::Tradeoff(a) => cmd_tradeoff(a),
         Command::Curves(a) => {
-            let rows = train::read_metrics(&a.metrics)?;
+            let rows = checkpoint::read_metrics(&a.metrics)?;
             if rows.is_empty() {
                 bail!("{}: no epoch rows", a.metrics.display());
             }
-            train::write_curves(&a.out, &rows)
+            report::write_curves(&a.out, &rows)
         }
     }
 }
 
 fn cmd_train(a: TrainArgs) -> Result<()> {
-    let device = train::pick_device(&a.device)?;
+    let device = resources::pick_device(&a.device)?;
     if let Some(t) = a.threads {
         tch::set_num_threads(t.max(1) as i32);
     }
@@ -500,8 +501,8 @@ fn cmd_status(a: StatusArgs) -> Result<()> {
 }
 
 fn cmd_eval(a: EvalArgs) -> Result<()> {
-    let device = train::pick_device(&a.device)?;
-    let (_vs, mut model, _) = train::load_checkpoint(&a.model, device)?;
+    let device = resources::pick_device(&a.device)?;
+    let (_vs, mut model, _) = checkpoint::load_checkpoint(&a.model, device)?;
     if !(0.0..=1.0).contains(&a.vividness) {
         bail!("--vividness must be in 0..1, got {}", a.vividness);
     }
@@ -525,7 +526,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     }
     let mut bs = a.batch_size.max(1);
     let (_, mut summary, scores) =
-        train::evaluate_per_image(&model, None, &samples, &mut bs, device)?;
+        eval::evaluate_per_image(&model, None, &samples, &mut bs, device)?;
     if let Some(path) = &a.per_image {
         let mut csv = String::from(
             "image,psnr,psnr_gray,colourfulness_pred,colourfulness_truth,green_truth,green_pred,blue_truth,blue_pred\n",
@@ -552,7 +553,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     summary.skipped_gray += report.skipped_gray;
     if let Some(path) = &a.grid {
         let n = a.grid_images.min(samples.len());
-        train::write_samples(path, &model, &samples[..n], &mut bs, device)?;
+        report::write_samples(path, &model, &samples[..n], &mut bs, device)?;
         eprintln!(
             "wrote {} ({n} rows: gray | prediction | truth)",
             path.display()
@@ -576,11 +577,11 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
 }
 
 fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
-    let device = train::pick_device(&a.device)?;
+    let device = resources::pick_device(&a.device)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut models = Vec::new();
     for (i, path) in a.models.iter().enumerate() {
-        let (vs, model, _) = train::load_checkpoint(path, device)?;
+        let (vs, model, _) = checkpoint::load_checkpoint(path, device)?;
         let name = a.names.get(i).cloned().unwrap_or_else(|| {
             path.parent()
                 .and_then(|p| p.file_name())
@@ -659,7 +660,7 @@ fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
 
 fn cmd_export(a: ExportArgs) -> Result<()> {
     let calib = if a.int8 {
-        let (_vs, model, _) = train::load_checkpoint(&a.checkpoint, Device::Cpu)?;
+        let (_vs, model, _) = checkpoint::load_checkpoint(&a.checkpoint, Device::Cpu)?;
         Some(export::calibration_inputs(
             &a.calib,
             model.config.size,
@@ -680,8 +681,8 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
 }
 
 fn cmd_colorize(a: ColorizeArgs) -> Result<()> {
-    let device = train::pick_device(&a.device)?;
-    let (_vs, mut model, _) = train::load_checkpoint(&a.model, device)?;
+    let device = resources::pick_device(&a.device)?;
+    let (_vs, mut model, _) = checkpoint::load_checkpoint(&a.model, device)?;
     model.temperature = colour_bins::vividness_to_temperature(a.vividness) as f64;
     let size = model.config.size;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -736,7 +737,7 @@ fn colorize_one(
     };
     let mut rgb = vec![0u8; 3 * w * h];
     let mut scratch = vec![0i32; recombine::scratch_len(size)];
-    recombine::recombine_rows(&ab, w, h, 0, &l, &mut rgb, &mut scratch);
+    recombine::colorize(&ab, &l, w, h, &mut rgb, &mut scratch);
     let colour = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("image buffer size")?;
     let result = if a.with_gray {
         let mut both = image::RgbImage::new(2 * w as u32, h as u32);
@@ -770,7 +771,7 @@ fn colorize_one(
 fn cmd_bench(a: BenchArgs) -> Result<()> {
     let devices: Vec<Device> = match a.device.as_str() {
         "auto" if tch::Cuda::is_available() => vec![Device::Cpu, Device::Cuda(0)],
-        other => vec![train::pick_device(other)?],
+        other => vec![resources::pick_device(other)?],
     };
     if let Some(t) = a.threads {
         tch::set_num_threads(t as i32);

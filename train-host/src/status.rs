@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::checkpoint::read_metrics;
 use crate::checkpoint::{load_json, CheckpointMeta, EpochRow};
-use crate::train::{read_metrics, TrainConfig};
+use crate::train::TrainConfig;
 
 pub struct Status {
     pub run: PathBuf,

@@ -14,7 +14,7 @@ use tch::Device;
 use crate::data::Sample;
 use crate::model::{Head, Model};
 use crate::plot;
-use crate::train;
+use crate::{eval, report};
 
 /// A model's scores: one per vividness for a distribution head, one (at
 /// vividness `None`) for a regression head.
@@ -48,7 +48,7 @@ pub fn score(
     let saved = model.temperature;
     for v in values {
         model.temperature = v.map_or(1.0, vividness_to_temperature) as f64;
-        let scored = train::evaluate(model, None, samples, batch_size, device);
+        let scored = eval::evaluate(model, None, samples, batch_size, device);
         let summary = match scored {
             Ok((_, summary)) => summary,
             Err(e) => {
@@ -168,7 +168,7 @@ pub fn write_grid(
         .iter()
         .map(|&v| vividness_to_temperature(v) as f64)
         .collect();
-    train::write_samples_at(path, model, samples, &t, batch_size, device)
+    report::write_samples_at(path, model, samples, &t, batch_size, device)
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@ mod common;
 
 use colorize_device::runtime;
 use colorize_shared::{contract, lab, metrics};
+use colorize_train::loss::LossKind;
 use colorize_train::model::{Arch, ModelConfig};
 use colorize_train::optim::OptimizerKind;
-use colorize_train::train::{self, LossKind, TrainConfig};
+use colorize_train::train::{self, TrainConfig};
 use colorize_train::{data, export};
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use colorize_train::train::{self, CheckpointMeta};
+use colorize_train::checkpoint::{self, CheckpointMeta};
 
 const BIN: &str = env!("CARGO_BIN_EXE_colorize-train");
 
@@ -60,7 +60,7 @@ fn run_to_end(args: &[String]) {
 }
 
 fn meta(out: &Path) -> Option<CheckpointMeta> {
-    train::load_json(&out.join("last.json")).ok()
+    checkpoint::load_json(&out.join("last.json")).ok()
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     child.wait().unwrap();
     // The kill may land anywhere, even inside a checkpoint write; what is on
     // disk is one whole checkpoint at or after the one seen.
-    let rows_at_kill = train::read_metrics(&killed.join("metrics.csv")).unwrap();
+    let rows_at_kill = checkpoint::read_metrics(&killed.join("metrics.csv")).unwrap();
     assert!(rows_at_kill.len() >= 2, "{rows_at_kill:?}");
     assert!(rows_at_kill.len() < 12, "killed too late: {rows_at_kill:?}");
 
@@ -121,8 +121,8 @@ fn sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     );
     run_to_end(&resume);
 
-    let a = train::read_metrics(&whole.join("metrics.csv")).unwrap();
-    let b = train::read_metrics(&killed.join("metrics.csv")).unwrap();
+    let a = checkpoint::read_metrics(&whole.join("metrics.csv")).unwrap();
+    let b = checkpoint::read_metrics(&killed.join("metrics.csv")).unwrap();
     assert_eq!(
         b.iter().map(|r| r.epoch).collect::<Vec<_>>(),
         (1..=12).collect::<Vec<_>>()

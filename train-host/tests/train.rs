@@ -5,9 +5,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use colorize_train::checkpoint;
+use colorize_train::loss::LossKind;
 use colorize_train::model::{Arch, ModelConfig};
 use colorize_train::optim::OptimizerKind;
-use colorize_train::train::{self, LossKind, TrainConfig};
+use colorize_train::train::{self, TrainConfig};
 
 /// libtorch's random generator is process-global: tests that train must not
 /// interleave, or the dropout masks of one run depend on the other.
@@ -83,7 +85,7 @@ fn smoke_train_learns_and_writes_every_output() {
     }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "header + one row per epoch:\n{csv}");
-    assert!(csv.starts_with(train::CSV_HEADER));
+    assert!(csv.starts_with(checkpoint::CSV_HEADER));
     eprintln!("{csv}");
     assert!(
         rows[2].train_loss < rows[0].train_loss,

@@ -16,11 +16,9 @@
 //! input. SIGTERM stops taking new work; the job in flight is finished
 //! (bounded: one image) so systemd's stop timeout is never needed.
 
-#[cfg(target_os = "linux")]
-pub mod cli;
+pub mod config;
 pub mod inbox;
 pub mod led;
-pub mod output;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -31,22 +29,12 @@ use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
 use heapless::spsc::Queue;
 
 use crate::camera::FrameSource;
-use crate::config::{BoxConfig, MAX_FRAME_SLOTS};
 use crate::gpio::{Debouncer, InputLine};
+use crate::output::{self, Format};
+use crate::runtime::Colorize;
+use config::{BoxConfig, MAX_FRAME_SLOTS};
 use inbox::Inbox;
 use led::{LedState, StatusLed};
-
-/// Anything that turns a full-resolution L* plane into sRGB8.
-pub trait Colorize {
-    /// `l` is `width * height` L* values (Q8.8); `rgb` receives `3 *` as many bytes.
-    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()>;
-}
-
-impl Colorize for crate::runtime::Session<'_> {
-    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()> {
-        self.colorize_l(l, width, height, rgb)
-    }
-}
 
 /// Opens (and after a failure, reopens) the camera on the shutter thread.
 pub type CameraOpener = Box<dyn FnMut() -> Result<Box<dyn FrameSource + Send>> + Send>;
@@ -107,8 +95,7 @@ pub fn run(
 ) -> Result<Summary> {
     std::fs::create_dir_all(&cfg.output.dir)
         .with_context(|| format!("cannot create output folder {}", cfg.output.dir.display()))?;
-    let stale = output::remove_stale_temps(&cfg.output.dir)
-        .with_context(|| format!("cannot clean {}", cfg.output.dir.display()))?;
+    let stale = output::prepare_folder(&cfg.output.dir)?;
     if stale > 0 {
         log(format_args!(
             "removed {stale} unfinished output(s) left by a previous run"
@@ -166,6 +153,7 @@ pub fn run(
         let mut rgb: Vec<u8> = Vec::new();
         let mut l: Vec<u16> = Vec::new();
         let mut png: Vec<u8> = Vec::new();
+        let provenance = colorizer.provenance();
         let mut frame_no = 0u64;
 
         let outcome = loop {
@@ -190,7 +178,16 @@ pub fn run(
                 let res = colorizer
                     .colorize(&slot.l[..n], slot.width, slot.height, &mut rgb[..3 * n])
                     .and_then(|_| {
-                        output::encode_png(&rgb[..3 * n], slot.width, slot.height, &mut png)
+                        png.clear();
+                        let rgb = &rgb[..3 * n];
+                        output::encode(
+                            &mut png,
+                            Format::Png,
+                            slot.width,
+                            slot.height,
+                            rgb,
+                            &provenance,
+                        )
                     })
                     .and_then(|_| output::write_atomic(&cfg.output.dir, &name, &png));
                 // The slot goes back whatever happened: the free queue has
@@ -291,7 +288,7 @@ fn capture_name(n: u64, sequence: u32) -> String {
 fn shutter_loop(
     mut opener: CameraOpener,
     mut button: Box<dyn InputLine>,
-    cfg: &crate::config::ButtonConfig,
+    cfg: &config::ButtonConfig,
     mut free: heapless::spsc::Consumer<'_, Slot>,
     mut filled: heapless::spsc::Producer<'_, Slot>,
     errors: &AtomicU32,
@@ -403,7 +400,8 @@ fn process_file(
     colorizer
         .colorize(l, w, h, rgb)
         .context("colourization failed")?;
-    output::encode_png(rgb, w, h, png)?;
+    png.clear();
+    output::encode(png, Format::Png, w, h, rgb, &colorizer.provenance())?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::{CaptureError, FrameSource};
-use crate::boxd::output::{encode_png, write_atomic};
-use crate::boxd::Colorize;
+use crate::output::{self, Format};
+use crate::runtime::Colorize;
 
 /// A device control to set once a given number of frames is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,6 +144,7 @@ pub fn capture_to_dir(
     let mut l = vec![0u16; w * h];
     let mut rgb = vec![0u8; 3 * w * h];
     let mut png = Vec::with_capacity(3 * w * h + 1024);
+    let provenance = colorizer.provenance();
     let mut report = CaptureReport {
         size: (w, h),
         ..Default::default()
@@ -163,8 +164,9 @@ pub fn capture_to_dir(
                 colorizer
                     .colorize(&l, w, h, &mut rgb)
                     .context("colourization failed")?;
-                encode_png(&rgb, w, h, &mut png)?;
-                let path = write_atomic(&opts.out_dir, &name, &png)?;
+                png.clear();
+                output::encode(&mut png, Format::Png, w, h, &rgb, &provenance)?;
+                let path = output::write_atomic(&opts.out_dir, &name, &png)?;
                 next_index += 1;
                 report.written.push(path);
                 eprintln!(

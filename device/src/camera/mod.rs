@@ -6,8 +6,6 @@
 //! buffer per frame and allocates nothing once running.
 
 pub mod capture;
-#[cfg(target_os = "linux")]
-pub mod cli;
 pub mod convert;
 #[cfg(target_os = "linux")]
 pub mod v4l2;

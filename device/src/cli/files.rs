@@ -3,19 +3,18 @@
 //! batch.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{thread_count, LimitArgs, ModelArg};
-use crate::boxd::output;
-use crate::images::{self, DecodeLimits, Format};
-use crate::{Model, Session};
+use crate::images::{self, DecodeLimits};
+use crate::output::{self, Format};
+use crate::Session;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -46,21 +45,12 @@ pub struct Args {
     pub limits: LimitArgs,
 }
 
-/// The provenance note written into every output.
-pub fn provenance(model: &Model) -> String {
-    format!(
-        "colourized by colorize {}, model {}",
-        env!("CARGO_PKG_VERSION"),
-        model.id()
-    )
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let start = Instant::now();
     let model = args.model.load()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: can not create the output folder", args.out.display()))?;
-    prepare_output_folder(&args.out)?;
+    output::prepare_folder(&args.out)?;
 
     let mut failed = 0usize;
     let mut skipped = 0usize;
@@ -106,7 +96,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} images, {elapsed} (eta {eta}) {msg}")
             .expect("valid template"),
     );
-    let provenance = provenance(&model);
+    let provenance = model.provenance();
     let limits = args.limits.limits();
     let next = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
@@ -176,60 +166,6 @@ pub fn colorize_file(
     session
         .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
-    images::write_atomic(output, format, plane.width, plane.height, &rgb, provenance)
+    output::write_image(output, format, plane.width, plane.height, &rgb, provenance)
         .with_context(|| input.display().to_string())
-}
-
-/// Before a batch: removes the temp files that killed `colorize` runs left
-/// in `out` (only `.<name>.<pid>-<n>.colorize-tmp` of processes that no
-/// longer run, so a second run writing to the same folder is left alone),
-/// then checks that `out` takes a new file, so an unwritable folder is one
-/// clear error instead of one per image.
-pub fn prepare_output_folder(out: &Path) -> Result<usize> {
-    let mut removed = 0;
-    let entries = std::fs::read_dir(out)
-        .with_context(|| format!("{}: can not list the output folder", out.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
-            std::fs::remove_file(entry.path()).with_context(|| {
-                format!(
-                    "{}: can not remove a stale temp file",
-                    entry.path().display()
-                )
-            })?;
-            removed += 1;
-        }
-    }
-    // The probe has a temp file's name: a kill right here leaves nothing
-    // that could pass for an output, and the next run removes it.
-    let probe = out.join(format!(
-        ".write-check.{}-0{}",
-        std::process::id(),
-        output::TMP_SUFFIX
-    ));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&probe)
-        .and_then(|mut f| f.write_all(b"colorize"));
-    let _ = std::fs::remove_file(&probe);
-    if let Err(e) = written {
-        bail!("{}: the output folder is not writable: {e}", out.display());
-    }
-    Ok(removed)
-}
-
-/// The writer's pid, if `name` is one of [`output::write_atomic`]'s temp
-/// names (`.<name>.<pid>-<n>.colorize-tmp`).
-pub fn stale_temp_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix('.')?.strip_suffix(output::TMP_SUFFIX)?;
-    let (_, tag) = rest.rsplit_once('.')?;
-    let (pid, n) = tag.split_once('-')?;
-    n.parse::<u64>().ok()?;
-    pid.parse().ok()
 }

@@ -11,6 +11,10 @@ use clap::{Parser, Subcommand};
 use crate::images::DecodeLimits;
 use crate::Model;
 
+#[cfg(target_os = "linux")]
+pub mod boxd;
+#[cfg(target_os = "linux")]
+pub mod camera;
 pub mod eval;
 pub mod files;
 pub mod info;
@@ -37,10 +41,10 @@ pub enum Command {
     Info(info::Args),
     /// Capture frames from a V4L2 camera and colourize them.
     #[cfg(target_os = "linux")]
-    Camera(crate::camera::cli::CameraArgs),
+    Camera(camera::CameraArgs),
     /// The scanner-box daemon: inbox folder and GPIO-button camera captures.
     #[cfg(target_os = "linux")]
-    Box(crate::boxd::cli::BoxArgs),
+    Box(boxd::BoxArgs),
 }
 
 /// `--model` and `--vividness`, shared by the subcommands that run one.
@@ -58,11 +62,7 @@ pub struct ModelArg {
 
 impl ModelArg {
     pub fn load(&self) -> Result<Model> {
-        match &self.model {
-            Some(path) => Model::from_path(path),
-            None => crate::default_model(),
-        }?
-        .with_vividness(self.vividness)
+        crate::load_model(self.model.as_deref(), self.vividness)
     }
 }
 
@@ -110,14 +110,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(args) => eval::run(args),
         Command::Info(args) => info::run(args),
         #[cfg(target_os = "linux")]
-        Command::Camera(args) => {
-            crate::camera::cli::run(&args, &args.model.load()?).map(|_| ExitCode::SUCCESS)
-        }
+        Command::Camera(args) => camera::run(&args).map(|_| ExitCode::SUCCESS),
         #[cfg(target_os = "linux")]
-        Command::Box(args) => crate::boxd::cli::run(&args, &|path| match path {
-            Some(p) => Model::from_path(p),
-            None => crate::default_model(),
-        })
-        .map(|_| ExitCode::SUCCESS),
+        Command::Box(args) => boxd::run(&args).map(|_| ExitCode::SUCCESS),
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use colorize_device::boxd::Colorize;
 use colorize_device::shared::lab::lab_to_rgb8;
+use colorize_device::Colorize;
 
 /// a*, b* the fake colourizer paints (Q8.8): a warm tint, far from gray.
 pub const TINT: (i16, i16) = (20 * 256, 30 * 256);
@@ -45,6 +45,10 @@ impl<F: FnMut(usize)> Colorize for TintColorizer<F> {
             px.copy_from_slice(&lab_to_rgb8(l, TINT.0, TINT.1));
         }
         Ok(())
+    }
+
+    fn provenance(&self) -> String {
+        "tinted by a test colorizer".into()
     }
 }
 
@@ -119,8 +123,8 @@ pub fn dirs() -> Dirs {
 
 /// A config for tests: fast polling, dark idle LED (no heartbeat), short
 /// error blink.
-pub fn config(d: &Dirs) -> colorize_device::config::BoxConfig {
-    let mut c = colorize_device::config::BoxConfig::default();
+pub fn config(d: &Dirs) -> colorize_device::boxd::config::BoxConfig {
+    let mut c = colorize_device::boxd::config::BoxConfig::default();
     c.output.dir = d.out.clone();
     c.inbox.dir = d.inbox.clone();
     c.inbox.poll_ms = 20;

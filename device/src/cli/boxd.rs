@@ -1,14 +1,13 @@
 //! `colorize box`: arguments and entry point (main.rs only dispatches).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use super::{Hardware, RunMode};
-use crate::config::BoxConfig;
-use crate::runtime::Model;
+use crate::boxd::config::BoxConfig;
+use crate::boxd::{CameraOpener, Hardware, RunMode};
 
 /// The scanner-box daemon: colourize inbox files and button-triggered camera frames.
 #[derive(clap::Args, Debug)]
@@ -32,9 +31,8 @@ pub struct BoxArgs {
     pub drain: bool,
 }
 
-/// Runs `colorize box`. `load_model` turns the configured model path (None:
-/// the built-in model) into a model.
-pub fn run(args: &BoxArgs, load_model: &dyn Fn(Option<&Path>) -> Result<Model>) -> Result<()> {
+/// Runs `colorize box`.
+pub fn run(args: &BoxArgs) -> Result<()> {
     let cfg = BoxConfig::load(&args.config)?;
     if args.check_config {
         print!("{}", cfg.to_toml());
@@ -45,7 +43,7 @@ pub fn run(args: &BoxArgs, load_model: &dyn Fn(Option<&Path>) -> Result<Model>) 
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
     }
-    let model = load_model(cfg.model.path.as_deref())?.with_vividness(cfg.model.vividness)?;
+    let model = crate::load_model(cfg.model.path.as_deref(), cfg.model.vividness)?;
     let mut session = model.session()?;
     let hw = open_hardware(&cfg)?;
     let mode = if args.drain {
@@ -53,7 +51,7 @@ pub fn run(args: &BoxArgs, load_model: &dyn Fn(Option<&Path>) -> Result<Model>) 
     } else {
         RunMode::Forever
     };
-    let s = super::run(&cfg, &mut session, hw, &stop, mode)?;
+    let s = crate::boxd::run(&cfg, &mut session, hw, &stop, mode)?;
     eprintln!(
         "colorize box: stopped; {} file(s) and {} frame(s) colourized, {} failed, {} capture error(s)",
         s.files_done, s.frames_done, s.files_failed, s.capture_errors
@@ -78,7 +76,7 @@ fn open_hardware(cfg: &BoxConfig) -> Result<Hardware> {
     } else {
         None
     };
-    let camera: Option<super::CameraOpener> = if cfg.camera.enabled {
+    let camera: Option<CameraOpener> = if cfg.camera.enabled {
         let req = CaptureRequest {
             width: cfg.camera.width,
             height: cfg.camera.height,

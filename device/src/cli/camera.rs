@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::capture::{capture_to_dir, CaptureOptions, Injection};
-use super::{FrameSource, PixelFormat};
-use crate::runtime::Model;
+use crate::camera::capture::{capture_to_dir, CaptureOptions, Injection};
+use crate::camera::v4l2::{CaptureRequest, V4l2Source};
+use crate::camera::{FrameSource, PixelFormat};
 
 /// Capture frames from a V4L2 camera and colourize them.
 #[derive(clap::Args, Debug)]
@@ -55,11 +55,12 @@ pub struct CameraArgs {
     #[arg(long, value_name = "NAME[=VALUE]@FRAMES")]
     pub inject: Vec<Injection>,
     #[command(flatten)]
-    pub model: crate::cli::ModelArg,
+    pub model: super::ModelArg,
 }
 
-/// Runs `colorize camera` with an already loaded model.
-pub fn run(args: &CameraArgs, model: &Model) -> Result<()> {
+/// Runs `colorize camera`.
+pub fn run(args: &CameraArgs) -> Result<()> {
+    let model = args.model.load()?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handlers")?;
@@ -72,7 +73,7 @@ pub fn run(args: &CameraArgs, model: &Model) -> Result<()> {
         None => None,
     };
     let mut session = model.session()?;
-    let req = super::v4l2::CaptureRequest {
+    let req = CaptureRequest {
         width: args.width,
         height: args.height,
         format: args.format,
@@ -81,7 +82,7 @@ pub fn run(args: &CameraArgs, model: &Model) -> Result<()> {
     };
     let device = args.device.clone();
     let mut open = move || -> Result<Box<dyn FrameSource>> {
-        let src = super::v4l2::V4l2Source::open(&device, &req)?;
+        let src = V4l2Source::open(&device, &req)?;
         eprintln!(
             "camera: {} {} requested {}x{}, negotiated {}x{} stride {}",
             device.display(),

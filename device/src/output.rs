@@ -1,0 +1,307 @@
+//! Where every result goes, for `colorize files`, the camera and the box
+//! alike: one encoder per format, each carrying the provenance note, one
+//! atomic writer and one sweep of the temp files a crash left.
+//!
+//! A result is either absent or complete, never half-written, even across
+//! power loss: write to a hidden temp file in the same directory, fsync it,
+//! rename over the final name, then fsync the directory so the rename itself
+//! is on disk. Only after that may the caller touch the input.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{bail, Context, Result};
+use image::ImageEncoder as _;
+
+/// Temp files are `.<name>.<pid>-<n>.colorize-tmp`: dotfiles, so the inbox
+/// and the user's file browser skip them, unique per writer, so parallel
+/// workers never share one, and recognisable, so a restart removes what a
+/// crash left behind.
+pub const TMP_SUFFIX: &str = ".colorize-tmp";
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn tmp_path(dir: &Path, name: &str) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.{}-{n}{TMP_SUFFIX}", std::process::id()))
+}
+
+/// fsyncs a directory, so renames into or out of it survive a crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Writes `bytes` to `dir/name` atomically and durably.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let tmp = tmp_path(dir, name);
+    let dst = dir.join(name);
+    let res = (|| -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, &dst)?;
+        sync_dir(dir)
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", dst.display()));
+    }
+    Ok(dst)
+}
+
+/// Output file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Png,
+    Jpeg,
+    Tiff,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Jpeg => "jpg",
+            Format::Tiff => "tiff",
+        }
+    }
+}
+
+/// JPEG quality of colourized output: high, since the chroma is smooth and
+/// the detail all comes from the original's L*.
+const JPEG_QUALITY: u8 = 92;
+
+/// Encodes `rgb` (interleaved sRGB8) to `out`.
+pub fn encode(
+    out: &mut dyn Write,
+    format: Format,
+    width: usize,
+    height: usize,
+    rgb: &[u8],
+    provenance: &str,
+) -> Result<()> {
+    anyhow::ensure!(
+        rgb.len() == 3 * width * height,
+        "RGB buffer has {} bytes, {width}x{height} needs {}",
+        rgb.len(),
+        3 * width * height
+    );
+    let (w, h) = (width as u32, height as u32);
+    match format {
+        Format::Png => {
+            let mut enc = png::Encoder::new(out, w, h);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            // Still lossless: fdeflate with adaptive row filters encodes a
+            // 2560x1600 frame ~30x faster than the default zlib level 6, for
+            // files ~25% larger (numbers in BENCHMARKS.md); a Pi Zero would
+            // spend longer deflating than colourizing otherwise.
+            enc.set_compression(png::Compression::Fast);
+            enc.add_itxt_chunk("Software".into(), provenance.into())?;
+            let mut writer = enc.write_header()?;
+            writer.write_image_data(rgb)?;
+            writer.finish()?;
+        }
+        Format::Jpeg => {
+            let mut buf = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, JPEG_QUALITY)
+                .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)?;
+            // The provenance as a COM segment right after SOI.
+            let text = provenance.as_bytes();
+            let text = &text[..text.len().min(65533)];
+            out.write_all(&buf[..2])?;
+            out.write_all(&[0xFF, 0xFE])?;
+            out.write_all(&((text.len() + 2) as u16).to_be_bytes())?;
+            out.write_all(text)?;
+            out.write_all(&buf[2..])?;
+        }
+        Format::Tiff => {
+            // TIFF needs Seek; encode in memory.
+            let mut buf = io::Cursor::new(Vec::new());
+            let mut enc = tiff::encoder::TiffEncoder::new(&mut buf)?;
+            let mut img = enc.new_image::<tiff::encoder::colortype::RGB8>(w, h)?;
+            img.encoder()
+                .write_tag(tiff::tags::Tag::Software, provenance)?;
+            img.write_data(rgb)?;
+            out.write_all(buf.get_ref())?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes an image so that `path` either keeps its old state or holds the
+/// whole new file, durably: encoded in memory, then written by
+/// [`write_atomic`].
+pub fn write_image(
+    path: &Path,
+    format: Format,
+    width: usize,
+    height: usize,
+    rgb: &[u8],
+    provenance: &str,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let mut bytes = Vec::new();
+    encode(&mut bytes, format, width, height, rgb, provenance)
+        .with_context(|| format!("{}: encoding failed", path.display()))?;
+    write_atomic(dir, &name.to_string_lossy(), &bytes)?;
+    Ok(())
+}
+
+/// Before a batch or at the box's start: removes the temp files that killed
+/// runs left in `out` (only `.<name>.<pid>-<n>.colorize-tmp` of processes
+/// that no longer run, so a second process writing to the same folder is
+/// left alone), then checks that `out` takes a new file, so an unwritable
+/// folder is one clear error instead of one per image. Returns how many temp
+/// files it removed.
+pub fn prepare_folder(out: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let entries = std::fs::read_dir(out)
+        .with_context(|| format!("{}: can not list the output folder", out.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            std::fs::remove_file(entry.path()).with_context(|| {
+                format!(
+                    "{}: can not remove a stale temp file",
+                    entry.path().display()
+                )
+            })?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(out).with_context(|| format!("{}: can not sync the folder", out.display()))?;
+    }
+    // The probe has a temp file's name: a kill right here leaves nothing
+    // that could pass for an output, and the next run removes it.
+    let probe = out.join(format!(
+        ".write-check.{}-0{}",
+        std::process::id(),
+        TMP_SUFFIX
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .and_then(|mut f| f.write_all(b"colorize"));
+    let _ = std::fs::remove_file(&probe);
+    if let Err(e) = written {
+        bail!("{}: the output folder is not writable: {e}", out.display());
+    }
+    Ok(removed)
+}
+
+/// The writer's pid, if `name` is one of [`write_atomic`]'s temp
+/// names (`.<name>.<pid>-<n>.colorize-tmp`).
+pub fn stale_temp_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(TMP_SUFFIX)?;
+    let (_, tag) = rest.rsplit_once('.')?;
+    let (pid, n) = tag.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Moves `src` into `dir` without overwriting anything there (a second
+/// `scan.png` becomes `scan.1.png`), then fsyncs both directories.
+pub fn move_into(src: &Path, dir: &Path) -> Result<PathBuf> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = src
+        .file_name()
+        .with_context(|| format!("{} has no file name", src.display()))?;
+    let mut dst = dir.join(name);
+    let stem = Path::new(name)
+        .file_stem()
+        .unwrap_or(name)
+        .to_string_lossy()
+        .into_owned();
+    let ext = Path::new(name)
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned());
+    let mut i = 1;
+    while dst.exists() {
+        let n = match &ext {
+            Some(e) => format!("{stem}.{i}.{e}"),
+            None => format!("{stem}.{i}"),
+        };
+        dst = dir.join(n);
+        i += 1;
+    }
+    fs::rename(src, &dst)
+        .with_context(|| format!("cannot move {} to {}", src.display(), dst.display()))?;
+    sync_dir(dir)?;
+    if let Some(parent) = src.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(dst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_leaves_no_temp_and_move_never_overwrites() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_atomic(d.path(), "a.png", b"hello").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        let names: Vec<_> = fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+
+        // pid_max is at most 2^22, so this writer can not be running.
+        let dead = d.path().join(".x.png.4194305-0.colorize-tmp");
+        fs::write(&dead, b"half").unwrap();
+        let live = d
+            .path()
+            .join(format!(".y.png.{}-7.colorize-tmp", std::process::id()));
+        fs::write(&live, b"in flight").unwrap();
+        assert_eq!(prepare_folder(d.path()).unwrap(), 1);
+        assert!(!dead.exists() && live.exists());
+        fs::remove_file(&live).unwrap();
+
+        let done = d.path().join("done");
+        fs::write(d.path().join("s.jpg"), b"1").unwrap();
+        move_into(&d.path().join("s.jpg"), &done).unwrap();
+        fs::write(d.path().join("s.jpg"), b"2").unwrap();
+        let second = move_into(&d.path().join("s.jpg"), &done).unwrap();
+        assert_eq!(second.file_name().unwrap(), "s.1.jpg");
+        assert_eq!(fs::read(done.join("s.jpg")).unwrap(), b"1");
+    }
+
+    #[test]
+    fn every_format_round_trips_with_its_provenance() {
+        let rgb: Vec<u8> = (0..3 * 5 * 4).map(|i| i as u8).collect();
+        for format in [Format::Png, Format::Jpeg, Format::Tiff] {
+            let mut out = Vec::new();
+            encode(&mut out, format, 5, 4, &rgb, "made by a test").unwrap();
+            let img = image::load_from_memory(&out).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), (5, 4), "{format:?}");
+            if format != Format::Jpeg {
+                assert_eq!(img.into_raw(), rgb, "{format:?}");
+            }
+            let text = b"made by a test";
+            assert!(out.windows(text.len()).any(|w| w == text), "{format:?}");
+            assert!(encode(&mut out, format, 5, 5, &rgb, "").is_err());
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Scoring a model on samples: batched prediction, decoded at a
+//! temperature, turned into sRGB8 by the device's colourize step, and
+//! the dataset metrics of `colorize_shared::metrics`.
+
+use anyhow::{Context, Result};
+use colorize_shared::contract::{self};
+use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
+use colorize_shared::recombine;
+use tch::{Device, TchError, Tensor};
+
+use crate::data::{self, make_batch, Sample};
+use crate::loss::Loss;
+use crate::model::Model;
+use crate::resources::is_oom;
+
+pub(crate) fn to_tensors(batch: &data::Batch, size: usize, device: Device) -> (Tensor, Tensor) {
+    let s = size as i64;
+    let n = batch.n as i64;
+    let x = Tensor::from_slice(&batch.input)
+        .view([n, 1, s, s])
+        .to_device(device);
+    let y = Tensor::from_slice(&batch.target)
+        .view([n, 2, s, s])
+        .to_device(device);
+    (x, y)
+}
+
+/// Predicted sRGB8 for the centre crop of a sample, given the model's output
+/// `[2, size, size]`: the sample's own L with the predicted a*b*, through
+/// the device's colourize step ([`recombine::colorize`]), so that what the
+/// trainer scores is what the device shows.
+pub fn prediction_rgb8(s: &Sample, output: &[f32], size: usize) -> Vec<u8> {
+    let px = size * size;
+    let (mut a, mut b) = (vec![0i16; px], vec![0i16; px]);
+    contract::output_to_ab_planes(output, &mut a, &mut b);
+    let (x0, y0) = s.centre(size);
+    let mut l = vec![0u16; px];
+    for y in 0..size {
+        let row = (y0 + y) * s.width + x0;
+        l[y * size..(y + 1) * size].copy_from_slice(&s.l[row..row + size]);
+    }
+    let ab = recombine::AbPlanes {
+        width: size,
+        height: size,
+        a: &a,
+        b: &b,
+    };
+    let mut rgb = vec![0u8; 3 * px];
+    let mut scratch = vec![0i32; recombine::scratch_len(size)];
+    recombine::colorize(&ab, &l, size, size, &mut rgb, &mut scratch);
+    rgb
+}
+
+/// Runs the model over `samples` (centre crops) in batches of `batch_size`,
+/// calling `each(sample_index, output)` with every image's `[2, size, size]`
+/// output, and returns the mean loss.
+pub fn predict(
+    model: &Model,
+    loss: Option<&Loss>,
+    samples: &[Sample],
+    batch_size: &mut usize,
+    device: Device,
+    temperature: f64,
+    mut each: impl FnMut(usize, &[f32]),
+) -> Result<f64> {
+    let size = model.config.size;
+    let px = 2 * size * size;
+    let mut pos = 0;
+    let mut loss_sum = 0.0;
+    while pos < samples.len() {
+        let end = (pos + *batch_size).min(samples.len());
+        let refs: Vec<&Sample> = samples[pos..end].iter().collect();
+        let batch = make_batch(&refs, size, None);
+        let (x, y) = to_tensors(&batch, size, device);
+        let out = tch::no_grad(|| -> Result<(Tensor, f64), TchError> {
+            let out = model.forward(&x, false)?;
+            let l = match loss {
+                Some(loss) => loss.compute(&out, &y)?.f_double_value(&[])?,
+                None => 0.0,
+            };
+            Ok((out, l))
+        });
+        match out.and_then(|(out, l)| Ok((model.decode(&out, temperature)?, l))) {
+            Ok((out, l)) => {
+                let out = Vec::<f32>::try_from(&out.to_device(Device::Cpu).reshape(-1))?;
+                for (i, o) in out.chunks_exact(px).enumerate() {
+                    each(pos + i, o);
+                }
+                loss_sum += l * batch.n as f64;
+                pos = end;
+            }
+            Err(e) if is_oom(&e) && *batch_size > 1 => {
+                *batch_size /= 2;
+                eprintln!("CUDA out of memory in evaluation: batch size halved to {batch_size}");
+            }
+            Err(e) => return Err(e).context("forward pass"),
+        }
+    }
+    Ok(loss_sum / samples.len().max(1) as f64)
+}
+
+/// Scores a model on samples with the shared metrics.
+pub fn evaluate(
+    model: &Model,
+    loss: Option<&Loss>,
+    samples: &[Sample],
+    batch_size: &mut usize,
+    device: Device,
+) -> Result<(f64, EvalSummary)> {
+    let (loss, summary, _) = evaluate_per_image(model, loss, samples, batch_size, device)?;
+    Ok((loss, summary))
+}
+
+/// [`evaluate`], also returning every sample's own scores (`None`: gray
+/// truth, not scored).
+pub fn evaluate_per_image(
+    model: &Model,
+    loss: Option<&Loss>,
+    samples: &[Sample],
+    batch_size: &mut usize,
+    device: Device,
+) -> Result<(f64, EvalSummary, Vec<Option<ImageScores>>)> {
+    let size = model.config.size;
+    let mut acc = EvalAccumulator::new();
+    let mut scores = vec![None; samples.len()];
+    let t = model.temperature;
+    let loss = predict(model, loss, samples, batch_size, device, t, |i, out| {
+        let s = &samples[i];
+        let (x0, y0) = s.centre(size);
+        scores[i] = acc.add_scored(&s.crop_rgb8(x0, y0, size), &prediction_rgb8(s, out, size));
+    })?;
+    Ok((loss, acc.summary(), scores))
+}
