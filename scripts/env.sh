@@ -3,7 +3,10 @@
 # shellcheck shell=bash
 COLORIZE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export COLORIZE_ROOT
-export COLORIZE_CACHE="${COLORIZE_CACHE:-$COLORIZE_ROOT/.cache}"
+# Downloads and installs that any clone of the project can share (the
+# libtorch venv, the emulated boards' kernels, the test command's cargo
+# target folder): outside the clone, so a fresh clone reuses them.
+export COLORIZE_CACHE="${COLORIZE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/colorize}"
 export TORCH_VENV="${TORCH_VENV:-$COLORIZE_CACHE/torch-venv}"
 # Where cargo puts builds: scripts run binaries from here.
 export COLORIZE_TARGET="${CARGO_TARGET_DIR:-$COLORIZE_ROOT/target}"

@@ -4,11 +4,22 @@
 # and the fmt and clippy gates. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One cargo target folder for every clone on this machine (README,
+# "Testing"): a second clone, or the next commit, rebuilds only our own
+# crates, not tract, libtorch's bindings or image for three targets. Cargo
+# keys each clone's crates by their path, so clones never mix their builds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${COLORIZE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/colorize}/target}"
+t0=$SECONDS
 bash scripts/setup.sh
 # shellcheck source=env.sh
 source scripts/env.sh
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+t_step=$SECONDS
+step() {
+    printf '\n\033[1m==> %s\033[0m  (previous step %d s, %d s in all)\n' "$*" \
+        $((SECONDS - t_step)) $((SECONDS - t0))
+    t_step=$SECONDS
+}
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -4,7 +4,7 @@
 
 # find_libtorch: exports LD_LIBRARY_PATH with the first libtorch found (LIBTORCH,
 # /opt/torch/.venv, a Python with torch on PATH, or the project's
-# .cache/torch-venv recorded at packing) and sets TORCH_LIB to its lib folder.
+# torch venv recorded at packing) and sets TORCH_LIB to its lib folder.
 # Not in a subshell: the export must reach the caller.
 find_libtorch() {
     local d

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the default recipe from this GPU pack for a few minutes and exports
 # the model. Finds libtorch by itself (LIBTORCH, /opt/torch/.venv, a Python
-# with torch on PATH, or the project's .cache/torch-venv).
+# with torch on PATH, or the torch venv that scripts/setup.sh made).
 #
 # usage: run.sh OUT [--minutes M] [--device cuda|cpu] [--head dist|regression]
 #        (default 8 min, cuda, dist: the colour-distribution head)
