@@ -261,7 +261,7 @@ def report(info, rows, frame, args):
         p(f"| 4 | camera loop ({cam['size']}, fake camera, embedded int8 model): heap allocations per "
           f"steady-state frame, whole `capture_to_dir` | ours + tract | {cam['loop_per_frame']:.1f} | | | | "
           f"0 | {verdict(ok)} |")
-        p(f"| 4 | ... capture -> L* / our code in `colorize_l` / `encode_png` / tract `run` | | "
+        p(f"| 4 | ... capture -> L* / our code in `colorize_l` / PNG encode (`output::encode`) / tract `run` | | "
           f"{cam['capture']:.1f} / {cam['ours_in_colorize']:.1f} / {cam['encode_png']:.1f} / "
           f"{cam['tract_run']:.1f} | | | | 0 | |")
     p("")
@@ -276,7 +276,7 @@ def report(info, rows, frame, args):
         names = {"decode": "JPEG decode (`images::open`)", "l_plane": "sRGB8 -> L\\* plane (`images::l_plane`)",
                  "predict": "area resize to 64x64 + tract int8 inference (`Session::predict`)",
                  "colorize_l": "predict + bilinear a\\*b\\* upsampling + Lab -> sRGB8 + gamut hold (`Session::colorize_l`)",
-                 "encode": "PNG encode (`images::encode`)"}
+                 "encode": "PNG encode (`output::encode`)"}
         for r in stages:
             p(f"| {names.get(r['stage'], r['stage'])} | {r['ms']:.1f} |")
         p("")

@@ -6,7 +6,13 @@ export COLORIZE_ROOT
 # Downloads and installs that any clone of the project can share (the
 # libtorch venv, the emulated boards' kernels, the test command's cargo
 # target folder): outside the clone, so a fresh clone reuses them.
-export COLORIZE_CACHE="${COLORIZE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/colorize}"
+if [ -n "${XDG_CACHE_HOME:-}" ]; then
+    export COLORIZE_CACHE="${COLORIZE_CACHE:-$XDG_CACHE_HOME/colorize}"
+elif [ -n "${HOME:-}" ]; then
+    export COLORIZE_CACHE="${COLORIZE_CACHE:-$HOME/.cache/colorize}"
+else
+    export COLORIZE_CACHE="${COLORIZE_CACHE:-$COLORIZE_ROOT/.cache}"
+fi
 export TORCH_VENV="${TORCH_VENV:-$COLORIZE_CACHE/torch-venv}"
 # Where cargo puts builds: scripts run binaries from here.
 export COLORIZE_TARGET="${CARGO_TARGET_DIR:-$COLORIZE_ROOT/target}"

@@ -4,15 +4,23 @@
 # and the fmt and clippy gates. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# One cargo target folder for every clone on this machine (README,
-# "Testing"): a second clone, or the next commit, rebuilds only our own
-# crates, not tract, libtorch's bindings or image for three targets. Cargo
-# keys each clone's crates by their path, so clones never mix their builds.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${COLORIZE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/colorize}/target}"
 t0=$SECONDS
-bash scripts/setup.sh
 # shellcheck source=env.sh
 source scripts/env.sh
+# One cargo target folder for every clone on this machine (README, "The two
+# commands"): a second clone, or the next commit, reuses tract, libtorch's
+# bindings and image for all three targets. Our own crates are removed from
+# it first: cargo names a workspace crate's build by its path inside the
+# workspace, so another clone's build of it could otherwise pass for this
+# one's. Two test runs from different clones at once would share binaries:
+# give one its own CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$COLORIZE_CACHE/target}"
+bash scripts/setup.sh
+source scripts/env.sh
+own_crates=(-p colorize-shared -p colorize-model -p colorize-device -p colorize-train -p colorize-e2e)
+for target in "" aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
+    cargo clean -q "${own_crates[@]}" ${target:+--target "$target"}
+done
 
 t_step=$SECONDS
 step() {

@@ -151,7 +151,7 @@ run_arch() {
         else
             cargo build -p colorize-device --target "$target"
         fi
-        bin="target/$target/$profile/colorize"
+        bin="$COLORIZE_TARGET/$target/$profile/colorize"
     fi
 
     local work="$cache/$arch/run"

@@ -1,5 +1,5 @@
-//! Image files in and out: decoding to an L* plane (gray, colour, 8 or 16
-//! bit), and atomic, provenance-carrying output files.
+//! Image files in: header checks against the decode limits, decoding, and
+//! the L* plane (gray, colour, 8 or 16 bit). Outputs: [`crate::output`].
 
 use std::fs;
 use std::io::{BufRead, BufReader, Cursor, Read, Seek};

@@ -127,8 +127,14 @@ pub fn encode(
             let mut buf = io::Cursor::new(Vec::new());
             let mut enc = tiff::encoder::TiffEncoder::new(&mut buf)?;
             let mut img = enc.new_image::<tiff::encoder::colortype::RGB8>(w, h)?;
+            // TIFF ASCII fields take 7-bit text without NUL, and the model
+            // id comes from the model file.
+            let ascii: String = provenance
+                .chars()
+                .map(|c| if c.is_ascii() && c != '\0' { c } else { '?' })
+                .collect();
             img.encoder()
-                .write_tag(tiff::tags::Tag::Software, provenance)?;
+                .write_tag(tiff::tags::Tag::Software, ascii.as_str())?;
             img.write_data(rgb)?;
             out.write_all(buf.get_ref())?;
         }
@@ -169,21 +175,28 @@ pub fn write_image(
 /// files it removed.
 pub fn prepare_folder(out: &Path) -> Result<usize> {
     let mut removed = 0;
-    let entries = std::fs::read_dir(out)
-        .with_context(|| format!("{}: can not list the output folder", out.display()))?;
-    for entry in entries.flatten() {
+    let list_error = || format!("{}: can not list the output folder", out.display());
+    for entry in std::fs::read_dir(out).with_context(list_error)? {
+        let entry = entry.with_context(list_error)?;
         let name = entry.file_name();
         let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
             continue;
         };
-        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
-            std::fs::remove_file(entry.path()).with_context(|| {
-                format!(
-                    "{}: can not remove a stale temp file",
-                    entry.path().display()
-                )
-            })?;
-            removed += 1;
+        if writer_alive(pid) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            // Another run's sweep got there first.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "{}: can not remove a stale temp file",
+                        entry.path().display()
+                    )
+                })
+            }
         }
     }
     if removed > 0 {
@@ -207,6 +220,25 @@ pub fn prepare_folder(out: &Path) -> Result<usize> {
         bail!("{}: the output folder is not writable: {e}", out.display());
     }
     Ok(removed)
+}
+
+/// Whether the process whose pid names a temp file may still be writing it:
+/// this process once it has written temp files of its own (before that,
+/// a file with its pid is a leftover of an earlier process that had the
+/// same pid, as a box that boots the same way every time gets), or another
+/// running process of the same program. A pid that now belongs to some
+/// other program does not keep a temp file.
+fn writer_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return TMP_COUNTER.load(Ordering::Relaxed) > 0;
+    }
+    let comm = |p: &str| fs::read(Path::new("/proc").join(p).join("comm")).ok();
+    match (comm(&pid.to_string()), comm("self")) {
+        (None, _) => false,
+        (Some(theirs), Some(ours)) => theirs == ours,
+        // Our own name unreadable: keep what might be live.
+        (Some(_), None) => true,
+    }
 }
 
 /// The writer's pid, if `name` is one of [`write_atomic`]'s temp
@@ -301,6 +333,8 @@ mod tests {
             }
             let text = b"made by a test";
             assert!(out.windows(text.len()).any(|w| w == text), "{format:?}");
+            // A model id is text from the model file: any of it must encode.
+            encode(&mut out, format, 5, 4, &rgb, "model \u{e9}t\u{e9} \0").unwrap();
             assert!(encode(&mut out, format, 5, 5, &rgb, "").is_err());
         }
     }

@@ -70,15 +70,19 @@ impl Model {
     }
 
     fn load(bytes: &[u8], source: &str) -> Result<Self> {
-        let proto = ModelProto::decode(bytes).with_context(|| {
-            format!("{source}: not an ONNX model (protobuf decoding failed; a truncated file?)")
-        })?;
-        colorize_model::integrity::verify(&proto, source)?;
-        let metadata = proto
-            .metadata_props
-            .iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect();
+        // Our schema checks the weights and reads the card; tract parses the
+        // bytes again for itself, after this copy is gone.
+        let metadata = {
+            let proto = ModelProto::decode(bytes).with_context(|| {
+                format!("{source}: not an ONNX model (protobuf decoding failed; a truncated file?)")
+            })?;
+            colorize_model::integrity::verify(&proto, source)?;
+            proto
+                .metadata_props
+                .into_iter()
+                .map(|e| (e.key, e.value))
+                .collect()
+        };
         let typed = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .and_then(|m| m.into_typed())

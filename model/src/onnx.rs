@@ -460,8 +460,7 @@ impl GraphWriter {
         Ok(())
     }
 
-    /// Wraps the nodes into a model: input `L`, output `ab` (plus
-    /// `extra_outputs`, float, for calibration), the model card.
+    /// Wraps the nodes into a model: input `L`, output `ab`, the model card.
     fn finish(
         self,
         net: &Net,

@@ -136,6 +136,7 @@ pub fn capture_to_dir(
 ) -> Result<CaptureReport> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
+    output::prepare_folder(&opts.out_dir)?;
     let mut next_index = first_free_index(&opts.out_dir, &opts.prefix)?;
     let mut src = open()?;
     let (mut w, mut h) = src.size();
