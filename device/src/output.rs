@@ -307,8 +307,11 @@ mod tests {
             .path()
             .join(format!(".y.png.{}-7.colorize-tmp", std::process::id()));
         fs::write(&live, b"in flight").unwrap();
-        assert_eq!(prepare_folder(d.path()).unwrap(), 1);
-        assert!(!dead.exists() && live.exists());
+        // pid 1 runs, but it is another program: its pid was reused.
+        let reused = d.path().join(".z.png.1-0.colorize-tmp");
+        fs::write(&reused, b"half").unwrap();
+        assert_eq!(prepare_folder(d.path()).unwrap(), 2);
+        assert!(!dead.exists() && !reused.exists() && live.exists());
         fs::remove_file(&live).unwrap();
 
         let done = d.path().join("done");
