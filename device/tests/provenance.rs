@@ -4,9 +4,9 @@
 
 mod box_common;
 use box_common::*;
+mod cli_common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 use colorize_device::boxd::{self, Hardware, RunMode};
@@ -50,7 +50,7 @@ fn files_camera_and_box_outputs_carry_the_same_provenance() {
         .save(&input)
         .unwrap();
     let files_out = d.inbox.parent().unwrap().join("files-out");
-    let status = Command::new(env!("CARGO_BIN_EXE_colorize"))
+    let status = cli_common::colorize()
         .args(["files", "--threads", "1", "--out"])
         .arg(&files_out)
         .arg(&input)
