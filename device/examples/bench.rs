@@ -258,7 +258,6 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
         let c1 = allocs();
         session.colorize_l(&l, cw, ch, &mut rgb)?;
         let c2 = allocs();
-        png.clear();
         output::encode(&mut png, output::Format::Png, cw, ch, &rgb, "bench")?;
         let c3 = allocs();
         if i > 0 {
@@ -336,7 +335,6 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
     stage(
         "encode",
         median_s(runs, || {
-            bytes.clear();
             output::encode(&mut bytes, output::Format::Png, w, h, &rgb, "bench").unwrap();
         }),
     );

@@ -265,8 +265,16 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
 /// 16-bit samples are rounded to 8 bits first (the Lab tables are 8-bit);
 /// alpha is ignored.
 pub fn l_plane(img: &DynamicImage) -> LPlane {
+    let mut l = Vec::new();
+    let (width, height) = l_plane_into(img, &mut l);
+    LPlane { width, height, l }
+}
+
+/// [`l_plane`] into a reused buffer (resized to fit): the box's loop.
+/// Returns the width and height.
+pub fn l_plane_into(img: &DynamicImage, l: &mut Vec<u16>) -> (usize, usize) {
     let (width, height) = (img.width() as usize, img.height() as usize);
-    let mut l = vec![0u16; width * height];
+    l.resize(width * height, 0);
     let gray = matches!(
         img.color(),
         ColorType::L8 | ColorType::La8 | ColorType::L16 | ColorType::La16
@@ -274,12 +282,12 @@ pub fn l_plane(img: &DynamicImage) -> LPlane {
     // 8-bit images (the common case) are read in place: a converted copy of
     // a 2560x1600 RGB image is 12 MB and several ms per frame.
     match img {
-        DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), &mut l),
-        DynamicImage::ImageRgb8(rgb) => rgb8_to_l_plane(rgb.as_raw(), &mut l),
-        _ if gray => gray8_to_l_plane(img.to_luma8().as_raw(), &mut l),
-        _ => rgb8_to_l_plane(img.to_rgb8().as_raw(), &mut l),
+        DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), l),
+        DynamicImage::ImageRgb8(rgb) => rgb8_to_l_plane(rgb.as_raw(), l),
+        _ if gray => gray8_to_l_plane(img.to_luma8().as_raw(), l),
+        _ => rgb8_to_l_plane(img.to_rgb8().as_raw(), l),
     }
-    LPlane { width, height, l }
+    (width, height)
 }
 
 /// Decodes a file straight to its L* plane (the decoded image is dropped

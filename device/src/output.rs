@@ -78,9 +78,10 @@ impl Format {
 /// the detail all comes from the original's L*.
 const JPEG_QUALITY: u8 = 92;
 
-/// Encodes `rgb` (interleaved sRGB8) to `out`.
+/// Encodes `rgb` (interleaved sRGB8) into `out`, cleared first: its
+/// capacity is kept, so a camera or box loop reuses one buffer.
 pub fn encode(
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     format: Format,
     width: usize,
     height: usize,
@@ -93,6 +94,7 @@ pub fn encode(
         rgb.len(),
         3 * width * height
     );
+    out.clear();
     let (w, h) = (width as u32, height as u32);
     match format {
         Format::Png => {

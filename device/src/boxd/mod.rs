@@ -25,11 +25,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
+
 use heapless::spsc::Queue;
 
 use crate::camera::FrameSource;
 use crate::gpio::{Debouncer, InputLine};
+use crate::images;
 use crate::output::{self, Format};
 use crate::runtime::Colorize;
 use config::{BoxConfig, MAX_FRAME_SLOTS};
@@ -178,7 +179,6 @@ pub fn run(
                 let res = colorizer
                     .colorize(&slot.l[..n], slot.width, slot.height, &mut rgb[..3 * n])
                     .and_then(|_| {
-                        png.clear();
                         let rgb = &rgb[..3 * n];
                         output::encode(
                             &mut png,
@@ -235,7 +235,15 @@ pub fn run(
                         continue; // taken away by someone else meanwhile
                     }
                     led.set(LedState::Busy, now_ms(start));
-                    match process_file(cfg, colorizer, &path, &mut l, &mut rgb, &mut png) {
+                    match process_file(
+                        cfg,
+                        colorizer,
+                        &provenance,
+                        &path,
+                        &mut l,
+                        &mut rgb,
+                        &mut png,
+                    ) {
                         Ok(out) => {
                             summary.files_done += 1;
                             summary.outputs.push(out);
@@ -382,26 +390,20 @@ fn shutter_loop(
 fn process_file(
     cfg: &BoxConfig,
     colorizer: &mut dyn Colorize,
+    provenance: &str,
     path: &Path,
     l: &mut Vec<u16>,
     rgb: &mut Vec<u8>,
     png: &mut Vec<u8>,
 ) -> Result<PathBuf> {
     let bytes = std::fs::read(path).context("cannot read")?;
-    let img = crate::images::decode_bytes(&bytes, &cfg.limits)?;
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let n = w * h;
-    l.resize(n, 0);
-    rgb.resize(3 * n, 0);
-    match img {
-        image::DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), l),
-        other => rgb8_to_l_plane(other.to_rgb8().as_raw(), l),
-    }
+    let img = images::decode_bytes(&bytes, &cfg.limits)?;
+    let (w, h) = images::l_plane_into(&img, l);
+    rgb.resize(3 * w * h, 0);
     colorizer
         .colorize(l, w, h, rgb)
         .context("colourization failed")?;
-    png.clear();
-    output::encode(png, Format::Png, w, h, rgb, &colorizer.provenance())?;
+    output::encode(png, Format::Png, w, h, rgb, provenance)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;

@@ -165,7 +165,6 @@ pub fn capture_to_dir(
                 colorizer
                     .colorize(&l, w, h, &mut rgb)
                     .context("colourization failed")?;
-                png.clear();
                 output::encode(&mut png, Format::Png, w, h, &rgb, &provenance)?;
                 let path = output::write_atomic(&opts.out_dir, &name, &png)?;
                 next_index += 1;
