@@ -48,6 +48,10 @@ pub struct Model {
     /// Vividness of a distribution head's decode (0..1); unused by
     /// regression models.
     vividness: f32,
+    /// How the card says to decode a distribution head, and that decode at
+    /// `vividness`.
+    decoding: colour_bins::BinDecoding,
+    annealing: colour_bins::Annealing,
 }
 
 impl Model {
@@ -120,8 +124,15 @@ impl Model {
             metadata,
             source: source.to_string(),
             vividness: 0.0,
+            decoding: colour_bins::BinDecoding::default(),
+            annealing: colour_bins::Annealing::plain(1.0),
         };
-        model.vividness = model.default_vividness()?.unwrap_or(0.0);
+        model.decoding = colour_bins::BinDecoding::from_card(
+            model.meta(meta::BIN_LOG_WEIGHTS),
+            model.meta(meta::VIVID_TEMPERATURE),
+        )
+        .map_err(|e| anyhow::anyhow!("{source}: model card: {e}"))?;
+        model.set_vividness(model.default_vividness()?.unwrap_or(0.0));
         Ok(model)
     }
 
@@ -161,8 +172,13 @@ impl Model {
                 self.source
             );
         }
-        self.vividness = v;
+        self.set_vividness(v);
         Ok(self)
+    }
+
+    fn set_vividness(&mut self, v: f32) {
+        self.vividness = v;
+        self.annealing = self.decoding.annealing(v);
     }
 
     /// The vividness in use, for distribution-head models.
@@ -320,7 +336,7 @@ impl Session<'_> {
                 OutputKind::Ab => contract::output_to_ab_planes(data, &mut self.a, &mut self.b),
                 OutputKind::Bins { .. } => colour_bins::decode_planes(
                     data,
-                    colour_bins::vividness_to_temperature(self.model.vividness),
+                    &self.model.annealing,
                     &mut self.a,
                     &mut self.b,
                 ),

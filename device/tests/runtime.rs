@@ -94,3 +94,83 @@ fn geometry_and_run_follow_the_model() {
     assert!((out[0] - 0.5).abs() < 1e-6 && (out[71] + 0.25).abs() < 1e-6);
     assert!(model.run(&[0.0; 35]).is_err());
 }
+
+/// A distribution head predicting the same logits `z` everywhere: a 1x1
+/// conv with zero weights and `z` as bias, with `card` as its model card.
+fn constant_bins_model(
+    size: usize,
+    z: Vec<f32>,
+    card: Vec<(String, String)>,
+) -> anyhow::Result<Model> {
+    use colorize_shared::contract::AB_BINS;
+    let net = Net {
+        arch: "constant-bins".into(),
+        input_height: size,
+        input_width: size,
+        nodes: vec![Node {
+            name: "conv".into(),
+            op: Op::Conv2d {
+                weight: Tensor::new(vec![AB_BINS, 1, 1, 1], vec![0.0; AB_BINS]),
+                bias: z,
+                stride: 1,
+                padding: 0,
+                dilation: 1,
+            },
+            inputs: vec!["L".into()],
+            output: OUTPUT_NAME.into(),
+        }],
+        metadata: card,
+    };
+    Model::from_bytes(&to_onnx(&net).unwrap())
+}
+
+/// The card's rebalancing weights reach the decode: a head that learned
+/// p w / Z (80 % red, 20 % a green whose weight is 4) gives the mean under
+/// p at vividness 0, and under p w at vividness 1.
+#[test]
+fn rebalanced_heads_decode_by_their_cards_weights() {
+    use colorize_shared::colour_bins::{bins, nearest_bin, BinDecoding};
+    let b = bins();
+    let (red, green) = (nearest_bin(60.0, 40.0), nearest_bin(-60.0, 50.0));
+    let mut lw = vec![0f32; b.len()];
+    lw[green] = 4f32.ln();
+    let mut z = vec![-40f32; b.len()];
+    z[red] = 0.8f32.ln();
+    z[green] = 0.2f32.ln() + lw[green];
+    let card: Vec<(String, String)> = BinDecoding {
+        log_weights: Some(lw),
+        vivid_temperature: 1.0,
+    }
+    .card_entries()
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let a_at = |v: f32| {
+        let m = constant_bins_model(8, z.clone(), card.clone())
+            .unwrap()
+            .with_vividness(Some(v))
+            .unwrap();
+        let mut s = m.session().unwrap();
+        let planes = s.predict(&[gray8_to_l(128); 64], 8, 8).unwrap();
+        planes.a[0] as f32 / 256.0
+    };
+    let faithful = 0.8 * b[red][0] + 0.2 * b[green][0];
+    let vivid = (0.8 * b[red][0] + 0.8 * b[green][0]) / 1.6;
+    assert!(
+        (a_at(0.0) - faithful).abs() < 0.05,
+        "{} vs {faithful}",
+        a_at(0.0)
+    );
+    assert!((a_at(1.0) - vivid).abs() < 0.05, "{} vs {vivid}", a_at(1.0));
+}
+
+#[test]
+fn a_malformed_decoding_card_is_an_error_naming_the_key() {
+    use colorize_shared::contract::{meta, AB_BINS};
+    let card = vec![(meta::BIN_LOG_WEIGHTS.to_string(), "0.5 oops".to_string())];
+    let e = constant_bins_model(8, vec![0.0; AB_BINS], card).unwrap_err();
+    assert!(format!("{e:#}").contains(meta::BIN_LOG_WEIGHTS), "{e:#}");
+    let card = vec![(meta::VIVID_TEMPERATURE.to_string(), "0".to_string())];
+    let e = constant_bins_model(8, vec![0.0; AB_BINS], card).unwrap_err();
+    assert!(format!("{e:#}").contains(meta::VIVID_TEMPERATURE), "{e:#}");
+}

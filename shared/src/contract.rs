@@ -49,6 +49,11 @@ pub mod meta {
     /// Distribution-head models: the vividness (0..1) used when the user
     /// sets none, picked on val by the trainer.
     pub const DEFAULT_VIVIDNESS: &str = "colorize.default_vividness";
+    /// Distribution-head models trained with class rebalancing: ln of each
+    /// bin's weight, space separated, in bin order (`colour_bins::BinDecoding`).
+    pub const BIN_LOG_WEIGHTS: &str = "colorize.bin_log_weights";
+    /// Distribution-head models: the annealing temperature at vividness 1.
+    pub const VIVID_TEMPERATURE: &str = "colorize.vivid_temperature";
 }
 
 /// L* (Q8.8) -> model input value.

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use colorize_shared::colour_bins::BinDecoding;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
 
@@ -73,6 +74,11 @@ pub struct CheckpointMeta {
     /// The learning rate of the last step (schedules).
     #[serde(default)]
     pub lr_now: f64,
+    /// Distribution heads: ln of the class-rebalancing weight the loss gave
+    /// each bin (computed from the training split), which the decode takes
+    /// back out at the faithful end (`colour_bins::BinDecoding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin_log_weights: Option<Vec<f32>>,
 }
 
 fn f64_or_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -176,6 +182,24 @@ pub fn load_optimizer(dir: &Path, name: &str, opt: &mut Optimizer) -> Result<()>
     opt.load(&opt_path(dir, name))
 }
 
+/// Writes `bin_log_weights` into `<name>.json` of `dir` where it has none
+/// (checkpoints of runs begun before the field existed; the weights are
+/// the run's own, recomputed from the same training split), atomically.
+pub fn add_bin_log_weights(dir: &Path, name: &str, log_weights: &[f32]) -> Result<()> {
+    let json = meta_path(&dir.join(format!("{name}.ot")));
+    let Ok(mut meta) = load_json::<CheckpointMeta>(&json) else {
+        return Ok(());
+    };
+    if meta.bin_log_weights.is_some() {
+        return Ok(());
+    }
+    meta.bin_log_weights = Some(log_weights.to_vec());
+    let staging = json.with_extension("json.staging");
+    save_json(&staging, &meta)?;
+    fs::File::open(&staging)?.sync_all()?;
+    fs::rename(&staging, &json).with_context(|| format!("replacing {}", json.display()))
+}
+
 /// Loads a checkpoint (`<name>.ot` with its `<name>.json`) onto `device`.
 pub fn load_checkpoint(
     ckpt: &Path,
@@ -184,9 +208,12 @@ pub fn load_checkpoint(
     let meta: CheckpointMeta = load_json(&meta_path(ckpt))
         .with_context(|| format!("{} needs its metadata file beside it", ckpt.display()))?;
     let mut vs = nn::VarStore::new(device);
-    let model = Model::new(&vs.root(), meta.model.clone())?;
+    let mut model = Model::new(&vs.root(), meta.model.clone())?;
     vs.load(ckpt)
         .with_context(|| format!("loading weights {}", ckpt.display()))?;
+    if let Some(w) = &meta.bin_log_weights {
+        model.decoding = BinDecoding::rebalanced(w.clone());
+    }
     Ok((vs, model, meta))
 }
 
@@ -313,6 +340,7 @@ mod tests {
             train_images: 0,
             total_epochs: 0,
             lr_now: 0.0,
+            bin_log_weights: None,
         }
     }
 
@@ -389,5 +417,22 @@ mod tests {
             &dst.variables()["stem1.weight"],
         );
         assert!(a.equal(b), "taken tensors are copied");
+    }
+
+    #[test]
+    fn bin_log_weights_are_added_once_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("best.json");
+        save_json(&json, &meta(3)).unwrap();
+        add_bin_log_weights(dir.path(), "best", &[0.5, -0.25]).unwrap();
+        let m: CheckpointMeta = load_json(&json).unwrap();
+        assert_eq!(m.bin_log_weights.as_deref(), Some(&[0.5, -0.25][..]));
+        assert_eq!(m.epoch, 3, "the rest of the file is kept");
+        add_bin_log_weights(dir.path(), "best", &[9.0]).unwrap();
+        let m: CheckpointMeta = load_json(&json).unwrap();
+        assert_eq!(m.bin_log_weights.as_deref(), Some(&[0.5, -0.25][..]));
+        // No checkpoint yet: nothing to do, and no file made.
+        add_bin_log_weights(dir.path(), "last", &[1.0]).unwrap();
+        assert!(!dir.path().join("last.json").exists());
     }
 }

@@ -3,6 +3,7 @@
 //! the dataset metrics of `colorize_shared::metrics`.
 
 use anyhow::{Context, Result};
+use colorize_shared::colour_bins::Annealing;
 use colorize_shared::contract::{self};
 use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
 use colorize_shared::recombine;
@@ -60,7 +61,7 @@ pub fn predict(
     samples: &[Sample],
     batch_size: &mut usize,
     device: Device,
-    temperature: f64,
+    annealing: &Annealing,
     mut each: impl FnMut(usize, &[f32]),
 ) -> Result<f64> {
     let size = model.config.size;
@@ -80,7 +81,7 @@ pub fn predict(
             };
             Ok((out, l))
         });
-        match out.and_then(|(out, l)| Ok((model.decode(&out, temperature)?, l))) {
+        match out.and_then(|(out, l)| Ok((model.decode(&out, annealing)?, l))) {
             Ok((out, l)) => {
                 let out = Vec::<f32>::try_from(&out.to_device(Device::Cpu).reshape(-1))?;
                 for (i, o) in out.chunks_exact(px).enumerate() {
@@ -123,8 +124,8 @@ pub fn evaluate_per_image(
     let size = model.config.size;
     let mut acc = EvalAccumulator::new();
     let mut scores = vec![None; samples.len()];
-    let t = model.temperature;
-    let loss = predict(model, loss, samples, batch_size, device, t, |i, out| {
+    let ann = &model.annealing;
+    let loss = predict(model, loss, samples, batch_size, device, ann, |i, out| {
         let s = &samples[i];
         let (x0, y0) = s.centre(size);
         scores[i] = acc.add_scored(&s.crop_rgb8(x0, y0, size), &prediction_rgb8(s, out, size));

@@ -73,8 +73,14 @@ pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, Str
 
 /// The checkpoint as a Net with its model card; `vividness` is a
 /// distribution head's default (the card's `colorize.default_vividness`).
-pub fn checkpoint_to_net(ckpt: &Path, vividness: Option<f32>) -> Result<Net> {
-    let (_vs, model, _meta) = checkpoint::load_checkpoint(ckpt, tch::Device::Cpu)?;
+/// `vivid_temperature` overrides the model's temperature at vividness 1.
+pub fn checkpoint_to_net(
+    ckpt: &Path,
+    vividness: Option<f32>,
+    vivid_temperature: Option<f32>,
+) -> Result<Net> {
+    let (_vs, mut model, _meta) = checkpoint::load_checkpoint(ckpt, tch::Device::Cpu)?;
+    model.set_vivid_temperature(vivid_temperature)?;
     let net = model.to_net(Vec::new())?;
     let sha = weights_sha256(&net);
     let mut card = model_card(ckpt, &model, &sha);
@@ -86,6 +92,13 @@ pub fn checkpoint_to_net(ckpt: &Path, vividness: Option<f32>) -> Result<Net> {
                 "--vividness must be in 0..1, got {v}"
             );
             card.push((meta::DEFAULT_VIVIDNESS.to_string(), v.to_string()));
+            card.extend(
+                model
+                    .decoding
+                    .card_entries()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v)),
+            );
         }
         (Head::Regression, Some(_)) => {
             anyhow::bail!(
@@ -129,8 +142,9 @@ pub fn export(
     out: &Path,
     calibration: Option<&[Vec<f32>]>,
     vividness: Option<f32>,
+    vivid_temperature: Option<f32>,
 ) -> Result<Net> {
-    let net = checkpoint_to_net(ckpt, vividness)?;
+    let net = checkpoint_to_net(ckpt, vividness, vivid_temperature)?;
     let bytes = match calibration {
         None => colorize_model::onnx::to_onnx(&net),
         Some(calib) => colorize_model::onnx::to_onnx_int8(&net, calib),

@@ -111,6 +111,8 @@ struct DistTargets {
     w: Tensor,
     /// `[Q]` class-rebalancing weight of each bin.
     weights: Tensor,
+    /// The same weights' logarithms, for the model card.
+    log_weights: Vec<f32>,
 }
 
 /// Whole Lab units from -128 to 128.
@@ -146,12 +148,14 @@ impl DistTargets {
             }
         }
         let (_, rebal) = bin_priors(train);
+        let log_weights = rebal.iter().map(|&v| v.ln() as f32).collect();
         let rebal: Vec<f32> = rebal.iter().map(|&v| v as f32).collect();
         let shape = [cells as i64, DIST_NEIGHBOURS];
         DistTargets {
             idx: Tensor::from_slice(&idx).view(shape).to_device(device),
             w: Tensor::from_slice(&w).view(shape).to_device(device),
             weights: Tensor::from_slice(&rebal).to_device(device),
+            log_weights,
         }
     }
 }
@@ -230,6 +234,12 @@ impl Loss {
             "logit channels must be the colour bins"
         );
         ce.f_mul(&pixel_w)?.f_mean(Kind::Float)
+    }
+
+    /// A distribution head's rebalancing weights as ln w per bin (what its
+    /// decode takes back out: `colour_bins::BinDecoding`).
+    pub fn bin_log_weights(&self) -> Option<&[f32]> {
+        self.dist.as_ref().map(|d| d.log_weights.as_slice())
     }
 
     pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<Tensor, TchError> {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use colorize_shared::{colour_bins, contract, lab, recombine};
+use colorize_shared::{contract, lab, recombine};
 use colorize_train::loss::LossKind;
 use colorize_train::model::{Arch, Compute, Head, Model, ModelConfig, OutputActivation};
 use colorize_train::optim::OptimizerKind;
@@ -79,6 +79,11 @@ struct TradeoffArgs {
     /// Rows of vividness.png.
     #[arg(long, default_value_t = 8)]
     grid_images: usize,
+    /// Distribution heads: the annealing temperature at vividness 1
+    /// (default: the model's, 0.5 for heads trained with rebalancing, else
+    /// 0.1); export writes it into the model card.
+    #[arg(long)]
+    vivid_temperature: Option<f32>,
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
@@ -281,11 +286,17 @@ struct EvalArgs {
     grid: Option<PathBuf>,
     #[arg(long, default_value_t = 8)]
     grid_images: usize,
-    /// Vividness 0..1 of a distribution-head model's decode (0: the mean,
-    /// faithful; 1: close to the most likely colour, vivid); T = 10^-V.
+    /// Vividness 0..1 of a distribution-head model's decode (0: faithful,
+    /// the mean of the data's own colour distribution; 1: vivid, the
+    /// rebalanced distribution sharpened); see colour_bins::BinDecoding.
     /// Regression models have no such setting and ignore it.
     #[arg(long, default_value_t = 0.0)]
     vividness: f32,
+    /// Distribution heads: the annealing temperature at vividness 1
+    /// (default: the model's, 0.5 for heads trained with rebalancing, else
+    /// 0.1); export writes it into the model card.
+    #[arg(long)]
+    vivid_temperature: Option<f32>,
     /// Also write one CSV row per image (in load order): PSNR, PSNR of
     /// predicting gray, colourfulness of prediction and truth, and the shares
     /// of green (a* < -5) and blue (b* < -5) pixels in truth and prediction.
@@ -316,6 +327,11 @@ struct ExportArgs {
     /// its user sets none; pick it on val. Default 0.
     #[arg(long)]
     vividness: Option<f32>,
+    /// Distribution heads: the annealing temperature at vividness 1
+    /// (default: the model's, 0.5 for heads trained with rebalancing, else
+    /// 0.1); export writes it into the model card.
+    #[arg(long)]
+    vivid_temperature: Option<f32>,
 }
 
 /// Colourize image files with a checkpoint at full resolution (a quick look).
@@ -506,7 +522,8 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.vividness) {
         bail!("--vividness must be in 0..1, got {}", a.vividness);
     }
-    model.temperature = colour_bins::vividness_to_temperature(a.vividness) as f64;
+    model.set_vivid_temperature(a.vivid_temperature)?;
+    model.set_vividness(a.vividness);
     if model.config.head == Head::Regression && a.vividness != 0.0 {
         eprintln!(
             "note: {} is a regression model: --vividness does not apply",
@@ -569,7 +586,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         model.config.arch.name(),
         format!("{:?}", model.config.head).to_lowercase(),
         a.vividness,
-        model.temperature,
+        model.annealing.temperature,
         model.config.size,
         report.failed
     );
@@ -581,7 +598,8 @@ fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut models = Vec::new();
     for (i, path) in a.models.iter().enumerate() {
-        let (vs, model, _) = checkpoint::load_checkpoint(path, device)?;
+        let (vs, mut model, _) = checkpoint::load_checkpoint(path, device)?;
+        model.set_vivid_temperature(a.vivid_temperature)?;
         let name = a.names.get(i).cloned().unwrap_or_else(|| {
             path.parent()
                 .and_then(|p| p.file_name())
@@ -669,7 +687,13 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
     } else {
         None
     };
-    let net = export::export(&a.checkpoint, &a.out, calib.as_deref(), a.vividness)?;
+    let net = export::export(
+        &a.checkpoint,
+        &a.out,
+        calib.as_deref(),
+        a.vividness,
+        a.vivid_temperature,
+    )?;
     eprintln!(
         "wrote {} ({}, {} nodes{})",
         a.out.display(),
@@ -683,7 +707,7 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
 fn cmd_colorize(a: ColorizeArgs) -> Result<()> {
     let device = resources::pick_device(&a.device)?;
     let (_vs, mut model, _) = checkpoint::load_checkpoint(&a.model, device)?;
-    model.temperature = colour_bins::vividness_to_temperature(a.vividness) as f64;
+    model.set_vividness(a.vividness);
     let size = model.config.size;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     for path in &a.inputs {
@@ -725,7 +749,7 @@ fn colorize_one(
     let x = Tensor::from_slice(&input)
         .view([1, 1, size as i64, size as i64])
         .to_device(device);
-    let y = tch::no_grad(|| model.decode(&model.forward(&x, false)?, model.temperature))?;
+    let y = tch::no_grad(|| model.decode(&model.forward(&x, false)?, &model.annealing))?;
     let y = Vec::<f32>::try_from(&y.to_device(Device::Cpu).reshape(-1))?;
     let (mut pa, mut pb) = (vec![0i16; size * size], vec![0i16; size * size]);
     contract::output_to_ab_planes(&y, &mut pa, &mut pb);

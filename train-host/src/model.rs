@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_model::net::{Net, Node, Op, Tensor as NetTensor};
-use colorize_shared::colour_bins;
+use colorize_shared::colour_bins::{self, Annealing, BinDecoding};
 use colorize_shared::contract::{AB_RANGE, INPUT_NAME, OUTPUT_NAME};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, TchError, Tensor};
@@ -458,9 +458,11 @@ pub struct Model {
     pub config: ModelConfig,
     pub layers: Vec<Layer>,
     pub compute: Compute,
-    /// Annealing temperature of [`Model::decode`] for a distribution head
-    /// (`colour_bins::vividness_to_temperature`); 1 is the plain mean.
-    pub temperature: f64,
+    /// How a distribution head is decoded at each vividness (its card's
+    /// entries: the rebalancing weights its loss used), and the decode of
+    /// [`Model::decode`] now ([`Model::set_vividness`]; the plain mean until then).
+    pub decoding: BinDecoding,
+    pub annealing: Annealing,
     convs: HashMap<String, nn::Conv2D>,
     linears: HashMap<String, nn::Linear>,
 }
@@ -516,7 +518,8 @@ impl Model {
             config,
             layers,
             compute: Compute::default(),
-            temperature: 1.0,
+            decoding: BinDecoding::default(),
+            annealing: Annealing::plain(1.0),
             convs,
             linears,
         })
@@ -594,12 +597,31 @@ impl Model {
         }
     }
 
+    /// `--vivid-temperature`: the annealing temperature at vividness 1, in
+    /// (0, 1]; `None` keeps the model's. Takes effect at the next
+    /// [`Model::set_vividness`].
+    pub fn set_vivid_temperature(&mut self, t: Option<f32>) -> Result<()> {
+        if let Some(t) = t {
+            ensure!(
+                t > 0.0 && t <= 1.0,
+                "--vivid-temperature must be in (0, 1], got {t}"
+            );
+            self.decoding.vivid_temperature = t;
+        }
+        Ok(())
+    }
+
+    /// Decodes at vividness `v` from now on: `self.decoding.annealing(v)`.
+    pub fn set_vividness(&mut self, v: f32) {
+        self.annealing = self.decoding.annealing(v);
+    }
+
     /// a*b* `[n, 2, size, size]` in -1..1 (the contract's output scale)
     /// from the network's output: itself for a regression head; for a
-    /// distribution head the annealed mean at `temperature` over the bin
+    /// distribution head the annealed mean of `annealing` over the bin
     /// centres (as `colorize_shared::colour_bins::annealed_mean`), upsampled
     /// (nearest) to the input size.
-    pub fn decode(&self, out: &Tensor, temperature: f64) -> Result<Tensor, TchError> {
+    pub fn decode(&self, out: &Tensor, annealing: &Annealing) -> Result<Tensor, TchError> {
         if self.config.head == Head::Regression {
             return Ok(out.shallow_clone());
         }
@@ -611,9 +633,15 @@ impl Model {
         let centres = Tensor::f_from_slice(&flat)?
             .f_view([bins.len() as i64, 2])?
             .f_to_device(out.device())?;
-        let p = out
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar(temperature.max(1e-3))?
+        let mut z = out.f_to_kind(Kind::Float)?;
+        if !annealing.offsets.is_empty() {
+            let offsets = Tensor::f_from_slice(&annealing.offsets)?
+                .f_view([1, bins.len() as i64, 1, 1])?
+                .f_to_device(out.device())?;
+            z = z.f_sub(&offsets)?;
+        }
+        let p = z
+            .f_div_scalar(annealing.temperature.max(1e-3) as f64)?
             .f_softmax(1, Kind::Float)?;
         let ab = Tensor::f_einsum("nqhw,qc->nchw", &[&p, &centres], None::<i64>)?;
         let s = self.config.size as i64;
@@ -791,23 +819,31 @@ mod tests {
             let out = m.forward(&x, false).unwrap() * 300.0;
             let h = if arch == Arch::Ctx { 8 } else { 16 };
             assert_eq!(out.size(), vec![2, q as i64, h, h], "{arch:?}");
-            for t in [1.0, 0.1] {
-                let ab = m.decode(&out, t).unwrap();
+            let rebalanced = BinDecoding {
+                log_weights: Some((0..q).map(|k| (k as f32 * 0.7).sin() * 2.0).collect()),
+                vivid_temperature: 0.3,
+            };
+            for (what, ann) in [
+                ("T 1", Annealing::plain(1.0)),
+                ("T 0.1", Annealing::plain(0.1)),
+                ("rebalanced V 0.4", rebalanced.annealing(0.4)),
+            ] {
+                let ab = m.decode(&out, &ann).unwrap();
                 assert_eq!(ab.size(), vec![2, 2, 16, 16], "{arch:?}");
                 let z = Vec::<f32>::try_from(&out.get(1).select(1, 3).select(1, 2)).unwrap();
-                let (a, b) = colour_bins::annealed_mean(&z, t as f32);
+                let (a, b) = colour_bins::annealed_mean(&z, &ann);
                 // Output pixel (6, 5) reads logit pixel (3, 2) at half resolution.
                 let (py, px) = if h == 8 { (6, 5) } else { (3, 2) };
                 let got = ab.get(1).select(1, py).select(1, px);
                 let got = Vec::<f32>::try_from(&got).unwrap();
                 assert!(
                     (got[0] * AB_RANGE - a).abs() < 0.01,
-                    "{arch:?} T {t}: {} vs {a}",
+                    "{arch:?} {what}: {} vs {a}",
                     got[0] * AB_RANGE
                 );
                 assert!(
                     (got[1] * AB_RANGE - b).abs() < 0.01,
-                    "{arch:?} T {t}: {} vs {b}",
+                    "{arch:?} {what}: {} vs {b}",
                     got[1] * AB_RANGE
                 );
             }

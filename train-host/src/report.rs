@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use colorize_shared::colour_bins::Annealing;
 use colorize_shared::lab;
 use tch::Device;
 
@@ -26,19 +27,19 @@ pub fn write_samples(
         path,
         model,
         samples,
-        &[model.temperature],
+        std::slice::from_ref(&model.annealing),
         batch_size,
         device,
     )
 }
 
-/// One row per image: gray | the prediction at each of `temperatures` |
+/// One row per image: gray | the prediction at each of `annealings` |
 /// truth, 2x enlarged.
 pub fn write_samples_at(
     path: &Path,
     model: &Model,
     samples: &[Sample],
-    temperatures: &[f64],
+    annealings: &[Annealing],
     batch_size: &mut usize,
     device: Device,
 ) -> Result<()> {
@@ -46,7 +47,7 @@ pub fn write_samples_at(
     let scale = 2;
     let cell = size * scale;
     let gap = 4;
-    let (rows, cols) = (samples.len(), temperatures.len() + 2);
+    let (rows, cols) = (samples.len(), annealings.len() + 2);
     let (w, h) = (cols * cell + (cols + 1) * gap, rows * (cell + gap) + gap);
     let mut img = image::RgbImage::from_pixel(w as u32, h as u32, plot::WHITE);
     let blit = |img: &mut image::RgbImage, rgb: &[u8], col: usize, row: usize| {
@@ -75,8 +76,8 @@ pub fn write_samples_at(
         blit(&mut img, &gray, 0, i);
         blit(&mut img, &truth, cols - 1, i);
     }
-    for (c, &t) in temperatures.iter().enumerate() {
-        predict(model, None, samples, batch_size, device, t, |i, out| {
+    for (c, ann) in annealings.iter().enumerate() {
+        predict(model, None, samples, batch_size, device, ann, |i, out| {
             blit(&mut img, &prediction_rgb8(&samples[i], out, size), c + 1, i);
         })?;
     }

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use colorize_shared::colour_bins::vividness_to_temperature;
 use colorize_shared::metrics::EvalSummary;
 use tch::Device;
 
@@ -30,8 +29,8 @@ pub fn sweep_values(n: usize) -> Vec<f32> {
 }
 
 /// Scores `model` on `samples` at every value of `vividness` (once, at
-/// `None`, for a regression model). Leaves the model's temperature as it
-/// found it.
+/// `None`, for a regression model), decoded per its `decoding`. Leaves the
+/// model's annealing as it found it.
 pub fn score(
     name: &str,
     model: &mut Model,
@@ -45,14 +44,16 @@ pub fn score(
         Head::Regression => vec![None],
         Head::Dist => vividness.iter().map(|&v| Some(v)).collect(),
     };
-    let saved = model.temperature;
+    let saved = model.annealing.clone();
     for v in values {
-        model.temperature = v.map_or(1.0, vividness_to_temperature) as f64;
+        if let Some(v) = v {
+            model.set_vividness(v);
+        }
         let scored = eval::evaluate(model, None, samples, batch_size, device);
         let summary = match scored {
             Ok((_, summary)) => summary,
             Err(e) => {
-                model.temperature = saved;
+                model.annealing = saved;
                 return Err(e);
             }
         };
@@ -65,7 +66,7 @@ pub fn score(
         );
         points.push((v, summary));
     }
-    model.temperature = saved;
+    model.annealing = saved;
     Ok(Curve {
         name: name.to_string(),
         points,
@@ -164,11 +165,11 @@ pub fn write_grid(
     batch_size: &mut usize,
     device: Device,
 ) -> Result<()> {
-    let t: Vec<f64> = [0.0, default, 1.0]
+    let anns: Vec<_> = [0.0, default, 1.0]
         .iter()
-        .map(|&v| vividness_to_temperature(v) as f64)
+        .map(|&v| model.decoding.annealing(v))
         .collect();
-    report::write_samples_at(path, model, samples, &t, batch_size, device)
+    report::write_samples_at(path, model, samples, &anns, batch_size, device)
 }
 
 #[cfg(test)]

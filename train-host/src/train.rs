@@ -20,6 +20,7 @@ use crate::model::{Compute, Model, ModelConfig};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::report::{write_curves, write_samples};
 use crate::resources::{cpu_batch_that_fits, is_oom, mem_available_bytes};
+use colorize_shared::colour_bins::BinDecoding;
 
 /// Everything `train` was asked to do; written to `config.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -293,6 +294,16 @@ pub fn train_with_limits(
         batch_size = fits;
     }
     let loss = Loss::new(cfg.loss, cfg.model.head, &train_set, device);
+    let bin_log_weights = loss.bin_log_weights().map(<[f32]>::to_vec);
+    if let Some(w) = &bin_log_weights {
+        // Validation scores the faithful end, where the rebalancing is taken
+        // back out: the decode closest to what PSNR rewards.
+        model.decoding = BinDecoding::rebalanced(w.clone());
+        model.set_vividness(0.0);
+        if start_meta.is_some() {
+            checkpoint::add_bin_log_weights(out, "best", w)?;
+        }
+    }
     let fixed_samples: Vec<Sample> = val_set.iter().take(8).cloned().collect();
     let size = cfg.model.size;
     eprintln!(
@@ -340,6 +351,7 @@ pub fn train_with_limits(
         train_images: train_set.len(),
         total_epochs: cfg.epochs,
         lr_now: p.lr_now,
+        bin_log_weights: bin_log_weights.clone(),
     };
 
     for epoch in start_epoch + 1..=cfg.epochs {

@@ -46,8 +46,8 @@ fn int8_export_stays_close_to_f32() {
     train::train(cfg, &out, false, tch::Device::Cpu, false).unwrap();
     let ckpt = out.join("best.ot");
     let calib = export::calibration_inputs(std::slice::from_ref(&folder), 32, 16).unwrap();
-    export::export(&ckpt, &out.join("f32.onnx"), None, None).unwrap();
-    export::export(&ckpt, &out.join("int8.onnx"), Some(&calib), None).unwrap();
+    export::export(&ckpt, &out.join("f32.onnx"), None, None, None).unwrap();
+    export::export(&ckpt, &out.join("int8.onnx"), Some(&calib), None, None).unwrap();
     let f32m = runtime::Model::from_path(out.join("f32.onnx")).unwrap();
     let int8m = runtime::Model::from_path(out.join("int8.onnx")).unwrap();
 

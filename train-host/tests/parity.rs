@@ -55,8 +55,8 @@ fn f32_onnx_matches_tch_for_every_arch() {
 }
 
 /// A distribution head's logits run the same in tract, and the device's
-/// decode (colorize_shared::colour_bins, at the user's vividness) gives the
-/// a*b* that the trainer's decode gives.
+/// decode (colorize_shared::colour_bins, at the user's vividness, with the
+/// card's rebalancing weights) gives the a*b* that the trainer's decode gives.
 #[test]
 fn dist_head_decodes_the_same_on_the_device() {
     use colorize_shared::{colour_bins, contract};
@@ -79,9 +79,22 @@ fn dist_head_decodes_the_same_on_the_device() {
         let mut w = vs.variables()["conv_out.weight"].shallow_clone();
         let _ = w.f_mul_scalar_(400.0).unwrap();
     });
+    // Trained with rebalancing: the card carries the weights, and both
+    // sides take 1 - V of them back out at T = 0.5^V.
+    m.decoding = colour_bins::BinDecoding::rebalanced(
+        (0..contract::AB_BINS)
+            .map(|q| (q as f32 * 0.31).cos() * 1.5)
+            .collect(),
+    );
     let v = 0.7;
-    m.temperature = colour_bins::vividness_to_temperature(v) as f64;
-    let bytes = onnx::to_onnx(&m.to_net(vec![]).unwrap()).unwrap();
+    m.set_vividness(v);
+    let card = m
+        .decoding
+        .card_entries()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    let bytes = onnx::to_onnx(&m.to_net(card).unwrap()).unwrap();
     let rt = runtime::Model::from_bytes(&bytes)
         .unwrap()
         .with_vividness(Some(v))
@@ -105,7 +118,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         spread > 1.0,
         "logits too flat to test the decode: std {spread}"
     );
-    let ab = tch::no_grad(|| m.decode(&logits, m.temperature)).unwrap();
+    let ab = tch::no_grad(|| m.decode(&logits, &m.annealing)).unwrap();
     let ab = Vec::<f32>::try_from(&ab.reshape(-1)).unwrap();
 
     let planes = session.predict(&l, 64, 64).unwrap();
