@@ -296,15 +296,37 @@ pub fn load_l(path: &Path, limits: &DecodeLimits) -> Result<LPlane> {
     Ok(l_plane(&open(path, limits)?))
 }
 
+/// One input image and where its output goes, relative to the output
+/// folder: its path under the folder argument it was found in (archives are
+/// trees of boxes whose file names repeat), or its file name for a file
+/// given directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Input {
+    pub path: PathBuf,
+    pub relative: PathBuf,
+}
+
 /// Files given directly, plus the images found (recursively, sorted) in the
 /// folders given. A path that does not exist is an error.
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    Ok(collect_tree(inputs)?.into_iter().map(|i| i.path).collect())
+}
+
+/// [`collect_inputs`], with each file's path relative to its folder
+/// argument.
+pub fn collect_tree(inputs: &[PathBuf]) -> Result<Vec<Input>> {
     let mut out = Vec::new();
     for input in inputs {
         let meta = fs::metadata(input)
             .with_context(|| format!("{}: no such file or folder", input.display()))?;
         if !meta.is_dir() {
-            out.push(input.clone());
+            let name = input
+                .file_name()
+                .map_or_else(|| input.clone(), PathBuf::from);
+            out.push(Input {
+                path: input.clone(),
+                relative: name,
+            });
             continue;
         }
         let mut found = Vec::new();
@@ -331,7 +353,15 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             }
         }
         found.sort();
-        out.extend(found);
+        out.extend(found.into_iter().map(|path| {
+            Input {
+                relative: path
+                    .strip_prefix(input)
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|_| path.clone()),
+                path,
+            }
+        }));
     }
     Ok(out)
 }

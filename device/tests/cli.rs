@@ -102,12 +102,15 @@ fn gray_folder_is_colourized_at_full_size_keeping_lightness() {
         "stdout: {}",
         text(&o.stdout)
     );
+    // The folder's tree is mirrored.
     assert_eq!(
         listing(&b.out),
-        ["colour.png", "deep.png", "g0.png", "g1.png", "g2.png"]
+        ["colour.png", "deep.png", "g0.png", "g1.png", "nested"]
     );
+    assert_eq!(listing(&b.out.join("nested")), ["g2.png"]);
     for (k, (w, h)) in sizes.iter().enumerate() {
-        let out = b.out.join(format!("g{k}.png"));
+        let sub = if k == 2 { "nested/" } else { "" };
+        let out = b.out.join(format!("{sub}g{k}.png"));
         assert_eq!(dims(&out), (*w, *h));
         let err = max_l_error(grays[k].as_raw(), &out);
         assert!(
@@ -287,4 +290,36 @@ fn eval_prints_the_metric_json() {
     ] {
         assert!(out.contains(key), "{key} missing from {out}");
     }
+}
+
+/// Archives repeat file names across boxes: a tree is mirrored, and only two
+/// inputs that would still share an output stop the batch, before any work.
+#[test]
+fn clashing_outputs_stop_the_batch_before_any_work() {
+    let b = batch();
+    let other = b.input.parent().unwrap().join("other");
+    for root in [&b.input, &other] {
+        fs::create_dir_all(root.join("box1")).unwrap();
+        gray_image(20, 10, 1)
+            .save(root.join("box1/0001.png"))
+            .unwrap();
+    }
+    gray_image(20, 10, 2)
+        .save(b.input.join("0002.png"))
+        .unwrap();
+    let o = run(&[&"files", &b.input, &other, &"--out", &b.out]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    let first = b.input.join("box1/0001.png");
+    let second = other.join("box1/0001.png");
+    assert!(
+        err.contains(&first.display().to_string()) && err.contains(&second.display().to_string()),
+        "the error names both inputs: {err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(
+        !b.out.exists() || listing(&b.out).is_empty(),
+        "{:?}",
+        listing(&b.out)
+    );
 }

@@ -3,6 +3,10 @@
 //! which never count as outputs), and a rerun with `--skip-existing`
 //! finishes the batch and removes the temp files.
 //!
+//! The batch is a tree (two boxes whose file names repeat, one nested
+//! folder), mirrored into the output folder: the guarantees hold in every
+//! sub-folder.
+//!
 //! Seeded: the seed is printed; `COLORIZE_CRASH_SEED=<n>` replays a run.
 
 mod cli_common;
@@ -40,24 +44,36 @@ fn is_temp(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(".colorize-tmp")
 }
 
-/// Every file in `out` is a temp file or a complete output of the right
-/// size; returns (outputs, temps).
+/// Every file under `out` is a temp file or a complete output of the right
+/// size at its mirrored path (`sizes` is keyed by path relative to `out`);
+/// returns (outputs, temps).
 fn check_folder(out: &Path, sizes: &BTreeMap<String, (u32, u32)>) -> (usize, usize) {
     if !out.exists() {
         return (0, 0);
     }
     let (mut outputs, mut temps) = (0, 0);
-    for name in listing(out) {
+    for entry in walkdir::WalkDir::new(out) {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
         if is_temp(&name) {
             temps += 1;
             continue;
         }
+        let rel = entry
+            .path()
+            .strip_prefix(out)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let size = sizes
-            .get(&name)
-            .unwrap_or_else(|| panic!("{name}: neither an output nor a temp file"));
-        let img = image::open(out.join(&name))
-            .unwrap_or_else(|e| panic!("{name}: a partial or corrupt output: {e}"));
-        assert_eq!(img.dimensions_pair(), *size, "{name}");
+            .get(&rel)
+            .unwrap_or_else(|| panic!("{rel}: neither an output nor a temp file"));
+        let img = image::open(entry.path())
+            .unwrap_or_else(|e| panic!("{rel}: a partial or corrupt output: {e}"));
+        assert_eq!(img.dimensions_pair(), *size, "{rel}");
         outputs += 1;
     }
     (outputs, temps)
@@ -95,8 +111,17 @@ fn sigkill_at_random_moments_never_leaves_a_partial_output() {
         let (w, h) = (24 + k % 7 * 5, 18 + k % 5 * 4);
         let img: ImageBuffer<Luma<u8>, Vec<u8>> =
             ImageBuffer::from_raw(w, h, gray_pixels(w, h, k)).unwrap();
-        img.save(input.join(format!("scan{k:02}.png"))).unwrap();
-        sizes.insert(format!("scan{k:02}.png"), (w, h));
+        // box1/scan00..14 and box2/scan00..14 (repeated names), a few of
+        // box2's one folder deeper.
+        let folder = match k {
+            0..15 => "box1".to_string(),
+            15..25 => "box2".to_string(),
+            _ => "box2/loose".to_string(),
+        };
+        let rel = format!("{folder}/scan{:02}.png", k % 15);
+        fs::create_dir_all(input.join(&folder)).unwrap();
+        img.save(input.join(&rel)).unwrap();
+        sizes.insert(rel, (w, h));
     }
     // A one-convolution model: the test is about files, and the default
     // model's 0.26 GFLOP an image would make it slow under qemu-user.

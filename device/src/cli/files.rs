@@ -1,14 +1,15 @@
-//! `colorize files`: the main job. Every input becomes `<out>/<stem>.<ext>`
-//! at the input's full size; one bad input costs one error line, not the
-//! batch.
+//! `colorize files`: the main job. Every input becomes `<out>/<stem>.<ext>`,
+//! or `<out>/<path under its folder argument>/<stem>.<ext>` for files found
+//! in a folder, at the input's full size; one bad input costs one error
+//! line, not the batch.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{thread_count, LimitArgs, ModelArg};
@@ -27,7 +28,9 @@ pub struct Args {
     /// (searched recursively for .png, .jpg, .jpeg, .tif, .tiff).
     #[arg(required = true, value_name = "INPUTS")]
     pub inputs: Vec<PathBuf>,
-    /// Output folder (created if missing); outputs are `<OUT>/<stem>.<ext>`.
+    /// Output folder (created if missing): a file given directly becomes
+    /// `<OUT>/<stem>.<ext>`, a file found in a folder argument
+    /// `<OUT>/<its path under that folder>/<stem>.<ext>` (the tree mirrored).
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
     /// Output format.
@@ -48,48 +51,40 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let start = Instant::now();
     let model = args.model.load()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: can not create the output folder", args.out.display()))?;
-    output::prepare_folder(&args.out)?;
 
     let mut failed = 0usize;
-    let mut skipped = 0usize;
-    let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut claimed: HashMap<PathBuf, PathBuf> = HashMap::new();
+    let mut found = Vec::new();
     for input in &args.inputs {
-        let found = match images::collect_inputs(std::slice::from_ref(input)) {
-            Ok(found) => found,
+        match images::collect_tree(std::slice::from_ref(input)) {
+            Ok(files) => found.extend(files),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 failed += 1;
-                continue;
             }
-        };
-        for file in found {
-            let stem = file
-                .file_stem()
-                .unwrap_or(file.as_os_str())
-                .to_string_lossy();
-            let output = args.out.join(format!("{stem}.{}", args.format.extension()));
-            if let Some(first) = claimed.get(&output) {
-                eprintln!(
-                    "error: {}: its output {} would overwrite the output of {}",
-                    file.display(),
-                    output.display(),
-                    first.display()
-                );
-                failed += 1;
-                continue;
-            }
-            claimed.insert(output.clone(), file.clone());
-            // Outputs appear only by rename, so one that exists is complete
-            // (a temp file has another name and never counts).
-            if args.skip_existing && output.is_file() {
-                skipped += 1;
-                continue;
-            }
-            jobs.push((file, output));
         }
+    }
+    let planned = plan_outputs(&found, &args.out, args.format)?;
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: can not create the output folder", args.out.display()))?;
+    let folders: BTreeSet<&Path> = std::iter::once(args.out.as_path())
+        .chain(planned.iter().filter_map(|(_, o)| o.parent()))
+        .collect();
+    for folder in folders {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("{}: can not create the output folder", folder.display()))?;
+        output::prepare_folder(folder)?;
+    }
+    let mut skipped = 0usize;
+    let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::new();
+    for (input, output) in planned {
+        // Outputs appear only by rename, so one that exists is complete
+        // (a temp file has another name and never counts).
+        if args.skip_existing && output.is_file() {
+            skipped += 1;
+            continue;
+        }
+        jobs.push((input, output));
     }
 
     let bar = ProgressBar::new(jobs.len() as u64).with_style(
@@ -152,6 +147,49 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// Each input's output: `out/<relative folder>/<stem>.<ext>`. Two inputs
+/// with one output (`a.png` and `a.jpg`, or two folder arguments holding
+/// the same relative path) are an error before anything is written, naming
+/// every such pair.
+pub fn plan_outputs(
+    inputs: &[images::Input],
+    out: &Path,
+    format: Format,
+) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut claimed: HashMap<PathBuf, &Path> = HashMap::new();
+    let mut clashes = 0usize;
+    let mut planned = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let stem = input
+            .relative
+            .file_stem()
+            .unwrap_or(input.relative.as_os_str())
+            .to_string_lossy();
+        let folder = input.relative.parent().unwrap_or(Path::new(""));
+        let output = out
+            .join(folder)
+            .join(format!("{stem}.{}", format.extension()));
+        if let Some(first) = claimed.get(&output) {
+            eprintln!(
+                "error: {} and {} would both be written to {}",
+                first.display(),
+                input.path.display(),
+                output.display()
+            );
+            clashes += 1;
+            continue;
+        }
+        claimed.insert(output.clone(), &input.path);
+        planned.push((input.path.clone(), output));
+    }
+    if clashes > 0 {
+        bail!(
+            "{clashes} input(s) would overwrite another input's output; nothing was written (rename them, or colourize them into separate --out folders)"
+        );
+    }
+    Ok(planned)
+}
+
 /// Reads `input`, colourizes it at full size and writes `output` atomically.
 pub fn colorize_file(
     session: &mut Session<'_>,
@@ -168,4 +206,57 @@ pub fn colorize_file(
         .with_context(|| format!("{}: colourization failed", input.display()))?;
     output::write_image(output, format, plane.width, plane.height, &rgb, provenance)
         .with_context(|| input.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use images::Input;
+
+    fn input(path: &str, relative: &str) -> Input {
+        Input {
+            path: PathBuf::from(path),
+            relative: PathBuf::from(relative),
+        }
+    }
+
+    #[test]
+    fn trees_are_mirrored_and_repeated_names_do_not_clash() {
+        let inputs = [
+            input("scans/box1/0001.tif", "box1/0001.tif"),
+            input("scans/box2/0001.tif", "box2/0001.tif"),
+            input("scans/box2/a/b/0001.jpg", "box2/a/b/0001.jpg"),
+            input("loose/0001.png", "0001.png"),
+        ];
+        let planned = plan_outputs(&inputs, Path::new("out"), Format::Png).unwrap();
+        let outputs: Vec<&Path> = planned.iter().map(|(_, o)| o.as_path()).collect();
+        assert_eq!(
+            outputs,
+            [
+                Path::new("out/box1/0001.png"),
+                Path::new("out/box2/0001.png"),
+                Path::new("out/box2/a/b/0001.png"),
+                Path::new("out/0001.png"),
+            ]
+        );
+        assert_eq!(planned[2].0, Path::new("scans/box2/a/b/0001.jpg"));
+    }
+
+    #[test]
+    fn two_inputs_with_one_output_are_an_error_before_any_work() {
+        let inputs = [
+            input("scans/box1/0001.tif", "box1/0001.tif"),
+            input("scans/box1/0001.jpg", "box1/0001.jpg"),
+            input("other/box1/0001.png", "box1/0001.png"),
+        ];
+        let e = plan_outputs(&inputs, Path::new("out"), Format::Png).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(
+            e.starts_with("2 input(s)") && e.contains("nothing was written"),
+            "{e}"
+        );
+        // Different formats of the output keep them apart only if the
+        // outputs differ: they never do, the extension is the output's.
+        assert!(plan_outputs(&inputs[..1], Path::new("out"), Format::Jpeg).is_ok());
+    }
 }
