@@ -11,6 +11,7 @@ pub mod gpio;
 pub mod images;
 pub mod output;
 pub mod runtime;
+pub mod xmp;
 
 pub use runtime::{Colorize, Model, Session};
 

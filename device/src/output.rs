@@ -1,5 +1,6 @@
 //! Where every result goes, for `colorize files`, the camera and the box
-//! alike: one encoder per format, each carrying the provenance note, one
+//! alike: one encoder per format, each carrying the provenance note and the
+//! XMP machine-colour declaration ([`crate::xmp`]), one
 //! atomic writer and one sweep of the temp files a crash left.
 //!
 //! A result is either absent or complete, never half-written, even across
@@ -14,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use image::ImageEncoder as _;
+
+use crate::xmp;
 
 /// Temp files are `.<name>.<pid>-<n>.colorize-tmp`: dotfiles, so the inbox
 /// and the user's file browser skip them, unique per writer, so parallel
@@ -107,6 +110,8 @@ pub fn encode(
             // spend longer deflating than colourizing otherwise.
             enc.set_compression(png::Compression::Fast);
             enc.add_itxt_chunk("Software".into(), provenance.into())?;
+            // Uncompressed, as the XMP spec asks for PNG.
+            enc.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp::packet(provenance))?;
             let mut writer = enc.write_header()?;
             writer.write_image_data(rgb)?;
             writer.finish()?;
@@ -115,14 +120,23 @@ pub fn encode(
             let mut buf = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, JPEG_QUALITY)
                 .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)?;
-            // The provenance as a COM segment right after SOI.
+            // XMP (APP1) and the provenance (COM) after SOI and the
+            // encoder's JFIF APP0, which JFIF wants first.
+            let head = match buf.get(2..6) {
+                Some([0xFF, 0xE0, hi, lo]) => 4 + u16::from_be_bytes([*hi, *lo]) as usize,
+                _ => 2,
+            };
+            out.write_all(&buf[..head])?;
+            let mut app1 = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
+            app1.extend_from_slice(xmp::packet(provenance).as_bytes());
             let text = provenance.as_bytes();
-            let text = &text[..text.len().min(65533)];
-            out.write_all(&buf[..2])?;
-            out.write_all(&[0xFF, 0xFE])?;
-            out.write_all(&((text.len() + 2) as u16).to_be_bytes())?;
-            out.write_all(text)?;
-            out.write_all(&buf[2..])?;
+            for (marker, data) in [(0xE1u8, &app1[..]), (0xFE, text)] {
+                let data = &data[..data.len().min(65533)];
+                out.write_all(&[0xFF, marker])?;
+                out.write_all(&((data.len() + 2) as u16).to_be_bytes())?;
+                out.write_all(data)?;
+            }
+            out.write_all(&buf[head..])?;
         }
         Format::Tiff => {
             // TIFF needs Seek; encode in memory.
@@ -137,6 +151,11 @@ pub fn encode(
                 .collect();
             img.encoder()
                 .write_tag(tiff::tags::Tag::Software, ascii.as_str())?;
+            // Tag 700: XMP, as bytes.
+            img.encoder().write_tag(
+                tiff::tags::Tag::Unknown(700),
+                xmp::packet(provenance).as_bytes(),
+            )?;
             img.write_data(rgb)?;
             out.write_all(buf.get_ref())?;
         }

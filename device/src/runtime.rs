@@ -227,7 +227,8 @@ impl Model {
     /// text, JPEG comment, TIFF `Software` tag).
     pub fn provenance(&self) -> String {
         format!(
-            "colourized by colorize {}, model {}",
+            "{}colorize {}, model {}",
+            crate::xmp::NOTE_PREFIX,
             env!("CARGO_PKG_VERSION"),
             self.id()
         )
