@@ -258,7 +258,15 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
         let c1 = allocs();
         session.colorize_l(&l, cw, ch, &mut rgb)?;
         let c2 = allocs();
-        output::encode(&mut png, output::Format::Png, cw, ch, &rgb, "bench")?;
+        output::encode(
+            &mut png,
+            output::Format::Png,
+            cw,
+            ch,
+            &rgb,
+            "bench",
+            &Default::default(),
+        )?;
         let c3 = allocs();
         if i > 0 {
             stage[0] += c1 - c0;
@@ -335,7 +343,16 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
     stage(
         "encode",
         median_s(runs, || {
-            output::encode(&mut bytes, output::Format::Png, w, h, &rgb, "bench").unwrap();
+            output::encode(
+                &mut bytes,
+                output::Format::Png,
+                w,
+                h,
+                &rgb,
+                "bench",
+                &Default::default(),
+            )
+            .unwrap();
         }),
     );
     println!(

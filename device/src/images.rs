@@ -110,9 +110,29 @@ fn mpixel(pixels: u64) -> String {
     }
 }
 
+/// What an input says about itself besides its pixels, carried to its
+/// output (`output::encode`): the raw ICC profile, the EXIF tags worth
+/// keeping ([`crate::exif`]; a TIFF input's own descriptive tags count) and
+/// the XMP packet. Unreadable metadata counts as absent: it never costs a
+/// scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    pub icc: Option<Vec<u8>>,
+    pub exif: Option<crate::exif::Exif>,
+    pub xmp: Option<Vec<u8>>,
+}
+
 /// Decodes an image held in memory (format from its content), within
 /// `limits`. Errors do not name a file; [`open`] adds the path.
 pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage> {
+    decode_bytes_with_metadata(bytes, limits).map(|(img, _)| img)
+}
+
+/// [`decode_bytes`], with the image's [`Metadata`].
+pub fn decode_bytes_with_metadata(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<(DynamicImage, Metadata)> {
     decode_reader(ImageReader::new(Cursor::new(bytes)), limits)
 }
 
@@ -121,8 +141,9 @@ pub fn decode_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage>
 fn decode_reader<R: BufRead + Seek>(
     reader: ImageReader<R>,
     limits: &DecodeLimits,
-) -> Result<DynamicImage> {
+) -> Result<(DynamicImage, Metadata)> {
     let mut reader = reader.with_guessed_format().context("can not read")?;
+    let (mut tiff_exif, mut tiff_xmp, mut tiff_icc) = (None, None, None);
     match reader.format() {
         None => bail!("not a PNG, JPEG or TIFF image (the content is neither)"),
         Some(ImageFormat::Jpeg) => {
@@ -145,6 +166,21 @@ fn decode_reader<R: BufRead + Seek>(
             }
             reader = ImageReader::with_format(inner, ImageFormat::Png);
         }
+        Some(ImageFormat::Tiff) => {
+            // A TIFF's descriptive tags (description, date, orientation, its
+            // Exif directory) are in its own first directory: the file is
+            // its EXIF.
+            let mut inner = reader.into_inner();
+            let mut bytes = Vec::new();
+            inner.read_to_end(&mut bytes).context("can not read")?;
+            inner.rewind().context("can not read")?;
+            tiff_exif = crate::exif::Exif::parse(&bytes).filter(|e| !e.is_empty());
+            // The tiff crate reads no XMP or ICC stored as UNDEFINED, as
+            // many writers store them.
+            tiff_xmp = crate::exif::primary_tag_bytes(&bytes, 700);
+            tiff_icc = crate::exif::primary_tag_bytes(&bytes, 34675);
+            reader = ImageReader::with_format(inner, ImageFormat::Tiff);
+        }
         Some(_) => {}
     }
     // Width and height are checked below, by us, for a clearer message; the
@@ -166,6 +202,15 @@ fn decode_reader<R: BufRead + Seek>(
             .saturating_sub(decoder.total_bytes()),
     );
     decoder.set_limits(lim).map_err(decode_error)?;
+    let exif = decoder.exif_metadata().ok().flatten().and_then(|blob| {
+        let tiff = blob.strip_prefix(b"Exif\0\0").unwrap_or(&blob);
+        crate::exif::Exif::parse(tiff).filter(|e| !e.is_empty())
+    });
+    let meta = Metadata {
+        icc: decoder.icc_profile().ok().flatten().or(tiff_icc),
+        exif: exif.or(tiff_exif),
+        xmp: decoder.xmp_metadata().ok().flatten().or(tiff_xmp),
+    };
     // zune-jpeg (the JPEG decoder) panics on some corrupt scans (found by
     // fuzz/convert_mjpeg): a bad file must be an error, never a crash.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -173,6 +218,7 @@ fn decode_reader<R: BufRead + Seek>(
     }))
     .map_err(|_| anyhow::anyhow!("corrupt image data (the decoder failed internally)"))?
     .map_err(decode_error)
+    .map(|img| (img, meta))
 }
 
 /// A PNG's width and height from its IHDR chunk: None if the file is too
@@ -256,6 +302,11 @@ fn decode_error(e: image::ImageError) -> anyhow::Error {
 /// Decodes an image file (format from its content, not its name) within
 /// `limits`; errors start with the path.
 pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
+    open_with_metadata(path, limits).map(|(img, _)| img)
+}
+
+/// [`open`], with the file's [`Metadata`].
+pub fn open_with_metadata(path: &Path, limits: &DecodeLimits) -> Result<(DynamicImage, Metadata)> {
     let file = fs::File::open(path).with_context(|| format!("{}: can not open", path.display()))?;
     decode_reader(ImageReader::new(BufReader::new(file)), limits)
         .with_context(|| path.display().to_string())

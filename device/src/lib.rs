@@ -7,6 +7,7 @@ pub use colorize_shared as shared;
 pub mod boxd;
 pub mod camera;
 pub mod cli;
+pub mod exif;
 pub mod gpio;
 pub mod images;
 pub mod output;

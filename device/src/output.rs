@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{bail, Context, Result};
 use image::ImageEncoder as _;
 
+use crate::exif;
+use crate::images::Metadata;
 use crate::xmp;
 
 /// Temp files are `.<name>.<pid>-<n>.colorize-tmp`: dotfiles, so the inbox
@@ -82,7 +84,10 @@ impl Format {
 const JPEG_QUALITY: u8 = 92;
 
 /// Encodes `rgb` (interleaved sRGB8) into `out`, cleared first: its
-/// capacity is kept, so a camera or box loop reuses one buffer.
+/// capacity is kept, so a camera or box loop reuses one buffer. Every
+/// output carries `provenance` (PNG `Software`, JPEG comment, TIFF
+/// `Software`), the XMP declaration merged into the input's XMP, and the
+/// input's ICC profile and kept EXIF tags from `meta` ([`crate::exif`]).
 pub fn encode(
     out: &mut Vec<u8>,
     format: Format,
@@ -90,6 +95,7 @@ pub fn encode(
     height: usize,
     rgb: &[u8],
     provenance: &str,
+    meta: &Metadata,
 ) -> Result<()> {
     anyhow::ensure!(
         rgb.len() == 3 * width * height,
@@ -99,9 +105,14 @@ pub fn encode(
     );
     out.clear();
     let (w, h) = (width as u32, height as u32);
+    let xmp = xmp::merged(provenance, meta.xmp.as_deref());
+    let exif = meta.exif.as_ref().filter(|e| !e.is_empty());
     match format {
         Format::Png => {
-            let mut enc = png::Encoder::new(out, w, h);
+            let mut info = png::Info::with_size(w, h);
+            info.icc_profile = meta.icc.as_deref().map(Into::into);
+            info.exif_metadata = exif.map(|e| e.to_blob().into());
+            let mut enc = png::Encoder::with_info(out, info)?;
             enc.set_color(png::ColorType::Rgb);
             enc.set_depth(png::BitDepth::Eight);
             // Still lossless: fdeflate with adaptive row filters encodes a
@@ -111,7 +122,7 @@ pub fn encode(
             enc.set_compression(png::Compression::Fast);
             enc.add_itxt_chunk("Software".into(), provenance.into())?;
             // Uncompressed, as the XMP spec asks for PNG.
-            enc.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp::packet(provenance))?;
+            enc.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp)?;
             let mut writer = enc.write_header()?;
             writer.write_image_data(rgb)?;
             writer.finish()?;
@@ -120,45 +131,177 @@ pub fn encode(
             let mut buf = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, JPEG_QUALITY)
                 .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)?;
-            // XMP (APP1) and the provenance (COM) after SOI and the
-            // encoder's JFIF APP0, which JFIF wants first.
+            // Metadata segments after SOI and the encoder's JFIF APP0, which
+            // JFIF wants first: EXIF (APP1), XMP (APP1), ICC (APP2, in
+            // chunks), the provenance (COM).
             let head = match buf.get(2..6) {
                 Some([0xFF, 0xE0, hi, lo]) => 4 + u16::from_be_bytes([*hi, *lo]) as usize,
                 _ => 2,
             };
             out.write_all(&buf[..head])?;
-            let mut app1 = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
-            app1.extend_from_slice(xmp::packet(provenance).as_bytes());
-            let text = provenance.as_bytes();
-            for (marker, data) in [(0xE1u8, &app1[..]), (0xFE, text)] {
-                let data = &data[..data.len().min(65533)];
+            let segment = |out: &mut Vec<u8>, marker: u8, parts: &[&[u8]]| -> Result<()> {
+                let len: usize = parts.iter().map(|p| p.len()).sum();
+                anyhow::ensure!(len <= 65533, "a JPEG metadata segment over 64 KB");
                 out.write_all(&[0xFF, marker])?;
-                out.write_all(&((data.len() + 2) as u16).to_be_bytes())?;
-                out.write_all(data)?;
+                out.write_all(&((len + 2) as u16).to_be_bytes())?;
+                for p in parts {
+                    out.write_all(p)?;
+                }
+                Ok(())
+            };
+            if let Some(e) = exif {
+                let blob = e.for_jpeg(w, h).to_blob();
+                // EXIF has no continuation: a blob over one segment is dropped
+                // rather than cut.
+                if blob.len() <= 65533 - 6 {
+                    segment(out, 0xE1, &[b"Exif\0\0", &blob])?;
+                }
             }
+            if xmp.len() <= 65533 - 29 {
+                segment(
+                    out,
+                    0xE1,
+                    &[b"http://ns.adobe.com/xap/1.0/\0", xmp.as_bytes()],
+                )?;
+            }
+            if let Some(icc) = meta.icc.as_deref() {
+                let chunks: Vec<&[u8]> = icc.chunks(65533 - 14).collect();
+                if chunks.len() <= 255 {
+                    for (i, c) in chunks.iter().enumerate() {
+                        let seq = [i as u8 + 1, chunks.len() as u8];
+                        segment(out, 0xE2, &[b"ICC_PROFILE\0", &seq, c])?;
+                    }
+                }
+            }
+            let text = provenance.as_bytes();
+            segment(out, 0xFE, &[&text[..text.len().min(65533)]])?;
             out.write_all(&buf[head..])?;
         }
-        Format::Tiff => {
-            // TIFF needs Seek; encode in memory.
-            let mut buf = io::Cursor::new(Vec::new());
-            let mut enc = tiff::encoder::TiffEncoder::new(&mut buf)?;
-            let mut img = enc.new_image::<tiff::encoder::colortype::RGB8>(w, h)?;
-            // TIFF ASCII fields take 7-bit text without NUL, and the model
-            // id comes from the model file.
-            let ascii: String = provenance
-                .chars()
-                .map(|c| if c.is_ascii() && c != '\0' { c } else { '?' })
-                .collect();
-            img.encoder()
-                .write_tag(tiff::tags::Tag::Software, ascii.as_str())?;
-            // Tag 700: XMP, as bytes.
-            img.encoder().write_tag(
-                tiff::tags::Tag::Unknown(700),
-                xmp::packet(provenance).as_bytes(),
-            )?;
-            img.write_data(rgb)?;
-            out.write_all(buf.get_ref())?;
+        Format::Tiff => encode_tiff(out, w, h, rgb, provenance, &xmp, meta)?,
+    }
+    Ok(())
+}
+
+/// TIFF, LZW-compressed (lossless), with the EXIF tags in the image's
+/// directory and its Exif and GPS sub-directories.
+fn encode_tiff(
+    out: &mut Vec<u8>,
+    w: u32,
+    h: u32,
+    rgb: &[u8],
+    provenance: &str,
+    xmp: &str,
+    meta: &Metadata,
+) -> Result<()> {
+    let (icc, exif) = (meta.icc.as_deref(), meta.exif.as_ref());
+    use tiff::encoder::{colortype::RGB8, Compression, TiffEncoder};
+    use tiff::tags::Tag;
+    // TIFF needs Seek; encode in memory.
+    let mut buf = io::Cursor::new(Vec::new());
+    // LZW: lossless, and the compression every TIFF reader takes (exiftool
+    // -validate flags Deflate as outside baseline TIFF).
+    let mut enc = TiffEncoder::new(&mut buf)?.with_compression(Compression::Lzw);
+    // Sub-directories first: the image's directory points at them.
+    let mut subs = Vec::new();
+    for (ifd, tag) in [(exif::Ifd::Exif, 34665u16), (exif::Ifd::Gps, 34853)] {
+        let Some(entries) = exif.map(|e| e.ifd(ifd).collect::<Vec<_>>()) else {
+            continue;
+        };
+        if entries.is_empty() {
+            continue;
         }
+        let mut dir = enc.extra_directory()?;
+        // ComponentsConfiguration describes JPEG-compressed data only.
+        for e in entries.into_iter().filter(|e| e.tag != 0x9101) {
+            write_tiff_entry(&mut dir, e)?;
+        }
+        subs.push((tag, dir.finish_with_offsets()?.offset));
+    }
+    let mut img = enc.new_image::<RGB8>(w, h)?;
+    // TIFF ASCII fields take 7-bit text without NUL, and the model id comes
+    // from the model file.
+    let ascii: String = provenance
+        .chars()
+        .map(|c| if c.is_ascii() && c != '\0' { c } else { '?' })
+        .collect();
+    let d = img.encoder();
+    d.write_tag(Tag::Software, ascii.as_str())?;
+    d.write_tag(Tag::Unknown(700), xmp.as_bytes())?;
+    if let Some(icc) = icc {
+        d.write_tag(Tag::Unknown(34675), icc)?;
+    }
+    if let Some(exif) = exif {
+        for e in exif.ifd(exif::Ifd::Primary) {
+            write_tiff_entry(d, e)?;
+        }
+    }
+    for (tag, offset) in subs {
+        d.write_tag(Tag::Unknown(tag), offset)?;
+    }
+    img.write_data(rgb)?;
+    out.write_all(buf.get_ref())?;
+    Ok(())
+}
+
+/// One kept EXIF tag as a TIFF directory entry, with its own type (UNDEFINED
+/// and SBYTE values go in as BYTE: the tiff crate writes no others).
+fn write_tiff_entry<W: Write + io::Seek, K: tiff::encoder::TiffKind>(
+    d: &mut tiff::encoder::DirectoryEncoder<'_, W, K>,
+    e: &exif::Entry,
+) -> Result<()> {
+    use tiff::encoder::{Rational, SRational};
+    let tag = tiff::tags::Tag::Unknown(e.tag);
+    let v = &e.value;
+    let words = |n: usize| v.chunks_exact(n);
+    let u32s = || words(4).map(|c| u32::from_le_bytes(c.try_into().unwrap()));
+    let i32s = || words(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()));
+    match e.field_type {
+        2 => {
+            let text: String = v
+                .iter()
+                .take_while(|&&b| b != 0)
+                .map(|&b| if b.is_ascii() { b as char } else { '?' })
+                .collect();
+            d.write_tag(tag, text.as_str())?
+        }
+        3 => d.write_tag(
+            tag,
+            &words(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>()[..],
+        )?,
+        8 => d.write_tag(
+            tag,
+            &words(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect::<Vec<_>>()[..],
+        )?,
+        4 => d.write_tag(tag, &u32s().collect::<Vec<_>>()[..])?,
+        9 => d.write_tag(tag, &i32s().collect::<Vec<_>>()[..])?,
+        5 => {
+            let n: Vec<u32> = u32s().collect();
+            let r: Vec<Rational> = n
+                .chunks_exact(2)
+                .map(|p| Rational { n: p[0], d: p[1] })
+                .collect();
+            d.write_tag(tag, &r[..])?
+        }
+        10 => {
+            let n: Vec<i32> = i32s().collect();
+            let r: Vec<SRational> = n
+                .chunks_exact(2)
+                .map(|p| SRational { n: p[0], d: p[1] })
+                .collect();
+            d.write_tag(tag, &r[..])?
+        }
+        11 => d.write_tag(tag, &u32s().map(f32::from_bits).collect::<Vec<_>>()[..])?,
+        12 => d.write_tag(
+            tag,
+            &words(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>()[..],
+        )?,
+        _ => d.write_tag(tag, &v[..])?,
     }
     Ok(())
 }
@@ -173,6 +316,7 @@ pub fn write_image(
     height: usize,
     rgb: &[u8],
     provenance: &str,
+    meta: &Metadata,
 ) -> Result<()> {
     let dir = path
         .parent()
@@ -182,7 +326,7 @@ pub fn write_image(
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
     let mut bytes = Vec::new();
-    encode(&mut bytes, format, width, height, rgb, provenance)
+    encode(&mut bytes, format, width, height, rgb, provenance, meta)
         .with_context(|| format!("{}: encoding failed", path.display()))?;
     write_atomic(dir, &name.to_string_lossy(), &bytes)?;
     Ok(())
@@ -349,7 +493,16 @@ mod tests {
         let rgb: Vec<u8> = (0..3 * 5 * 4).map(|i| i as u8).collect();
         for format in [Format::Png, Format::Jpeg, Format::Tiff] {
             let mut out = Vec::new();
-            encode(&mut out, format, 5, 4, &rgb, "made by a test").unwrap();
+            encode(
+                &mut out,
+                format,
+                5,
+                4,
+                &rgb,
+                "made by a test",
+                &Metadata::default(),
+            )
+            .unwrap();
             let img = image::load_from_memory(&out).unwrap().to_rgb8();
             assert_eq!(img.dimensions(), (5, 4), "{format:?}");
             if format != Format::Jpeg {
@@ -358,8 +511,17 @@ mod tests {
             let text = b"made by a test";
             assert!(out.windows(text.len()).any(|w| w == text), "{format:?}");
             // A model id is text from the model file: any of it must encode.
-            encode(&mut out, format, 5, 4, &rgb, "model \u{e9}t\u{e9} \0").unwrap();
-            assert!(encode(&mut out, format, 5, 5, &rgb, "").is_err());
+            encode(
+                &mut out,
+                format,
+                5,
+                4,
+                &rgb,
+                "model \u{e9}t\u{e9} \0",
+                &Metadata::default(),
+            )
+            .unwrap();
+            assert!(encode(&mut out, format, 5, 5, &rgb, "", &Metadata::default()).is_err());
         }
     }
 }

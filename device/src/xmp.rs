@@ -13,7 +13,6 @@
 //! generated, and `algorithmicallyEnhanced` is for edits that leave the
 //! content as captured, which invented colours do not.
 
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// IPTC NewsCodes, Digital Source Type vocabulary.
@@ -31,27 +30,116 @@ pub fn packet(note: &str) -> String {
 }
 
 pub fn packet_at(note: &str, when: SystemTime) -> String {
+    merged_at(note, None, when)
+}
+
+/// Our declaration added to the input's XMP packet (`input`), whose other
+/// properties are kept: the properties we set are taken out of it (in
+/// attribute or element form, whatever their prefix) and our
+/// `rdf:Description` goes beside its own. An input packet without an
+/// `rdf:RDF` is replaced.
+pub fn merged(note: &str, input: Option<&[u8]>) -> String {
+    merged_at(note, input, SystemTime::now())
+}
+
+const OUR_PROPERTIES: [&str; 4] = [
+    "CreatorTool",
+    "ModifyDate",
+    "MetadataDate",
+    "DigitalSourceType",
+];
+
+fn merged_at(note: &str, input: Option<&[u8]>, when: SystemTime) -> String {
     let tool = note.strip_prefix(NOTE_PREFIX).unwrap_or(note);
     let date = iso8601_utc(when);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n\
-<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n \
-<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n  \
-<rdf:Description rdf:about=\"\"\n    \
+    let ours = format!(
+        "  <rdf:Description rdf:about=\"\"\n    \
 xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\"\n    \
 xmlns:Iptc4xmpExt=\"http://iptc.org/std/Iptc4xmpExt/2008-02-29/\"\n    \
 xmp:CreatorTool=\"{}\"\n    \
 xmp:ModifyDate=\"{date}\"\n    \
 xmp:MetadataDate=\"{date}\"\n    \
-Iptc4xmpExt:DigitalSourceType=\"{DIGITAL_SOURCE_TYPE}\"/>\n \
-</rdf:RDF>\n\
-</x:xmpmeta>\n\
-<?xpacket end=\"w\"?>",
+Iptc4xmpExt:DigitalSourceType=\"{DIGITAL_SOURCE_TYPE}\"/>\n",
         escape(tool)
     );
-    s
+    let theirs = input.map(String::from_utf8_lossy).and_then(|x| {
+        let open = x.find("<rdf:RDF")?;
+        let body = open + x[open..].find('>')? + 1;
+        let close = x.find("</rdf:RDF>")?;
+        (body <= close).then(|| (x[open..body].to_string(), x[body..close].to_string()))
+    });
+    let (rdf_open, mut body) = theirs.unwrap_or_else(|| {
+        (
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">".to_string(),
+            "\n".to_string(),
+        )
+    });
+    for name in OUR_PROPERTIES {
+        body = remove_property(&body, name);
+    }
+    format!(
+        "<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n\
+<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n \
+{rdf_open}{body}{ours} </rdf:RDF>\n\
+</x:xmpmeta>\n\
+<?xpacket end=\"w\"?>"
+    )
+}
+
+/// `xml` without any property `<prefix>:<name>`: attributes
+/// (` p:name="..."`) and elements (`<p:name ...>...</p:name>` or
+/// `<p:name .../>`).
+fn remove_property(xml: &str, name: &str) -> String {
+    let mut out = xml.to_string();
+    // Attributes.
+    for quote in ['"', '\''] {
+        let pat = format!(":{name}={quote}");
+        while let Some(i) = out.find(&pat) {
+            let start = out[..i].rfind(|c: char| c.is_whitespace()).map_or(i, |w| w);
+            let value_start = i + pat.len();
+            let Some(len) = out[value_start..].find(quote) else {
+                break;
+            };
+            out.replace_range(start..value_start + len + 1, "");
+        }
+    }
+    // Elements.
+    while let Some(i) = find_element_start(&out, name) {
+        let prefix_start = out[..i].rfind('<').unwrap_or(i);
+        let tag = &out[prefix_start + 1..i + 1 + name.len()];
+        let close = format!("</{tag}>");
+        let self_closing_end = out[i..].find('>').map(|j| i + j);
+        let end = match self_closing_end {
+            Some(j) if out[..j].ends_with('/') => j + 1,
+            _ => match out[i..].find(&close) {
+                Some(j) => i + j + close.len(),
+                None => break,
+            },
+        };
+        out.replace_range(prefix_start..end, "");
+    }
+    out
+}
+
+/// Index of the `:` in `<prefix:name` followed by whitespace, `>` or `/`.
+fn find_element_start(xml: &str, name: &str) -> Option<usize> {
+    let pat = format!(":{name}");
+    let mut from = 0;
+    while let Some(j) = xml[from..].find(&pat) {
+        let i = from + j;
+        let after = xml[i + pat.len()..].chars().next();
+        let lt = xml[..i].rfind('<');
+        let is_tag = lt.is_some_and(|lt| {
+            xml[lt + 1..i]
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        });
+        if is_tag && matches!(after, Some(c) if c.is_whitespace() || c == '>' || c == '/') {
+            return Some(i);
+        }
+        from = i + pat.len();
+    }
+    None
 }
 
 fn escape(text: &str) -> String {
@@ -170,5 +258,28 @@ mod tests {
         let d = read(xml.as_bytes()).unwrap();
         assert_eq!(d.creator_tool.as_deref(), Some("Photoshop & co"));
         assert_eq!(d.digital_source_type, None);
+    }
+
+    #[test]
+    fn the_inputs_xmp_is_kept_and_our_properties_replace_its_own() {
+        let input = br#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xap="http://ns.adobe.com/xap/1.0/"
+  xap:CreatorTool="ScanSoft 2.0" xap:ModifyDate="2001-01-01">
+ <dc:title><rdf:Alt><rdf:li xml:lang="x-default">Box 3, print 17</rdf:li></rdf:Alt></dc:title>
+ <xap:MetadataDate>2001-01-02</xap:MetadataDate>
+</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>"#;
+        let note = "colourized by colorize 0.1.0, model m";
+        let p = merged_at(note, Some(input), UNIX_EPOCH);
+        assert!(p.contains("Box 3, print 17"), "{p}");
+        assert!(!p.contains("ScanSoft") && !p.contains("2001-01"), "{p}");
+        assert_eq!(p.matches("CreatorTool").count(), 1, "{p}");
+        assert_eq!(p.matches("<x:xmpmeta").count(), 1);
+        let d = read(p.as_bytes()).unwrap();
+        assert_eq!(d.creator_tool.as_deref(), Some("colorize 0.1.0, model m"));
+        assert_eq!(d.digital_source_type.as_deref(), Some(DIGITAL_SOURCE_TYPE));
+        // Not XMP at all: ours alone.
+        let p = merged_at(note, Some(b"garbage"), UNIX_EPOCH);
+        assert_eq!(p, packet_at(note, UNIX_EPOCH));
     }
 }

@@ -187,6 +187,7 @@ pub fn run(
                             slot.height,
                             rgb,
                             &provenance,
+                            &Default::default(),
                         )
                     })
                     .and_then(|_| output::write_atomic(&cfg.output.dir, &name, &png));
@@ -397,13 +398,15 @@ fn process_file(
     png: &mut Vec<u8>,
 ) -> Result<PathBuf> {
     let bytes = std::fs::read(path).context("cannot read")?;
-    let img = images::decode_bytes(&bytes, &cfg.limits)?;
+    let (img, meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits)?;
+    drop(bytes);
     let (w, h) = images::l_plane_into(&img, l);
+    drop(img);
     rgb.resize(3 * w * h, 0);
     colorizer
         .colorize(l, w, h, rgb)
         .context("colourization failed")?;
-    output::encode(png, Format::Png, w, h, rgb, provenance)?;
+    output::encode(png, Format::Png, w, h, rgb, provenance, &meta)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;

@@ -165,7 +165,15 @@ pub fn capture_to_dir(
                 colorizer
                     .colorize(&l, w, h, &mut rgb)
                     .context("colourization failed")?;
-                output::encode(&mut png, Format::Png, w, h, &rgb, &provenance)?;
+                output::encode(
+                    &mut png,
+                    Format::Png,
+                    w,
+                    h,
+                    &rgb,
+                    &provenance,
+                    &Default::default(),
+                )?;
                 let path = output::write_atomic(&opts.out_dir, &name, &png)?;
                 next_index += 1;
                 report.written.push(path);

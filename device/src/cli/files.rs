@@ -199,13 +199,23 @@ pub fn colorize_file(
     provenance: &str,
     limits: &DecodeLimits,
 ) -> Result<()> {
-    let plane = images::load_l(input, limits)?;
+    let (img, meta) = images::open_with_metadata(input, limits)?;
+    let plane = images::l_plane(&img);
+    drop(img);
     let mut rgb = vec![0u8; 3 * plane.l.len()];
     session
         .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
-    output::write_image(output, format, plane.width, plane.height, &rgb, provenance)
-        .with_context(|| input.display().to_string())
+    output::write_image(
+        output,
+        format,
+        plane.width,
+        plane.height,
+        &rgb,
+        provenance,
+        &meta,
+    )
+    .with_context(|| input.display().to_string())
 }
 
 #[cfg(test)]
