@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
+use colorize_shared::lab16;
 use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
 /// A full-resolution L* plane (Q8.8, row-major).
@@ -313,7 +314,7 @@ pub fn open_with_metadata(path: &Path, limits: &DecodeLimits) -> Result<(Dynamic
 }
 
 /// The image's L*: gray images directly, colour ones through sRGB -> L*.
-/// 16-bit samples are rounded to 8 bits first (the Lab tables are 8-bit);
+/// 16-bit samples keep their full precision (`colorize_shared::lab16`);
 /// alpha is ignored.
 pub fn l_plane(img: &DynamicImage) -> LPlane {
     let mut l = Vec::new();
@@ -335,10 +336,21 @@ pub fn l_plane_into(img: &DynamicImage, l: &mut Vec<u16>) -> (usize, usize) {
     match img {
         DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), l),
         DynamicImage::ImageRgb8(rgb) => rgb8_to_l_plane(rgb.as_raw(), l),
+        DynamicImage::ImageLuma16(g) => lab16::gray16_to_l_plane(g.as_raw(), l),
+        DynamicImage::ImageRgb16(rgb) => lab16::rgb16_to_l_plane(rgb.as_raw(), l),
+        _ if gray && is_16_bit(img) => lab16::gray16_to_l_plane(img.to_luma16().as_raw(), l),
+        _ if is_16_bit(img) => lab16::rgb16_to_l_plane(img.to_rgb16().as_raw(), l),
         _ if gray => gray8_to_l_plane(img.to_luma8().as_raw(), l),
         _ => rgb8_to_l_plane(img.to_rgb8().as_raw(), l),
     }
     (width, height)
+}
+
+fn is_16_bit(img: &DynamicImage) -> bool {
+    matches!(
+        img.color(),
+        ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16
+    )
 }
 
 /// Decodes a file straight to its L* plane (the decoded image is dropped

@@ -9,6 +9,7 @@ pub mod camera;
 pub mod cli;
 pub mod exif;
 pub mod gpio;
+pub mod icc;
 pub mod images;
 pub mod output;
 pub mod runtime;

@@ -398,14 +398,21 @@ fn process_file(
     png: &mut Vec<u8>,
 ) -> Result<PathBuf> {
     let bytes = std::fs::read(path).context("cannot read")?;
-    let (img, meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits)?;
+    let (img, mut meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits)?;
     drop(bytes);
+    let (img, space, note) = crate::icc::prepare(img, &mut meta);
+    if let Some(note) = note {
+        log(format_args!("note: {}: {note}", path.display()));
+    }
     let (w, h) = images::l_plane_into(&img, l);
     drop(img);
     rgb.resize(3 * w * h, 0);
     colorizer
         .colorize(l, w, h, rgb)
         .context("colourization failed")?;
+    if let Some(space) = space {
+        space.from_srgb8(rgb)?;
+    }
     output::encode(png, Format::Png, w, h, rgb, provenance, &meta)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;

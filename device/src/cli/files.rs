@@ -199,13 +199,22 @@ pub fn colorize_file(
     provenance: &str,
     limits: &DecodeLimits,
 ) -> Result<()> {
-    let (img, meta) = images::open_with_metadata(input, limits)?;
+    let (img, mut meta) = images::open_with_metadata(input, limits)?;
+    let (img, space, note) = crate::icc::prepare(img, &mut meta);
+    if let Some(note) = note {
+        eprintln!("note: {}: {note}", input.display());
+    }
     let plane = images::l_plane(&img);
     drop(img);
     let mut rgb = vec![0u8; 3 * plane.l.len()];
     session
         .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
+    if let Some(space) = space {
+        space
+            .from_srgb8(&mut rgb)
+            .with_context(|| input.display().to_string())?;
+    }
     output::write_image(
         output,
         format,

@@ -1,0 +1,236 @@
+//! Colour management of inputs with an ICC profile (moxcms, a maintained
+//! pure-Rust CMS): their pixels go to sRGB before L* is taken, so a gray
+//! scan tagged "Gray Gamma 2.2" or an RGB one in Adobe RGB gives the L* its
+//! profile means, not the one sRGB would. The output then states its true
+//! colour space:
+//!
+//! - RGB profile: the sRGB result is converted back into the input's
+//!   space and the input's profile is carried;
+//! - gray profile: the output is RGB, which a gray profile cannot describe:
+//!   it stays sRGB and carries an sRGB profile.
+//!
+//! A profile moxcms can not read or use is ignored (the input is taken as
+//! sRGB, as without one) and reported once per file by the caller.
+
+use anyhow::{anyhow, Result};
+use image::DynamicImage;
+use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+
+/// An input's colour space, from its ICC profile.
+pub struct InputSpace {
+    profile: ColorProfile,
+    bytes: Vec<u8>,
+    rgb: bool,
+}
+
+impl InputSpace {
+    /// The space of `icc`, or an error saying why it is not used.
+    pub fn from_icc(icc: &[u8]) -> Result<InputSpace> {
+        let profile = ColorProfile::new_from_slice(icc)
+            .map_err(|e| anyhow!("its ICC profile is unreadable ({e:?}); taken as sRGB"))?;
+        let rgb = match profile.color_space {
+            DataColorSpace::Rgb => true,
+            DataColorSpace::Gray => false,
+            other => {
+                return Err(anyhow!(
+                    "its ICC profile is for {other:?}, not gray or RGB; taken as sRGB"
+                ))
+            }
+        };
+        Ok(InputSpace {
+            profile,
+            bytes: icc.to_vec(),
+            rgb,
+        })
+    }
+
+    /// Whether the profile describes `img`'s kind of pixels (gray or RGB).
+    pub fn fits(&self, img: &DynamicImage) -> bool {
+        (img.color().channel_count() > 2) == self.rgb
+    }
+
+    /// `img` in sRGB, as RGB (alpha dropped; 8 or 16 bits kept): a gray
+    /// image's gray through its profile is a colour like any other.
+    pub fn to_srgb(&self, img: &DynamicImage) -> Result<DynamicImage> {
+        let srgb = ColorProfile::new_srgb();
+        let opts = TransformOptions::default();
+        let cms = |e| anyhow!("colour management failed: {e:?}");
+        let (w, h) = (img.width(), img.height());
+        let sixteen = matches!(
+            img.color(),
+            image::ColorType::L16
+                | image::ColorType::La16
+                | image::ColorType::Rgb16
+                | image::ColorType::Rgba16
+        );
+        let gray_pixels = img.color().channel_count() <= 2;
+        // The layout must match the profile: a gray profile on RGB pixels
+        // (or the reverse) is the file's error; the pixels win.
+        let src_layout = match (gray_pixels, self.rgb) {
+            (true, false) => Layout::Gray,
+            (false, true) => Layout::Rgb,
+            _ => {
+                return Err(anyhow!(
+                    "its ICC profile does not match its pixels; taken as sRGB"
+                ))
+            }
+        };
+        Ok(if sixteen {
+            let src: Vec<u16> = if gray_pixels {
+                img.to_luma16().into_raw()
+            } else {
+                img.to_rgb16().into_raw()
+            };
+            let t = self
+                .profile
+                .create_transform_16bit(src_layout, &srgb, Layout::Rgb, opts)
+                .map_err(cms)?;
+            let mut dst = vec![0u16; 3 * src.len() / src_layout.channels()];
+            t.transform(&src, &mut dst).map_err(cms)?;
+            DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, dst).expect("sized above"))
+        } else {
+            let src: Vec<u8> = if gray_pixels {
+                img.to_luma8().into_raw()
+            } else {
+                img.to_rgb8().into_raw()
+            };
+            let t = self
+                .profile
+                .create_transform_8bit(src_layout, &srgb, Layout::Rgb, opts)
+                .map_err(cms)?;
+            let mut dst = vec![0u8; 3 * src.len() / src_layout.channels()];
+            t.transform(&src, &mut dst).map_err(cms)?;
+            DynamicImage::ImageRgb8(image::ImageBuffer::from_raw(w, h, dst).expect("sized above"))
+        })
+    }
+
+    /// The profile the output carries.
+    pub fn output_icc(&self) -> Vec<u8> {
+        if self.rgb {
+            self.bytes.clone()
+        } else {
+            srgb_icc().to_vec()
+        }
+    }
+
+    /// Converts an sRGB8 output into the input's space (RGB profiles; a
+    /// gray profile's output stays sRGB).
+    pub fn from_srgb8(&self, rgb: &mut [u8]) -> Result<()> {
+        if !self.rgb {
+            return Ok(());
+        }
+        let cms = |e| anyhow!("colour management failed: {e:?}");
+        let t = ColorProfile::new_srgb()
+            .create_transform_8bit(
+                Layout::Rgb,
+                &self.profile,
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .map_err(cms)?;
+        let src = rgb.to_vec();
+        t.transform(&src, rgb).map_err(cms)
+    }
+}
+
+/// One input through its profile: `img` in sRGB, `meta.icc` set to the
+/// profile its output carries, and the space to take the output back to.
+/// A profile that can not be used is dropped (the output is then plain
+/// sRGB, which untagged files are taken to be) and the reason returned.
+pub fn prepare(
+    img: DynamicImage,
+    meta: &mut crate::images::Metadata,
+) -> (DynamicImage, Option<InputSpace>, Option<String>) {
+    let Some(icc) = meta.icc.take() else {
+        return (img, None, None);
+    };
+    let space = match InputSpace::from_icc(&icc) {
+        Ok(space) if space.fits(&img) => space,
+        Ok(_) => {
+            return (
+                img,
+                None,
+                Some(
+                    "its ICC profile does not match its pixels (gray and RGB); taken as sRGB"
+                        .into(),
+                ),
+            )
+        }
+        Err(e) => return (img, None, Some(e.to_string())),
+    };
+    match space.to_srgb(&img) {
+        Ok(srgb) => {
+            meta.icc = Some(space.output_icc());
+            (srgb, Some(space), None)
+        }
+        Err(e) => (img, None, Some(e.to_string())),
+    }
+}
+
+/// moxcms's sRGB profile, encoded once.
+fn srgb_icc() -> &'static [u8] {
+    static ICC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ICC.get_or_init(|| ColorProfile::new_srgb().encode().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gray_gamma(g: f32) -> Vec<u8> {
+        ColorProfile::new_gray_with_gamma(g).encode().unwrap()
+    }
+
+    #[test]
+    fn a_gray_gamma_22_scan_gets_the_l_its_profile_means() {
+        // Code v means (v/255)^gamma of white: re-encoded as sRGB, 128 stays
+        // near 129 at gamma 2.2 (sRGB is close to it) and becomes about 146
+        // at gamma 1.8, a visibly lighter L*.
+        for (gamma, v) in [(2.2f64, 128u8), (1.8, 128), (2.2, 30), (1.8, 220)] {
+            let space = InputSpace::from_icc(&gray_gamma(gamma as f32)).unwrap();
+            let img =
+                DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2, 1, image::Luma([v])));
+            let p = space.to_srgb(&img).unwrap().into_rgb8().get_pixel(0, 0).0;
+            assert!(p[0] == p[1] && p[1] == p[2], "{p:?}");
+            let y = (v as f64 / 255.0).powf(gamma);
+            let want = 255.0
+                * if y <= 0.0031308 {
+                    12.92 * y
+                } else {
+                    1.055 * y.powf(1.0 / 2.4) - 0.055
+                };
+            assert!(
+                (p[0] as f64 - want).abs() <= 1.5,
+                "gamma {gamma}, {v}: {} vs {want}",
+                p[0]
+            );
+        }
+        let space = InputSpace::from_icc(&gray_gamma(2.2)).unwrap();
+        // The output is RGB: it carries sRGB, not the gray profile.
+        let out = InputSpace::from_icc(&space.output_icc()).unwrap();
+        assert!(out.rgb);
+    }
+
+    #[test]
+    fn an_rgb_profile_round_trips_and_is_carried() {
+        let icc = ColorProfile::new_adobe_rgb().encode().unwrap();
+        let space = InputSpace::from_icc(&icc).unwrap();
+        assert_eq!(space.output_icc(), icc);
+        let mut px = vec![200u8, 60, 30];
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_raw(1, 1, px.clone()).unwrap());
+        let mut srgb = space.to_srgb(&img).unwrap().into_rgb8().into_raw();
+        assert_ne!(srgb, px, "Adobe RGB red is not sRGB's");
+        space.from_srgb8(&mut srgb).unwrap();
+        for (a, b) in srgb.iter().zip(&mut px) {
+            assert!((*a as i32 - *b as i32).abs() <= 2, "{srgb:?} vs {px:?}");
+        }
+    }
+
+    #[test]
+    fn unusable_profiles_are_reported_not_fatal() {
+        assert!(InputSpace::from_icc(b"not a profile").is_err());
+        let gray = InputSpace::from_icc(&gray_gamma(1.8)).unwrap();
+        let rgb = DynamicImage::ImageRgb8(image::RgbImage::new(1, 1));
+        assert!(gray.to_srgb(&rgb).is_err(), "a gray profile on RGB pixels");
+    }
+}
