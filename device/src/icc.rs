@@ -133,6 +133,26 @@ impl InputSpace {
     }
 }
 
+impl InputSpace {
+    /// [`InputSpace::from_srgb8`] for 16-bit outputs.
+    pub fn from_srgb16(&self, rgb: &mut [u16]) -> Result<()> {
+        if !self.rgb {
+            return Ok(());
+        }
+        let cms = |e| anyhow!("colour management failed: {e:?}");
+        let t = ColorProfile::new_srgb()
+            .create_transform_16bit(
+                Layout::Rgb,
+                &self.profile,
+                Layout::Rgb,
+                TransformOptions::default(),
+            )
+            .map_err(cms)?;
+        let src = rgb.to_vec();
+        t.transform(&src, rgb).map_err(cms)
+    }
+}
+
 /// One input through its profile: `img` in sRGB, `meta.icc` set to the
 /// profile its output carries, and the space to take the output back to.
 /// A profile that can not be used is dropped (the output is then plain

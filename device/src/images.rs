@@ -346,7 +346,8 @@ pub fn l_plane_into(img: &DynamicImage, l: &mut Vec<u16>) -> (usize, usize) {
     (width, height)
 }
 
-fn is_16_bit(img: &DynamicImage) -> bool {
+/// Whether `img` has 16-bit samples.
+pub fn is_16_bit(img: &DynamicImage) -> bool {
     matches!(
         img.color(),
         ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16

@@ -83,11 +83,23 @@ impl Format {
 /// the detail all comes from the original's L*.
 const JPEG_QUALITY: u8 = 92;
 
-/// Encodes `rgb` (interleaved sRGB8) into `out`, cleared first: its
-/// capacity is kept, so a camera or box loop reuses one buffer. Every
-/// output carries `provenance` (PNG `Software`, JPEG comment, TIFF
-/// `Software`), the XMP declaration merged into the input's XMP, and the
-/// input's ICC profile and kept EXIF tags from `meta` ([`crate::exif`]).
+/// Interleaved RGB samples of an output, 8 or 16 bits.
+#[derive(Clone, Copy, Debug)]
+pub enum Pixels<'a> {
+    Rgb8(&'a [u8]),
+    Rgb16(&'a [u16]),
+}
+
+impl Pixels<'_> {
+    fn samples(&self) -> usize {
+        match self {
+            Pixels::Rgb8(p) => p.len(),
+            Pixels::Rgb16(p) => p.len(),
+        }
+    }
+}
+
+/// Encodes `rgb` (interleaved sRGB8) into `out`: [`encode_pixels`].
 pub fn encode(
     out: &mut Vec<u8>,
     format: Format,
@@ -97,10 +109,36 @@ pub fn encode(
     provenance: &str,
     meta: &Metadata,
 ) -> Result<()> {
+    encode_pixels(
+        out,
+        format,
+        width,
+        height,
+        Pixels::Rgb8(rgb),
+        provenance,
+        meta,
+    )
+}
+
+/// Encodes `pixels` into `out`, cleared first: its capacity is kept, so a
+/// camera or box loop reuses one buffer. 16-bit pixels go into 16-bit PNG
+/// and TIFF; JPEG takes 8-bit only. Every output carries `provenance` (PNG
+/// `Software`, JPEG comment, TIFF `Software`), the XMP declaration merged
+/// into the input's XMP, and the input's ICC profile and kept EXIF tags
+/// from `meta` ([`crate::exif`]).
+pub fn encode_pixels(
+    out: &mut Vec<u8>,
+    format: Format,
+    width: usize,
+    height: usize,
+    pixels: Pixels<'_>,
+    provenance: &str,
+    meta: &Metadata,
+) -> Result<()> {
     anyhow::ensure!(
-        rgb.len() == 3 * width * height,
-        "RGB buffer has {} bytes, {width}x{height} needs {}",
-        rgb.len(),
+        pixels.samples() == 3 * width * height,
+        "RGB buffer has {} samples, {width}x{height} needs {}",
+        pixels.samples(),
         3 * width * height
     );
     out.clear();
@@ -114,7 +152,10 @@ pub fn encode(
             info.exif_metadata = exif.map(|e| e.to_blob().into());
             let mut enc = png::Encoder::with_info(out, info)?;
             enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
+            enc.set_depth(match pixels {
+                Pixels::Rgb8(_) => png::BitDepth::Eight,
+                Pixels::Rgb16(_) => png::BitDepth::Sixteen,
+            });
             // Still lossless: fdeflate with adaptive row filters encodes a
             // 2560x1600 frame ~30x faster than the default zlib level 6, for
             // files ~25% larger (numbers in BENCHMARKS.md); a Pi Zero would
@@ -124,10 +165,19 @@ pub fn encode(
             // Uncompressed, as the XMP spec asks for PNG.
             enc.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp)?;
             let mut writer = enc.write_header()?;
-            writer.write_image_data(rgb)?;
+            match pixels {
+                Pixels::Rgb8(rgb) => writer.write_image_data(rgb)?,
+                Pixels::Rgb16(rgb) => {
+                    let be: Vec<u8> = rgb.iter().flat_map(|v| v.to_be_bytes()).collect();
+                    writer.write_image_data(&be)?
+                }
+            }
             writer.finish()?;
         }
         Format::Jpeg => {
+            let Pixels::Rgb8(rgb) = pixels else {
+                bail!("JPEG holds 8-bit samples only: write 16-bit outputs as PNG or TIFF");
+            };
             let mut buf = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, JPEG_QUALITY)
                 .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)?;
@@ -177,24 +227,34 @@ pub fn encode(
             segment(out, 0xFE, &[&text[..text.len().min(65533)]])?;
             out.write_all(&buf[head..])?;
         }
-        Format::Tiff => encode_tiff(out, w, h, rgb, provenance, &xmp, meta)?,
+        Format::Tiff => match pixels {
+            Pixels::Rgb8(rgb) => encode_tiff::<tiff::encoder::colortype::RGB8>(
+                out, w, h, rgb, provenance, &xmp, meta,
+            )?,
+            Pixels::Rgb16(rgb) => encode_tiff::<tiff::encoder::colortype::RGB16>(
+                out, w, h, rgb, provenance, &xmp, meta,
+            )?,
+        },
     }
     Ok(())
 }
 
 /// TIFF, LZW-compressed (lossless), with the EXIF tags in the image's
 /// directory and its Exif and GPS sub-directories.
-fn encode_tiff(
+fn encode_tiff<C: tiff::encoder::colortype::ColorType>(
     out: &mut Vec<u8>,
     w: u32,
     h: u32,
-    rgb: &[u8],
+    rgb: &[C::Inner],
     provenance: &str,
     xmp: &str,
     meta: &Metadata,
-) -> Result<()> {
+) -> Result<()>
+where
+    [C::Inner]: tiff::encoder::TiffValue,
+{
     let (icc, exif) = (meta.icc.as_deref(), meta.exif.as_ref());
-    use tiff::encoder::{colortype::RGB8, Compression, TiffEncoder};
+    use tiff::encoder::{Compression, TiffEncoder};
     use tiff::tags::Tag;
     // TIFF needs Seek; encode in memory.
     let mut buf = io::Cursor::new(Vec::new());
@@ -217,7 +277,7 @@ fn encode_tiff(
         }
         subs.push((tag, dir.finish_with_offsets()?.offset));
     }
-    let mut img = enc.new_image::<RGB8>(w, h)?;
+    let mut img = enc.new_image::<C>(w, h)?;
     // TIFF ASCII fields take 7-bit text without NUL, and the model id comes
     // from the model file.
     let ascii: String = provenance
@@ -314,7 +374,7 @@ pub fn write_image(
     format: Format,
     width: usize,
     height: usize,
-    rgb: &[u8],
+    pixels: Pixels<'_>,
     provenance: &str,
     meta: &Metadata,
 ) -> Result<()> {
@@ -326,7 +386,7 @@ pub fn write_image(
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
     let mut bytes = Vec::new();
-    encode(&mut bytes, format, width, height, rgb, provenance, meta)
+    encode_pixels(&mut bytes, format, width, height, pixels, provenance, meta)
         .with_context(|| format!("{}: encoding failed", path.display()))?;
     write_atomic(dir, &name.to_string_lossy(), &bytes)?;
     Ok(())

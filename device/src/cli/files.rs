@@ -14,8 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{thread_count, LimitArgs, ModelArg};
 use crate::images::{self, DecodeLimits};
-use crate::output::{self, Format};
+use crate::output::{self, Format, Pixels};
 use crate::Session;
+use colorize_shared::lab16;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -41,6 +42,11 @@ pub struct Args {
     /// Images colourized in parallel (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Output bits per sample: `same` as the input (16-bit PNG and TIFF
+    /// inputs give 16-bit PNG and TIFF outputs, lightness at full
+    /// precision), `8`, or `16` (PNG and TIFF; JPEG is 8-bit only).
+    #[arg(long, value_enum, default_value_t = Depth::Same)]
+    pub depth: Depth,
     /// Leave inputs whose output already exists alone (resumes a batch).
     #[arg(long)]
     pub skip_existing: bool,
@@ -48,8 +54,21 @@ pub struct Args {
     pub limits: LimitArgs,
 }
 
+/// Output bits per sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Depth {
+    #[value(name = "8")]
+    Eight,
+    #[value(name = "16")]
+    Sixteen,
+    Same,
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let start = Instant::now();
+    if args.depth == Depth::Sixteen && args.format == Format::Jpeg {
+        bail!("--depth 16: JPEG holds 8-bit samples only; use --format png or --format tiff");
+    }
     let model = args.model.load()?;
 
     let mut failed = 0usize;
@@ -115,7 +134,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         &mut session,
                         input,
                         output,
-                        args.format,
+                        (args.format, args.depth),
                         &provenance,
                         &limits,
                     ) {
@@ -190,40 +209,56 @@ pub fn plan_outputs(
     Ok(planned)
 }
 
-/// Reads `input`, colourizes it at full size and writes `output` atomically.
+/// Reads `input`, colourizes it at full size and writes `output` atomically,
+/// in `format` at the bit depth `depth` asks for.
 pub fn colorize_file(
     session: &mut Session<'_>,
     input: &Path,
     output: &Path,
-    format: Format,
+    (format, depth): (Format, Depth),
     provenance: &str,
     limits: &DecodeLimits,
 ) -> Result<()> {
     let (img, mut meta) = images::open_with_metadata(input, limits)?;
+    let sixteen = match depth {
+        Depth::Eight => false,
+        Depth::Sixteen => true,
+        Depth::Same => images::is_16_bit(&img) && format != Format::Jpeg,
+    };
     let (img, space, note) = crate::icc::prepare(img, &mut meta);
     if let Some(note) = note {
         eprintln!("note: {}: {note}", input.display());
     }
     let plane = images::l_plane(&img);
     drop(img);
+    let (w, h) = (plane.width, plane.height);
     let mut rgb = vec![0u8; 3 * plane.l.len()];
     session
-        .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)
+        .colorize_l(&plane.l, w, h, &mut rgb)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
-    if let Some(space) = space {
-        space
-            .from_srgb8(&mut rgb)
-            .with_context(|| input.display().to_string())?;
+    let in_place = |e: anyhow::Error| e.context(input.display().to_string());
+    if sixteen {
+        let mut rgb16 = vec![0u16; rgb.len()];
+        lab16::rgb8_to_rgb16_at_l(&rgb, &plane.l, &mut rgb16);
+        drop(rgb);
+        if let Some(space) = &space {
+            space.from_srgb16(&mut rgb16).map_err(in_place)?;
+        }
+        output::write_image(
+            output,
+            format,
+            w,
+            h,
+            Pixels::Rgb16(&rgb16),
+            provenance,
+            &meta,
+        )
+    } else {
+        if let Some(space) = &space {
+            space.from_srgb8(&mut rgb).map_err(in_place)?;
+        }
+        output::write_image(output, format, w, h, Pixels::Rgb8(&rgb), provenance, &meta)
     }
-    output::write_image(
-        output,
-        format,
-        plane.width,
-        plane.height,
-        &rgb,
-        provenance,
-        &meta,
-    )
     .with_context(|| input.display().to_string())
 }
 
