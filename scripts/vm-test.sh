@@ -147,9 +147,9 @@ run_arch() {
         local profile=${VM_PROFILE:-release}
         log "building colorize for $target ($profile)"
         if [ "$profile" = release ]; then
-            cargo build --release -p colorize-device --target "$target"
+            cargo build --release -p colorize-device --features camera --target "$target"
         else
-            cargo build -p colorize-device --target "$target"
+            cargo build -p colorize-device --features camera --target "$target"
         fi
         bin="$COLORIZE_TARGET/$target/$profile/colorize"
     fi

@@ -8,12 +8,14 @@
 pub mod capture;
 pub mod convert;
 #[cfg(target_os = "linux")]
+#[cfg(feature = "camera")]
 pub mod v4l2;
 
 pub use convert::{ConvertError, PixelFormat};
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// What a source delivered for one frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,5 +237,50 @@ impl FrameSource for FakeSource {
                 })
             }
         }
+    }
+}
+
+/// What to ask the driver for.
+#[derive(Clone, Debug)]
+pub struct CaptureRequest {
+    pub width: u32,
+    pub height: u32,
+    pub format: PixelFormat,
+    /// MMAP buffers in flight; 3-4 keeps the driver from dropping frames
+    /// while one is being converted.
+    pub buffers: u32,
+    /// How long to wait for one frame before [`CaptureError::Timeout`].
+    pub timeout: Duration,
+}
+
+impl Default for CaptureRequest {
+    fn default() -> Self {
+        CaptureRequest {
+            width: 640,
+            height: 480,
+            format: PixelFormat::Yuyv,
+            buffers: 4,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the V4L2 capture device at `path`; in a build without the
+/// `camera` feature (it needs libclang to build), an error that says so.
+pub fn open_v4l2(
+    path: &std::path::Path,
+    req: &CaptureRequest,
+) -> anyhow::Result<Box<dyn FrameSource + Send>> {
+    #[cfg(feature = "camera")]
+    {
+        Ok(Box::new(v4l2::V4l2Source::open(path, req)?))
+    }
+    #[cfg(not(feature = "camera"))]
+    {
+        let _ = req;
+        anyhow::bail!(
+            "{}: this colorize was built without camera support; rebuild it with `--features camera` (needs libclang-dev; scripts/dist.sh does)",
+            path.display()
+        )
     }
 }

@@ -7,7 +7,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use v4l::buffer::{Flags, Type};
 use v4l::io::mmap::Stream;
@@ -16,32 +15,7 @@ use v4l::video::Capture;
 use v4l::{Device, Format, FourCC};
 
 use super::convert::{frame_to_l, PixelFormat};
-use super::{CaptureError, FrameInfo, FrameSource};
-
-/// What to ask the driver for.
-#[derive(Clone, Debug)]
-pub struct CaptureRequest {
-    pub width: u32,
-    pub height: u32,
-    pub format: PixelFormat,
-    /// MMAP buffers in flight; 3-4 keeps the driver from dropping frames
-    /// while one is being converted.
-    pub buffers: u32,
-    /// How long to wait for one frame before [`CaptureError::Timeout`].
-    pub timeout: Duration,
-}
-
-impl Default for CaptureRequest {
-    fn default() -> Self {
-        CaptureRequest {
-            width: 640,
-            height: 480,
-            format: PixelFormat::Yuyv,
-            buffers: 4,
-            timeout: Duration::from_secs(5),
-        }
-    }
-}
+use super::{CaptureError, CaptureRequest, FrameInfo, FrameSource};
 
 /// An open, streaming V4L2 capture device.
 pub struct V4l2Source {

@@ -60,8 +60,7 @@ pub fn run(args: &BoxArgs) -> Result<()> {
 }
 
 fn open_hardware(cfg: &BoxConfig) -> Result<Hardware> {
-    use crate::camera::v4l2::{CaptureRequest, V4l2Source};
-    use crate::camera::FrameSource;
+    use crate::camera::{open_v4l2, CaptureRequest, FrameSource};
     use crate::gpio::{CdevInput, CdevOutput, InputLine, OutputLine};
 
     let button: Option<Box<dyn InputLine>> = if cfg.button.enabled {
@@ -88,7 +87,7 @@ fn open_hardware(cfg: &BoxConfig) -> Result<Hardware> {
         // Opened lazily by the shutter thread, so a camera plugged in after
         // boot (or replugged) is picked up at the next press.
         Some(Box::new(move || -> Result<Box<dyn FrameSource + Send>> {
-            Ok(Box::new(V4l2Source::open(&dev, &req)?))
+            open_v4l2(&dev, &req)
         }))
     } else {
         None

@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::camera::capture::{capture_to_dir, CaptureOptions, Injection};
-use crate::camera::v4l2::{CaptureRequest, V4l2Source};
-use crate::camera::{FrameSource, PixelFormat};
+use crate::camera::{open_v4l2, CaptureRequest, FrameSource, PixelFormat};
 
 /// Capture frames from a V4L2 camera and colourize them.
 #[derive(clap::Args, Debug)]
@@ -82,18 +81,17 @@ pub fn run(args: &CameraArgs) -> Result<()> {
     };
     let device = args.device.clone();
     let mut open = move || -> Result<Box<dyn FrameSource>> {
-        let src = V4l2Source::open(&device, &req)?;
+        let src = open_v4l2(&device, &req)?;
         eprintln!(
-            "camera: {} {} requested {}x{}, negotiated {}x{} stride {}",
+            "camera: {} {} requested {}x{}, got {}x{}",
             device.display(),
             req.format,
             req.width,
             req.height,
             src.size().0,
             src.size().1,
-            src.stride()
         );
-        Ok(Box::new(src))
+        Ok(src)
     };
     let mut opts = CaptureOptions::new(&args.out);
     opts.frames = args.frames;
