@@ -86,7 +86,7 @@ fn gray_folder_is_colourized_at_full_size_keeping_lightness() {
         img.save(dir.join(format!("g{k}.png"))).unwrap();
         grays.push(img);
     }
-    // 16-bit gray TIFF: accepted, reduced to 8 bits.
+    // 16-bit gray TIFF: a 16-bit PNG (--depth same), L* kept.
     let g16: ImageBuffer<Luma<u16>, Vec<u16>> =
         ImageBuffer::from_fn(50, 40, |x, y| Luma([((x * 1300 + y * 700) % 65536) as u16]));
     g16.save(b.input.join("deep.tiff")).unwrap();
@@ -120,6 +120,10 @@ fn gray_folder_is_colourized_at_full_size_keeping_lightness() {
         );
     }
     assert_eq!(dims(&b.out.join("deep.png")), (50, 40));
+    assert!(matches!(
+        image::open(b.out.join("deep.png")).unwrap(),
+        image::DynamicImage::ImageRgb16(_)
+    ));
     let deep8: Vec<u8> = g16
         .as_raw()
         .iter()
