@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{thread_count, LimitArgs, ModelArg};
+use crate::batch;
 use crate::images::{self, DecodeLimits};
 use crate::output::{self, Format, Pixels};
 use crate::Session;
@@ -23,7 +24,8 @@ use colorize_shared::lab16;
     colorize files photo.jpg --out colorized/\n  \
     colorize files scans/ more/old.tiff --out colorized/ --format jpeg --threads 4\n  \
     colorize files scans/ --out colorized/ --skip-existing   # resume a batch\n  \
-    colorize files scans/ --out colorized/ --model models/colorize-default.onnx")]
+    colorize files scans/ --out colorized/ --model models/colorize-default.onnx\n  \
+    colorize files scans/ --out colorized/ --shard auto/16 --skip-existing --manifest m/$SLURM_ARRAY_TASK_ID.jsonl")]
 pub struct Args {
     /// Image files (PNG, JPEG, TIFF; 8 or 16 bit, gray or colour) and folders
     /// (searched recursively for .png, .jpg, .jpeg, .tif, .tiff).
@@ -47,6 +49,17 @@ pub struct Args {
     /// precision), `8`, or `16` (PNG and TIFF; JPEG is 8-bit only).
     #[arg(long, value_enum, default_value_t = Depth::Same)]
     pub depth: Depth,
+    /// Colourize only shard K of N (0-based): inputs are split by a stable
+    /// hash of their relative path, so N processes with K = 0..N-1 share a
+    /// batch without overlap. `auto/N` takes K from SLURM_ARRAY_TASK_ID
+    /// (Slurm job arrays) or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Append one JSON line per input (input, output, status ok/failed/
+    /// skipped with the error, ms, model) to FILE; `colorize report`
+    /// sums manifests up.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub manifest: Option<PathBuf>,
     /// Leave inputs whose output already exists alone (resumes a batch).
     #[arg(long)]
     pub skip_existing: bool,
@@ -69,7 +82,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.depth == Depth::Sixteen && args.format == Format::Jpeg {
         bail!("--depth 16: JPEG holds 8-bit samples only; use --format png or --format tiff");
     }
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|s| batch::Shard::parse(s, |k| std::env::var(k).ok()))
+        .transpose()?;
     let model = args.model.load()?;
+    let manifest = args
+        .manifest
+        .as_deref()
+        .map(batch::Manifest::open)
+        .transpose()?;
+    let shard_text = shard.map(|s| format!("{}/{}", s.index, s.count));
+    let record = |input: &Path, output: &Path, status, error: Option<String>, ms| {
+        let Some(m) = &manifest else { return };
+        let r = batch::Record {
+            input: input.display().to_string(),
+            output: output.display().to_string(),
+            status,
+            error,
+            ms,
+            model: model.id().to_string(),
+            shard: shard_text.clone(),
+        };
+        if let Err(e) = m.append(&r) {
+            eprintln!("error: {e:#}");
+        }
+    };
 
     let mut failed = 0usize;
     let mut found = Vec::new();
@@ -78,16 +117,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(files) => found.extend(files),
             Err(e) => {
                 eprintln!("error: {e:#}");
+                record(
+                    input,
+                    Path::new(""),
+                    batch::Status::Failed,
+                    Some(format!("{e:#}")),
+                    0.0,
+                );
                 failed += 1;
             }
         }
     }
-    let planned = plan_outputs(&found, &args.out, args.format)?;
+    // Clashes are checked over the whole batch, so every shard agrees.
+    let mut planned = plan_outputs(&found, &args.out, args.format)?;
+    if let Some(shard) = shard {
+        planned.retain(|j| shard.owns(&j.relative));
+    }
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("{}: can not create the output folder", args.out.display()))?;
     let folders: BTreeSet<&Path> = std::iter::once(args.out.as_path())
-        .chain(planned.iter().filter_map(|(_, o)| o.parent()))
+        .chain(planned.iter().filter_map(|j| j.output.parent()))
         .collect();
     for folder in folders {
         std::fs::create_dir_all(folder)
@@ -95,15 +145,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
         output::prepare_folder(folder)?;
     }
     let mut skipped = 0usize;
-    let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for (input, output) in planned {
+    let mut jobs: Vec<Job> = Vec::new();
+    for job in planned {
         // Outputs appear only by rename, so one that exists is complete
         // (a temp file has another name and never counts).
-        if args.skip_existing && output.is_file() {
+        if args.skip_existing && job.output.is_file() {
+            record(
+                &job.relative,
+                &job.output,
+                batch::Status::Skipped,
+                None,
+                0.0,
+            );
             skipped += 1;
             continue;
         }
-        jobs.push((input, output));
+        jobs.push(job);
     }
 
     let bar = ProgressBar::new(jobs.len() as u64).with_style(
@@ -127,22 +184,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((input, output)) = jobs.get(i) else {
+                    let Some(job) = jobs.get(i) else {
                         break;
                     };
-                    match colorize_file(
+                    let t = Instant::now();
+                    let done = colorize_file(
                         &mut session,
-                        input,
-                        output,
+                        &job.input,
+                        &job.output,
                         (args.format, args.depth),
                         &provenance,
                         &limits,
-                    ) {
+                    );
+                    let ms = t.elapsed().as_secs_f64() * 1000.0;
+                    match done {
                         Ok(()) => {
                             ok.fetch_add(1, Ordering::Relaxed);
+                            record(&job.relative, &job.output, batch::Status::Ok, None, ms);
                         }
                         Err(e) => {
                             bar.suspend(|| eprintln!("error: {e:#}"));
+                            let why = Some(format!("{e:#}"));
+                            record(&job.relative, &job.output, batch::Status::Failed, why, ms);
                         }
                     }
                     bar.inc(1);
@@ -166,15 +229,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// One input of a batch and its output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub input: PathBuf,
+    /// Its path under its folder argument (or its file name): what shards
+    /// and manifests name it by.
+    pub relative: PathBuf,
+    pub output: PathBuf,
+}
+
 /// Each input's output: `out/<relative folder>/<stem>.<ext>`. Two inputs
 /// with one output (`a.png` and `a.jpg`, or two folder arguments holding
 /// the same relative path) are an error before anything is written, naming
 /// every such pair.
-pub fn plan_outputs(
-    inputs: &[images::Input],
-    out: &Path,
-    format: Format,
-) -> Result<Vec<(PathBuf, PathBuf)>> {
+pub fn plan_outputs(inputs: &[images::Input], out: &Path, format: Format) -> Result<Vec<Job>> {
     let mut claimed: HashMap<PathBuf, &Path> = HashMap::new();
     let mut clashes = 0usize;
     let mut planned = Vec::with_capacity(inputs.len());
@@ -199,7 +268,11 @@ pub fn plan_outputs(
             continue;
         }
         claimed.insert(output.clone(), &input.path);
-        planned.push((input.path.clone(), output));
+        planned.push(Job {
+            input: input.path.clone(),
+            relative: input.relative.clone(),
+            output,
+        });
     }
     if clashes > 0 {
         bail!(
@@ -283,7 +356,7 @@ mod tests {
             input("loose/0001.png", "0001.png"),
         ];
         let planned = plan_outputs(&inputs, Path::new("out"), Format::Png).unwrap();
-        let outputs: Vec<&Path> = planned.iter().map(|(_, o)| o.as_path()).collect();
+        let outputs: Vec<&Path> = planned.iter().map(|j| j.output.as_path()).collect();
         assert_eq!(
             outputs,
             [
@@ -293,7 +366,8 @@ mod tests {
                 Path::new("out/0001.png"),
             ]
         );
-        assert_eq!(planned[2].0, Path::new("scans/box2/a/b/0001.jpg"));
+        assert_eq!(planned[2].input, Path::new("scans/box2/a/b/0001.jpg"));
+        assert_eq!(planned[2].relative, Path::new("box2/a/b/0001.jpg"));
     }
 
     #[test]

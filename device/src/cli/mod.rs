@@ -18,6 +18,7 @@ pub mod camera;
 pub mod eval;
 pub mod files;
 pub mod info;
+pub mod report;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,8 +38,10 @@ pub enum Command {
     Files(files::Args),
     /// Score the model on colour photos: gray them, colourize, compare.
     Eval(eval::Args),
-    /// Print the model card.
+    /// Print the model card, or how an output was made (its XMP).
     Info(info::Args),
+    /// Sum up the manifests of a batch: counts, failures, throughput.
+    Report(report::Args),
     /// Capture frames from a V4L2 camera and colourize them.
     #[cfg(target_os = "linux")]
     Camera(camera::CameraArgs),
@@ -109,6 +112,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Files(args) => files::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Info(args) => info::run(args),
+        Command::Report(args) => report::run(args),
         #[cfg(target_os = "linux")]
         Command::Camera(args) => camera::run(&args).map(|_| ExitCode::SUCCESS),
         #[cfg(target_os = "linux")]
