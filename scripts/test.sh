@@ -44,6 +44,12 @@ cargo check -p colorize-shared --no-default-features
 step "host tests: default members"
 cargo test --features colorize-device/camera -- --show-output
 
+step "Slurm: a single-node cluster runs the job array (one task cancelled, resubmitted)"
+bash scripts/slurm-test.sh
+
+step "Kubernetes: the Indexed Job validated offline against the API schema"
+bash scripts/k8s-validate.sh
+
 step "host tests: train-host (libtorch)"
 cargo test -p colorize-train -- --show-output
 

@@ -228,7 +228,7 @@ impl Summary {
                 per[per.len() / 2],
                 per[per.len() - 1],
                 1000.0 * ok.len() as f64 / ms.max(1e-9),
-                ms / ok.len() as f64 * 1e6 / 3.6e9
+                ms / ok.len() as f64 * 1e6 / 3.6e6
             );
         }
         let models: std::collections::BTreeSet<&str> =
