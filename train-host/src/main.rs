@@ -79,6 +79,11 @@ struct TradeoffArgs {
     /// Rows of vividness.png.
     #[arg(long, default_value_t = 8)]
     grid_images: usize,
+    /// The default vividness is the most colourful point whose gain is at
+    /// least this many dB (default: within 0.25 dB of the curve's best),
+    /// e.g. the shipped model's gain on the same images.
+    #[arg(long, value_name = "DB")]
+    min_gain: Option<f64>,
     /// Distribution heads: the annealing temperature at vividness 1
     /// (default: the model's, 0.5 for heads trained with rebalancing, else
     /// 0.1); export writes it into the model card.
@@ -639,7 +644,7 @@ fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
         .zip(&curves)
         .find(|((_, m, _), _)| m.config.head == Head::Dist);
     let default = dist.and_then(|((_, m, name), c)| {
-        tradeoff::pick_default(c).map(|(v, s)| (m, name.as_str(), v, s))
+        tradeoff::pick_default(c, a.min_gain).map(|(v, s)| (m, name.as_str(), v, s))
     });
     tradeoff::write_plot(
         &a.out.join("tradeoff.png"),
@@ -656,12 +661,20 @@ fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
             &mut bs,
             device,
         )?;
+        let rule = match a.min_gain {
+            Some(g) => format!("most colourful with a gain of at least {g:+.3} dB"),
+            None => format!(
+                "most colourful within {} dB of the best gain",
+                tradeoff::DEFAULT_GAIN_SLACK_DB
+            ),
+        };
         println!(
-            "default vividness of {name}: {v:.2} (gain {:+.3} dB, colourfulness ratio {:.3} on {} images; most colourful within {} dB of the best gain)",
-            s.psnr_gain,
-            s.colourfulness_ratio,
-            s.images,
-            tradeoff::DEFAULT_GAIN_SLACK_DB
+            "default vividness of {name}: {v:.2} (gain {:+.3} dB, colourfulness ratio {:.3} on {} images; {rule})",
+            s.psnr_gain, s.colourfulness_ratio, s.images,
+        );
+    } else if let (Some(g), Some(_)) = (a.min_gain, dist) {
+        eprintln!(
+            "no vividness of the distribution head reaches a gain of {g:+.3} dB: no default picked"
         );
     }
     eprintln!(

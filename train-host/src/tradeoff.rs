@@ -77,20 +77,23 @@ pub fn score(
 pub const DEFAULT_GAIN_SLACK_DB: f64 = 0.25;
 
 /// The default vividness of a distribution head, picked on val: the most
-/// colourful point of the sweep whose PSNR gain is within
-/// [`DEFAULT_GAIN_SLACK_DB`] of the sweep's best gain. Vivid colours are
-/// what the users asked for; the slack caps what they may cost in fidelity.
-pub fn pick_default(curve: &Curve) -> Option<(f32, EvalSummary)> {
+/// colourful point of the sweep whose PSNR gain is at least `min_gain`, by
+/// default within [`DEFAULT_GAIN_SLACK_DB`] of the sweep's best gain. Vivid
+/// colours are what the users asked for; the floor caps what they may cost
+/// in fidelity (`--min-gain`: e.g. the shipped model's gain, so that a new
+/// default is never less faithful than the one it replaces).
+pub fn pick_default(curve: &Curve, min_gain: Option<f64>) -> Option<(f32, EvalSummary)> {
     let best = curve
         .points
         .iter()
         .map(|p| p.1.psnr_gain)
         .fold(f64::NEG_INFINITY, f64::max);
+    let floor = min_gain.unwrap_or(best - DEFAULT_GAIN_SLACK_DB);
     curve
         .points
         .iter()
         .filter_map(|(v, s)| v.map(|v| (v, *s)))
-        .filter(|(_, s)| s.psnr_gain >= best - DEFAULT_GAIN_SLACK_DB)
+        .filter(|(_, s)| s.psnr_gain >= floor)
         .max_by(|a, b| a.1.colourfulness_ratio.total_cmp(&b.1.colourfulness_ratio))
 }
 
@@ -201,14 +204,19 @@ mod tests {
                 (Some(1.0), summary(0.90, 0.95)),
             ],
         };
-        let (v, s) = pick_default(&curve).unwrap();
+        let (v, s) = pick_default(&curve, None).unwrap();
         assert_eq!(v, 0.75);
         assert_eq!(s.colourfulness_ratio, 0.75);
+        assert_eq!(pick_default(&curve, Some(1.35)).unwrap().0, 0.5);
+        assert!(
+            pick_default(&curve, Some(2.0)).is_none(),
+            "no point is that faithful"
+        );
         let regression = Curve {
             name: "r".into(),
             points: vec![(None, summary(1.0, 0.4))],
         };
-        assert!(pick_default(&regression).is_none());
+        assert!(pick_default(&regression, None).is_none());
         assert_eq!(sweep_values(6), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
     }
 }
