@@ -14,7 +14,9 @@
 
 use anyhow::{anyhow, Result};
 use image::DynamicImage;
-use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
+use std::sync::Arc;
+
+use moxcms::{CmsError, ColorProfile, DataColorSpace, Layout, TransformExecutor, TransformOptions};
 
 /// An input's colour space, from its ICC profile.
 pub struct InputSpace {
@@ -115,39 +117,38 @@ impl InputSpace {
 
     /// Converts an sRGB8 output into the input's space (RGB profiles; a
     /// gray profile's output stays sRGB).
-    pub fn from_srgb8(&self, rgb: &mut [u8]) -> Result<()> {
-        if !self.rgb {
-            return Ok(());
-        }
-        let cms = |e| anyhow!("colour management failed: {e:?}");
-        let t = ColorProfile::new_srgb()
-            .create_transform_8bit(
-                Layout::Rgb,
-                &self.profile,
-                Layout::Rgb,
-                TransformOptions::default(),
-            )
-            .map_err(cms)?;
-        let src = rgb.to_vec();
-        t.transform(&src, rgb).map_err(cms)
+    pub fn srgb8_to_input_space(&self, rgb: &mut [u8]) -> Result<()> {
+        self.srgb_to_input_space(rgb, |srgb, dst, opts| {
+            srgb.create_transform_8bit(Layout::Rgb, dst, Layout::Rgb, opts)
+        })
     }
-}
 
-impl InputSpace {
-    /// [`InputSpace::from_srgb8`] for 16-bit outputs.
-    pub fn from_srgb16(&self, rgb: &mut [u16]) -> Result<()> {
+    /// [`InputSpace::srgb8_to_input_space`] for 16-bit outputs.
+    pub fn srgb16_to_input_space(&self, rgb: &mut [u16]) -> Result<()> {
+        self.srgb_to_input_space(rgb, |srgb, dst, opts| {
+            srgb.create_transform_16bit(Layout::Rgb, dst, Layout::Rgb, opts)
+        })
+    }
+
+    fn srgb_to_input_space<T: Copy + Default>(
+        &self,
+        rgb: &mut [T],
+        transform: impl FnOnce(
+            &ColorProfile,
+            &ColorProfile,
+            TransformOptions,
+        ) -> Result<Arc<dyn TransformExecutor<T> + Send + Sync>, CmsError>,
+    ) -> Result<()> {
         if !self.rgb {
             return Ok(());
         }
         let cms = |e| anyhow!("colour management failed: {e:?}");
-        let t = ColorProfile::new_srgb()
-            .create_transform_16bit(
-                Layout::Rgb,
-                &self.profile,
-                Layout::Rgb,
-                TransformOptions::default(),
-            )
-            .map_err(cms)?;
+        let t = transform(
+            &ColorProfile::new_srgb(),
+            &self.profile,
+            TransformOptions::default(),
+        )
+        .map_err(cms)?;
         let src = rgb.to_vec();
         t.transform(&src, rgb).map_err(cms)
     }
@@ -240,7 +241,7 @@ mod tests {
         let img = DynamicImage::ImageRgb8(image::RgbImage::from_raw(1, 1, px.clone()).unwrap());
         let mut srgb = space.to_srgb(&img).unwrap().into_rgb8().into_raw();
         assert_ne!(srgb, px, "Adobe RGB red is not sRGB's");
-        space.from_srgb8(&mut srgb).unwrap();
+        space.srgb8_to_input_space(&mut srgb).unwrap();
         for (a, b) in srgb.iter().zip(&mut px) {
             assert!((*a as i32 - *b as i32).abs() <= 2, "{srgb:?} vs {px:?}");
         }

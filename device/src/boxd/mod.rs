@@ -411,7 +411,7 @@ fn process_file(
         .colorize(l, w, h, rgb)
         .context("colourization failed")?;
     if let Some(space) = space {
-        space.from_srgb8(rgb)?;
+        space.srgb8_to_input_space(rgb)?;
     }
     output::encode(png, Format::Png, w, h, rgb, provenance, &meta)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();

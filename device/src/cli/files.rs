@@ -315,7 +315,7 @@ pub fn colorize_file(
         lab16::rgb8_to_rgb16_at_l(&rgb, &plane.l, &mut rgb16);
         drop(rgb);
         if let Some(space) = &space {
-            space.from_srgb16(&mut rgb16).map_err(in_place)?;
+            space.srgb16_to_input_space(&mut rgb16).map_err(in_place)?;
         }
         output::write_image(
             output,
@@ -328,7 +328,7 @@ pub fn colorize_file(
         )
     } else {
         if let Some(space) = &space {
-            space.from_srgb8(&mut rgb).map_err(in_place)?;
+            space.srgb8_to_input_space(&mut rgb).map_err(in_place)?;
         }
         output::write_image(output, format, w, h, Pixels::Rgb8(&rgb), provenance, &meta)
     }
