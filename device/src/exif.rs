@@ -5,11 +5,13 @@
 //!
 //! What is dropped, because the colourized file makes it false or would
 //! break it: the tags that describe the input's pixel layout (size, bits,
-//! photometric interpretation, strips, tiles, compression), its thumbnail
-//! (IFD1: a gray picture of a colour image), its `Software` (the output's is
-//! this tool, written by the encoder), its XMP and ICC tags (carried on
-//! their own), the interoperability directory and the maker note (whose
-//! private offsets point into the old file). Everything else of IFD0, the
+//! photometric interpretation, strips, tiles, compression, transfer
+//! function, JPEG tables), its thumbnail (IFD1: a gray picture of a colour
+//! image) and Photoshop's resources and layers (a gray thumbnail; layers
+//! Photoshop would rebuild the gray image from), its `Software` (the
+//! output's is this tool, written by the encoder), its XMP and ICC tags
+//! (carried on their own), and whatever holds offsets into the old file
+//! (SubIFDs, free space, the interoperability directory, the maker note). Everything else of IFD0, the
 //! Exif directory and the GPS directory is kept byte for byte, including
 //! `Orientation`: outputs keep the input's pixels unrotated with its
 //! orientation tag, so viewers show both the same way.
@@ -47,6 +49,7 @@ const TAG_EXIF_IFD: u16 = 34665;
 const TAG_GPS_IFD: u16 = 34853;
 const TAG_INTEROP_IFD: u16 = 40965;
 const TAG_MAKER_NOTE: u16 = 37500;
+const TAG_IPTC: u16 = 33723;
 
 /// IFD0 tags that describe the stored pixels, or are carried otherwise.
 fn dropped_from_primary(tag: u16) -> bool {
@@ -59,6 +62,8 @@ fn dropped_from_primary(tag: u16) -> bool {
             | 322..=325 | 338 | 339 // tiles, extra samples, sample format
             | 513 | 514 | 529..=532 // JPEG thumbnail, YCbCr
             | 700 | 34675 // XMP, ICC
+            | 288 | 289 | 301 | 330 | 347 // free offsets, transfer function, SubIFDs, JPEG tables
+            | 34377 | 37724 // Photoshop resources (a gray thumbnail) and layers
             | TAG_EXIF_IFD | TAG_GPS_IFD | TAG_INTEROP_IFD
     )
 }
@@ -73,48 +78,136 @@ fn type_size(field_type: u16) -> Option<usize> {
     })
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    big: bool,
+/// Caps on what one input's EXIF may cost, whatever its directories claim:
+/// entries per directory and value bytes in all. A JPEG's EXIF is at most
+/// 64 KB; a TIFF's descriptive tags fit easily.
+const MAX_ENTRIES: u64 = 1024;
+const MAX_VALUE_BYTES: u64 = 1 << 20;
+
+/// Bytes at an offset of a TIFF-structured source: a blob in memory, or a
+/// file read piece by piece (a TIFF master can be gigabytes; its tags are
+/// a few kilobytes somewhere in it).
+pub trait Source {
+    /// `len` bytes at `offset`, or `None` past the end.
+    fn read_at(&mut self, offset: u64, len: u64) -> Option<Vec<u8>>;
 }
 
-impl Reader<'_> {
-    fn u16(&self, at: usize) -> Option<u16> {
-        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.big {
+impl Source for &[u8] {
+    fn read_at(&mut self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.get(start..end).map(<[u8]>::to_vec)
+    }
+}
+
+/// A seekable file as a [`Source`].
+pub struct Seekable<R>(pub R);
+
+impl<S: Source + ?Sized> Source for &mut S {
+    fn read_at(&mut self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        (**self).read_at(offset, len)
+    }
+}
+
+impl<R: std::io::Read + std::io::Seek> Source for Seekable<R> {
+    fn read_at(&mut self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        use std::io::{Read, SeekFrom};
+        self.0.seek(SeekFrom::Start(offset)).ok()?;
+        let mut buf = Vec::with_capacity(usize::try_from(len.min(MAX_VALUE_BYTES)).ok()?);
+        (&mut self.0).take(len).read_to_end(&mut buf).ok()?;
+        (buf.len() as u64 == len).then_some(buf)
+    }
+}
+
+struct Reader<S> {
+    src: S,
+    big: bool,
+    /// Value bytes read so far, against [`MAX_VALUE_BYTES`].
+    spent: u64,
+}
+
+impl<S: Source> Reader<S> {
+    fn open(mut src: S) -> Option<(Self, u64)> {
+        let head = src.read_at(0, 8)?;
+        let big = match &head[..4] {
+            b"II*\0" => false,
+            b"MM\0*" => true,
+            _ => return None,
+        };
+        let r = Reader { src, big, spent: 0 };
+        let ifd0 = r.u32_of(&head[4..8]);
+        Some((r, ifd0 as u64))
+    }
+
+    fn u16_of(&self, b: &[u8]) -> u16 {
+        let b = [b[0], b[1]];
+        if self.big {
             u16::from_be_bytes(b)
         } else {
             u16::from_le_bytes(b)
-        })
+        }
     }
 
-    fn u32(&self, at: usize) -> Option<u32> {
-        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big {
+    fn u32_of(&self, b: &[u8]) -> u32 {
+        let b = [b[0], b[1], b[2], b[3]];
+        if self.big {
             u32::from_be_bytes(b)
         } else {
             u32::from_le_bytes(b)
-        })
+        }
     }
 
-    /// The value of the entry at `at`, converted to little-endian.
-    fn value(&self, at: usize, field_type: u16, count: u32) -> Option<Vec<u8>> {
-        let unit = type_size(field_type)?;
-        let len = unit.checked_mul(count as usize)?;
-        let start = if len <= 4 {
-            at + 8
-        } else {
-            self.u32(at + 8)? as usize
+    /// The entries of the directory at `at`: (tag, type, count, the 4
+    /// value-or-offset bytes), at most [`MAX_ENTRIES`].
+    fn directory(&mut self, at: u64) -> Vec<(u16, u16, u32, [u8; 4])> {
+        let Some(n) = self.src.read_at(at, 2).map(|b| self.u16_of(&b)) else {
+            return Vec::new();
         };
-        let raw = self.bytes.get(start..start.checked_add(len)?)?;
-        if !self.big || unit == 1 {
-            return Some(raw.to_vec());
+        let n = (n as u64).min(MAX_ENTRIES);
+        let Some(raw) = self.src.read_at(at + 2, 12 * n) else {
+            return Vec::new();
+        };
+        raw.chunks_exact(12)
+            .map(|e| {
+                (
+                    self.u16_of(&e[0..2]),
+                    self.u16_of(&e[2..4]),
+                    self.u32_of(&e[4..8]),
+                    [e[8], e[9], e[10], e[11]],
+                )
+            })
+            .collect()
+    }
+
+    /// The value of an entry, converted to little-endian; `None` if it is
+    /// malformed or would pass [`MAX_VALUE_BYTES`].
+    fn value(
+        &mut self,
+        field_type: u16,
+        count: u32,
+        inline: [u8; 4],
+        opaque: bool,
+    ) -> Option<Vec<u8>> {
+        let unit = type_size(field_type)? as u64;
+        let len = unit * count as u64;
+        if self.spent + len > MAX_VALUE_BYTES {
+            return None;
+        }
+        self.spent += len;
+        let raw = if len <= 4 {
+            inline[..len as usize].to_vec()
+        } else {
+            let at = self.u32_of(&inline) as u64;
+            self.src.read_at(at, len)?
+        };
+        if !self.big || unit == 1 || opaque {
+            return Some(raw);
         }
         // Rationals are two 4-byte numbers: swap each half.
         let word = if matches!(field_type, 5 | 10) {
             4
         } else {
-            unit
+            unit as usize
         };
         Some(
             raw.chunks_exact(word)
@@ -126,48 +219,51 @@ impl Reader<'_> {
 
 impl Exif {
     /// Reads a TIFF-structured blob (`II*\0` or `MM\0*`): an EXIF blob or a
-    /// whole TIFF file. Anything malformed ends the reading of that
-    /// directory, keeping what was read: metadata never costs a scan.
+    /// whole TIFF file in memory. See [`Exif::read`].
     pub fn parse(bytes: &[u8]) -> Option<Exif> {
-        let big = match bytes.get(..4)? {
-            b"II*\0" => false,
-            b"MM\0*" => true,
-            _ => return None,
-        };
-        let r = Reader { bytes, big };
+        Exif::read(bytes)
+    }
+
+    /// Reads IFD0 and its Exif and GPS directories from `src`. Anything
+    /// malformed ends the reading of that directory, keeping what was
+    /// read, and what may be read is capped (entries, value bytes; one Exif
+    /// and one GPS directory): metadata never costs a scan, nor more than a
+    /// megabyte.
+    pub fn read(src: impl Source) -> Option<Exif> {
+        let (mut r, ifd0) = Reader::open(src)?;
         let mut exif = Exif::default();
-        let ifd0 = r.u32(4)? as usize;
-        let mut subs = Vec::new();
-        exif.read_ifd(&r, ifd0, Ifd::Primary, &mut subs);
+        let mut subs: Vec<(Ifd, u64)> = Vec::new();
+        exif.read_ifd(&mut r, ifd0, Ifd::Primary, &mut subs);
         for (ifd, at) in subs {
-            exif.read_ifd(&r, at, ifd, &mut Vec::new());
+            exif.read_ifd(&mut r, at, ifd, &mut Vec::new());
         }
         exif.entries.sort_by_key(|e| (e.ifd, e.tag));
         exif.entries.dedup_by_key(|e| (e.ifd, e.tag));
         Some(exif)
     }
 
-    fn read_ifd(&mut self, r: &Reader<'_>, at: usize, ifd: Ifd, subs: &mut Vec<(Ifd, usize)>) {
-        let Some(n) = r.u16(at) else { return };
-        for i in 0..n as usize {
-            let e = at + 2 + 12 * i;
-            let (Some(tag), Some(field_type), Some(count)) = (r.u16(e), r.u16(e + 2), r.u32(e + 4))
-            else {
-                return;
-            };
+    fn read_ifd<S: Source>(
+        &mut self,
+        r: &mut Reader<S>,
+        at: u64,
+        ifd: Ifd,
+        subs: &mut Vec<(Ifd, u64)>,
+    ) {
+        let mut seen = std::collections::HashSet::new();
+        for (tag, field_type, count, inline) in r.directory(at) {
+            if !seen.insert(tag) {
+                continue;
+            }
             if ifd == Ifd::Primary {
-                match tag {
-                    TAG_EXIF_IFD => {
-                        if let Some(p) = r.u32(e + 8) {
-                            subs.push((Ifd::Exif, p as usize));
-                        }
+                let sub = match tag {
+                    TAG_EXIF_IFD => Some(Ifd::Exif),
+                    TAG_GPS_IFD => Some(Ifd::Gps),
+                    _ => None,
+                };
+                if let Some(sub) = sub {
+                    if !subs.iter().any(|(i, _)| *i == sub) {
+                        subs.push((sub, r.u32_of(&inline) as u64));
                     }
-                    TAG_GPS_IFD => {
-                        if let Some(p) = r.u32(e + 8) {
-                            subs.push((Ifd::Gps, p as usize));
-                        }
-                    }
-                    _ => {}
                 }
                 if dropped_from_primary(tag) {
                     continue;
@@ -176,7 +272,15 @@ impl Exif {
             if ifd == Ifd::Exif && matches!(tag, TAG_INTEROP_IFD | TAG_MAKER_NOTE) {
                 continue;
             }
-            if let Some(value) = r.value(e, field_type, count) {
+            // IPTC-NAA is a byte stream that writers often type as LONG:
+            // kept byte for byte, as UNDEFINED.
+            let opaque = tag == TAG_IPTC;
+            if let Some(value) = r.value(field_type, count, inline, opaque) {
+                let (field_type, count) = if opaque {
+                    (7, value.len() as u32)
+                } else {
+                    (field_type, count)
+                };
                 self.entries.push(Entry {
                     ifd,
                     tag,
@@ -279,31 +383,13 @@ impl Exif {
     }
 }
 
-/// The raw value of `tag` in the first directory of a TIFF-structured blob
-/// (a TIFF's XMP or ICC profile), whatever its type.
-pub fn primary_tag_bytes(bytes: &[u8], tag: u16) -> Option<Vec<u8>> {
-    let big = match bytes.get(..4)? {
-        b"II*\0" => false,
-        b"MM\0*" => true,
-        _ => return None,
-    };
-    let r = Reader { bytes, big };
-    let at = r.u32(4)? as usize;
-    let n = r.u16(at)?;
-    (0..n as usize).find_map(|i| {
-        let e = at + 2 + 12 * i;
-        if r.u16(e)? != tag {
-            return None;
-        }
-        let (ty, count) = (r.u16(e + 2)?, r.u32(e + 4)?);
-        let len = type_size(ty)?.checked_mul(count as usize)?;
-        let start = if len <= 4 {
-            e + 8
-        } else {
-            r.u32(e + 8)? as usize
-        };
-        Some(bytes.get(start..start.checked_add(len)?)?.to_vec())
-    })
+/// The raw value of `tag` in the first directory of a TIFF-structured
+/// source (a TIFF's XMP or ICC profile), whatever its type, up to a
+/// megabyte.
+pub fn primary_tag_bytes(src: impl Source, tag: u16) -> Option<Vec<u8>> {
+    let (mut r, ifd0) = Reader::open(src)?;
+    let (_, field_type, count, inline) = r.directory(ifd0).into_iter().find(|e| e.0 == tag)?;
+    r.value(field_type, count, inline, true)
 }
 
 /// Appends one directory at `out.len()` (tags ascending, `pointers` as LONG
@@ -444,5 +530,66 @@ mod tests {
         // Cut inside the second value: the first entry survives.
         let cut = Exif::parse(&blob[..blob.len() - 3]).unwrap();
         assert_eq!(cut.entries.len(), 1);
+    }
+
+    /// A little-endian structure of one IFD0 with `entries` (tag, type,
+    /// count, value-or-offset), then `tail` bytes.
+    fn blob(entries: &[(u16, u16, u32, u32)], tail: &[u8]) -> Vec<u8> {
+        let mut b = b"II*\0".to_vec();
+        b.extend_from_slice(&8u32.to_le_bytes());
+        b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for &(tag, ty, count, v) in entries {
+            b.extend_from_slice(&tag.to_le_bytes());
+            b.extend_from_slice(&ty.to_le_bytes());
+            b.extend_from_slice(&count.to_le_bytes());
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(tail);
+        b
+    }
+
+    #[test]
+    fn hostile_directories_cost_bounded_time_and_memory() {
+        // 65,535 Exif pointers, all to IFD0 itself: one sub-directory read.
+        let selfish = blob(&vec![(34665, 4, 1, 8); 65535], &[]);
+        let t = std::time::Instant::now();
+        let e = Exif::parse(&selfish).unwrap();
+        assert!(t.elapsed().as_secs_f64() < 2.0, "{:?}", t.elapsed());
+        assert!(e.entries.len() <= 2 * MAX_ENTRIES as usize);
+        // Many tags all pointing at one 512 KB value: the value bytes read
+        // stop at the cap.
+        let head = 8 + 2 + 12 * 64 + 4;
+        let big: Vec<(u16, u16, u32, u32)> = (0..64)
+            .map(|i| (40000 + i, 7, 512 * 1024, head as u32))
+            .collect();
+        let e = Exif::parse(&blob(&big, &vec![7u8; 512 * 1024])).unwrap();
+        let bytes: usize = e.entries.iter().map(|x| x.value.len()).sum();
+        assert!(bytes as u64 <= MAX_VALUE_BYTES, "{bytes}");
+        // Offsets at the top of the 32-bit range: no overflow, no panic.
+        let far = blob(
+            &[(270, 2, 100, u32::MAX - 2), (34665, 4, 1, u32::MAX - 1)],
+            &[],
+        );
+        assert_eq!(Exif::parse(&far).unwrap().entries.len(), 0);
+    }
+
+    #[test]
+    fn iptc_typed_as_long_is_kept_byte_for_byte() {
+        // Big-endian file, IPTC-NAA (33723) as 2 LONGs: the 8 bytes are a
+        // byte stream and must not be swapped.
+        let mut b = b"MM\0*".to_vec();
+        b.extend_from_slice(&8u32.to_be_bytes());
+        b.extend_from_slice(&1u16.to_be_bytes());
+        b.extend_from_slice(&33723u16.to_be_bytes());
+        b.extend_from_slice(&4u16.to_be_bytes());
+        b.extend_from_slice(&2u32.to_be_bytes());
+        b.extend_from_slice(&26u32.to_be_bytes());
+        b.extend_from_slice(&0u32.to_be_bytes());
+        b.extend_from_slice(b"\x1c\x02\x78\x00\x02Hi");
+        b.push(0);
+        let e = Exif::parse(&b).unwrap();
+        assert_eq!(e.entries[0].value, b"\x1c\x02\x78\x00\x02Hi\0");
+        assert_eq!((e.entries[0].field_type, e.entries[0].count), (7, 8));
     }
 }

@@ -171,15 +171,15 @@ fn decode_reader<R: BufRead + Seek>(
             // A TIFF's descriptive tags (description, date, orientation, its
             // Exif directory) are in its own first directory: the file is
             // its EXIF.
-            let mut inner = reader.into_inner();
-            let mut bytes = Vec::new();
-            inner.read_to_end(&mut bytes).context("can not read")?;
-            inner.rewind().context("can not read")?;
-            tiff_exif = crate::exif::Exif::parse(&bytes).filter(|e| !e.is_empty());
+            // Read piece by piece, capped: a master can be gigabytes.
+            let mut inner = crate::exif::Seekable(reader.into_inner());
+            tiff_exif = crate::exif::Exif::read(&mut inner).filter(|e| !e.is_empty());
             // The tiff crate reads no XMP or ICC stored as UNDEFINED, as
             // many writers store them.
-            tiff_xmp = crate::exif::primary_tag_bytes(&bytes, 700);
-            tiff_icc = crate::exif::primary_tag_bytes(&bytes, 34675);
+            tiff_xmp = crate::exif::primary_tag_bytes(&mut inner, 700);
+            tiff_icc = crate::exif::primary_tag_bytes(&mut inner, 34675);
+            let mut inner = inner.0;
+            inner.rewind().context("can not read")?;
             reader = ImageReader::with_format(inner, ImageFormat::Tiff);
         }
         Some(_) => {}

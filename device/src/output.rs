@@ -20,17 +20,43 @@ use crate::exif;
 use crate::images::Metadata;
 use crate::xmp;
 
-/// Temp files are `.<name>.<pid>-<n>.colorize-tmp`: dotfiles, so the inbox
-/// and the user's file browser skip them, unique per writer, so parallel
-/// workers never share one, and recognisable, so a restart removes what a
-/// crash left behind.
+/// Temp files are `.<name>.<host>-<pid>-<n>.colorize-tmp`: dotfiles, so the
+/// inbox and the user's file browser skip them, unique per writer (and per
+/// machine, for shards sharing a folder), so parallel workers never share
+/// one, and recognisable, so a restart removes what a crash left behind.
 pub const TMP_SUFFIX: &str = ".colorize-tmp";
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn tmp_path(dir: &Path, name: &str) -> PathBuf {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!(".{name}.{}-{n}{TMP_SUFFIX}", std::process::id()))
+    dir.join(format!(
+        ".{name}.{}-{}-{n}{TMP_SUFFIX}",
+        host_tag(),
+        std::process::id()
+    ))
+}
+
+/// This machine's short host name, reduced to `[A-Za-z0-9-]`: in temp
+/// names, so that shards on other machines (Slurm nodes, Kubernetes pods,
+/// where every process may be pid 1) sharing an output folder never take
+/// each other's temp files for a dead process's.
+fn host_tag() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let raw = fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let short = raw.trim().split('.').next().unwrap_or("");
+        let tag: String = short
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(63)
+            .collect();
+        if tag.is_empty() {
+            "localhost".into()
+        } else {
+            tag
+        }
+    })
 }
 
 /// fsyncs a directory, so renames into or out of it survive a crash.
@@ -393,9 +419,9 @@ pub fn write_image(
 }
 
 /// Before a batch or at the box's start: removes the temp files that killed
-/// runs left in `out` (only `.<name>.<pid>-<n>.colorize-tmp` of processes
-/// that no longer run, so a second process writing to the same folder is
-/// left alone), then checks that `out` takes a new file, so an unwritable
+/// runs left in `out` (only `.<name>.<host>-<pid>-<n>.colorize-tmp` of this
+/// machine's processes that no longer run, so a second process writing to
+/// the same folder, here or on another machine, is left alone), then checks that `out` takes a new file, so an unwritable
 /// folder is one clear error instead of one per image. Returns how many temp
 /// files it removed.
 pub fn prepare_folder(out: &Path) -> Result<usize> {
@@ -404,10 +430,11 @@ pub fn prepare_folder(out: &Path) -> Result<usize> {
     for entry in std::fs::read_dir(out).with_context(list_error)? {
         let entry = entry.with_context(list_error)?;
         let name = entry.file_name();
-        let Some(pid) = stale_temp_pid(&name.to_string_lossy()) else {
+        let name = name.to_string_lossy();
+        let Some((host, pid)) = temp_writer(&name) else {
             continue;
         };
-        if writer_alive(pid) {
+        if host.is_some_and(|h| h != host_tag()) || writer_alive(pid) {
             continue;
         }
         match std::fs::remove_file(entry.path()) {
@@ -430,9 +457,9 @@ pub fn prepare_folder(out: &Path) -> Result<usize> {
     // The probe has a temp file's name: a kill right here leaves nothing
     // that could pass for an output, and the next run removes it.
     let probe = out.join(format!(
-        ".write-check.{}-0{}",
+        ".write-check.{}-{}-0{TMP_SUFFIX}",
+        host_tag(),
         std::process::id(),
-        TMP_SUFFIX
     ));
     let written = std::fs::OpenOptions::new()
         .write(true)
@@ -466,14 +493,19 @@ fn writer_alive(pid: u32) -> bool {
     }
 }
 
-/// The writer's pid, if `name` is one of [`write_atomic`]'s temp
-/// names (`.<name>.<pid>-<n>.colorize-tmp`).
-pub fn stale_temp_pid(name: &str) -> Option<u32> {
+/// The writer's host and pid, if `name` is one of [`write_atomic`]'s temp
+/// names (`.<name>.<host>-<pid>-<n>.colorize-tmp`; the host is `None` in
+/// the names of versions before it was added, `.<name>.<pid>-<n>...`,
+/// which count as this machine's).
+pub fn temp_writer(name: &str) -> Option<(Option<&str>, u32)> {
     let rest = name.strip_prefix('.')?.strip_suffix(TMP_SUFFIX)?;
     let (_, tag) = rest.rsplit_once('.')?;
-    let (pid, n) = tag.split_once('-')?;
+    let (head, n) = tag.rsplit_once('-')?;
     n.parse::<u64>().ok()?;
-    pid.parse().ok()
+    match head.rsplit_once('-') {
+        Some((host, pid)) if !host.is_empty() => Some((Some(host), pid.parse().ok()?)),
+        _ => Some((None, head.parse().ok()?)),
+    }
 }
 
 /// Moves `src` into `dir` without overwriting anything there (a second
@@ -528,16 +560,25 @@ mod tests {
         // pid_max is at most 2^22, so this writer can not be running.
         let dead = d.path().join(".x.png.4194305-0.colorize-tmp");
         fs::write(&dead, b"half").unwrap();
-        let live = d
-            .path()
-            .join(format!(".y.png.{}-7.colorize-tmp", std::process::id()));
+        let live = d.path().join(format!(
+            ".y.png.{}-{}-7.colorize-tmp",
+            host_tag(),
+            std::process::id()
+        ));
         fs::write(&live, b"in flight").unwrap();
         // pid 1 runs, but it is another program: its pid was reused.
-        let reused = d.path().join(".z.png.1-0.colorize-tmp");
+        let reused = d
+            .path()
+            .join(format!(".z.png.{}-1-0.colorize-tmp", host_tag()));
         fs::write(&reused, b"half").unwrap();
+        // Another machine's writer (a shard on another node, or another
+        // pod whose colorize is its pid 1): not ours to judge.
+        let remote = d.path().join(".w.png.other-node-7-1-0.colorize-tmp");
+        fs::write(&remote, b"in flight elsewhere").unwrap();
         assert_eq!(prepare_folder(d.path()).unwrap(), 2);
-        assert!(!dead.exists() && !reused.exists() && live.exists());
+        assert!(!dead.exists() && !reused.exists() && live.exists() && remote.exists());
         fs::remove_file(&live).unwrap();
+        fs::remove_file(&remote).unwrap();
 
         let done = d.path().join("done");
         fs::write(d.path().join("s.jpg"), b"1").unwrap();
@@ -583,5 +624,25 @@ mod tests {
             .unwrap();
             assert!(encode(&mut out, format, 5, 5, &rgb, "", &Metadata::default()).is_err());
         }
+    }
+
+    #[test]
+    fn temp_names_say_which_machine_and_process_wrote_them() {
+        assert_eq!(
+            temp_writer(".a.png.4194305-0.colorize-tmp"),
+            Some((None, 4194305))
+        );
+        assert_eq!(
+            temp_writer(".scan.2.png.colorize-archive-3-x7k2p-1-12.colorize-tmp"),
+            Some((Some("colorize-archive-3-x7k2p"), 1))
+        );
+        assert_eq!(temp_writer("a.png"), None);
+        assert_eq!(temp_writer(".a.png.x-y.colorize-tmp"), None);
+        let t = tmp_path(Path::new("/out"), "b.png");
+        let name = t.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            temp_writer(&name),
+            Some((Some(host_tag()), std::process::id()))
+        );
     }
 }
