@@ -134,11 +134,28 @@ impl Manifest {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("{}: can not create its folder", path.display()))?;
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .open(path)
             .with_context(|| format!("{}: can not open the manifest", path.display()))?;
+        // A run killed mid-line left a torn last line: end it, so that our
+        // first record does not join it (and get skipped with it).
+        let torn = {
+            use std::io::{Read, Seek, SeekFrom};
+            let len = file.seek(SeekFrom::End(0))?;
+            let mut last = [0u8];
+            len > 0 && {
+                file.seek(SeekFrom::End(-1))?;
+                file.read_exact(&mut last)?;
+                last[0] != b'\n'
+            }
+        };
+        if torn {
+            file.write_all(b"\n")
+                .with_context(|| format!("{}: can not append to the manifest", path.display()))?;
+        }
         Ok(Manifest { file })
     }
 
@@ -383,5 +400,25 @@ mod tests {
             "{}",
             s.render()
         );
+    }
+
+    #[test]
+    fn a_torn_last_line_does_not_swallow_the_next_record() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("m.jsonl");
+        std::fs::write(&path, "{\"input\": \"a.p").unwrap();
+        let m = Manifest::open(&path).unwrap();
+        let r = Record {
+            input: "b.png".into(),
+            output: "out/b.png".into(),
+            status: Status::Ok,
+            error: None,
+            ms: 5.0,
+            model: "m".into(),
+            shard: None,
+        };
+        m.append(&r).unwrap();
+        let s = Summary::read(&[&path]).unwrap();
+        assert_eq!((s.count(Status::Ok), s.unreadable), (1, 1));
     }
 }

@@ -231,15 +231,23 @@ pub fn encode_pixels(
                 // rather than cut.
                 if blob.len() <= 65533 - 6 {
                     segment(out, 0xE1, &[b"Exif\0\0", &blob])?;
+                } else {
+                    eprintln!("note: the input's EXIF ({} bytes) does not fit a JPEG segment; not carried", blob.len());
                 }
             }
-            if xmp.len() <= 65533 - 29 {
-                segment(
-                    out,
-                    0xE1,
-                    &[b"http://ns.adobe.com/xap/1.0/\0", xmp.as_bytes()],
-                )?;
-            }
+            // The declaration always goes in: if the input's XMP makes the
+            // packet too large for one segment, ours alone.
+            let xmp = if xmp.len() <= 65533 - 29 {
+                xmp
+            } else {
+                eprintln!("note: the input's XMP does not fit a JPEG segment; only the machine-colour declaration is written");
+                xmp::packet(provenance)
+            };
+            segment(
+                out,
+                0xE1,
+                &[b"http://ns.adobe.com/xap/1.0/\0", xmp.as_bytes()],
+            )?;
             if let Some(icc) = meta.icc.as_deref() {
                 let chunks: Vec<&[u8]> = icc.chunks(65533 - 14).collect();
                 if chunks.len() <= 255 {

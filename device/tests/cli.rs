@@ -327,3 +327,25 @@ fn clashing_outputs_stop_the_batch_before_any_work() {
         listing(&b.out)
     );
 }
+
+/// `--out` onto the input folder in the inputs' own format would replace
+/// the masters: refused before any work, inputs untouched.
+#[test]
+fn outputs_never_replace_their_inputs() {
+    let b = batch();
+    gray_image(20, 10, 1)
+        .save(b.input.join("0001.png"))
+        .unwrap();
+    let before = fs::read(b.input.join("0001.png")).unwrap();
+    let o = run(&[&"files", &b.input, &"--out", &b.input]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("would be overwritten by their own output"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(fs::read(b.input.join("0001.png")).unwrap(), before);
+    // Another format into the same folder is fine.
+    let o = run(&[&"files", &b.input, &"--out", &b.input, &"--format", &"jpeg"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

@@ -211,3 +211,68 @@ fn sigkill_at_random_moments_never_leaves_a_partial_output() {
         "{ROUNDS}/{ROUNDS} rounds killed and completed by a rerun, {temps_seen} temp files left by kills and removed by reruns, {finished_first} draws redone (seed {seed})"
     );
 }
+
+/// SIGTERM (what Slurm's scancel, Kubernetes and systemd send) stops a
+/// batch cleanly: the images in flight are finished, nothing new starts,
+/// no temp file is left, and the summary says what is left to do.
+#[test]
+fn sigterm_finishes_the_images_in_flight_and_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    let mut sizes = BTreeMap::new();
+    for k in 0..150u32 {
+        let (w, h) = (160, 120);
+        let img: ImageBuffer<Luma<u8>, Vec<u8>> =
+            ImageBuffer::from_raw(w, h, gray_pixels(w, h, k)).unwrap();
+        img.save(input.join(format!("s{k:03}.png"))).unwrap();
+        sizes.insert(format!("s{k:03}.png"), (w, h));
+    }
+    let model = tmp.path().join("tiny.onnx");
+    fs::write(&model, tiny_model()).unwrap();
+    let out = tmp.path().join("out");
+    let child = colorize()
+        .args(["files", "--threads", "1", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Signal once the first output exists.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if out.exists() && listing(&out).iter().any(|n| !is_temp(n)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    let stdout = text(&o.stdout);
+    let (outputs, temps) = check_folder(&out, &sizes);
+    assert_eq!(temps, 0, "the image in flight was finished, not abandoned");
+    if outputs == sizes.len() {
+        // The batch beat the signal (a very fast machine): nothing to test.
+        assert!(o.status.success(), "{stdout}");
+        return;
+    }
+    assert!(
+        !o.status.success(),
+        "a stopped batch is not a success: {stdout}"
+    );
+    assert!(
+        stdout.contains("stopped by a signal") && stdout.contains("not started"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{outputs} ok, 0 failed")),
+        "{outputs} outputs: {stdout}"
+    );
+    println!(
+        "SIGTERM after the first output: {outputs} of {} done, {stdout}",
+        sizes.len()
+    );
+}

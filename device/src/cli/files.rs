@@ -6,7 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -130,6 +131,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     // Clashes are checked over the whole batch, so every shard agrees.
     let mut planned = plan_outputs(&found, &args.out, args.format)?;
+    // `--out` onto the inputs' own folder in their own format would replace
+    // the masters.
+    let own = planned
+        .iter()
+        .filter(|j| same_file(&j.input, &j.output))
+        .inspect(|j| eprintln!("error: {}: its output would replace it", j.input.display()))
+        .count();
+    if own > 0 {
+        bail!("{own} input(s) would be overwritten by their own output; nothing was written (choose another --out or --format)");
+    }
     if let Some(shard) = shard {
         planned.retain(|j| shard.owns(&j.relative));
     }
@@ -169,6 +180,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     let provenance = model.provenance();
     let limits = args.limits.limits();
+    // SIGTERM (Slurm's scancel, Kubernetes, systemd) or Ctrl-C: finish the
+    // images in flight, record them, start no more; a second signal ends at
+    // once (its image stays a temp file, swept by the next run).
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .context("cannot install signal handlers")?;
+    }
     let next = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
     let threads = thread_count(args.threads).min(jobs.len().max(1));
@@ -183,6 +203,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     }
                 };
                 loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else {
                         break;
@@ -215,18 +238,35 @@ pub fn run(args: Args) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     let ok = ok.into_inner();
-    // Jobs no worker reached (only if every session failed) count as failed.
-    let failed = failed + jobs.len() - ok;
+    let stopped = stop.load(Ordering::Relaxed);
+    let started = next.into_inner().min(jobs.len());
+    // Jobs no worker reached count as failed, unless a signal stopped the
+    // batch (only if every session failed, otherwise).
+    let not_started = if stopped { jobs.len() - started } else { 0 };
+    let failed = failed + jobs.len() - not_started - ok;
     let mut summary = format!("{ok} ok, {failed} failed");
     if skipped > 0 {
         summary += &format!(", {skipped} skipped");
     }
+    if stopped {
+        summary = format!(
+            "stopped by a signal: {summary}, {not_started} not started (rerun with --skip-existing to finish)"
+        );
+    }
     println!("{summary}, {:.2} s", start.elapsed().as_secs_f64());
-    Ok(if failed > 0 {
+    Ok(if failed > 0 || stopped {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether `a` and `b` are one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// One input of a batch and its output.
