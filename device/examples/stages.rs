@@ -69,7 +69,15 @@ fn main() -> Result<()> {
                 sink += rgb[rgb.len() / 2] as u64;
             }
             "encode" => {
-                output::encode(&mut png, Format::Png, w, h, &rgb, "stages", &Default::default())?;
+                output::encode(
+                    &mut png,
+                    Format::Png,
+                    w,
+                    h,
+                    &rgb,
+                    "stages",
+                    &Default::default(),
+                )?;
                 sink += png.len() as u64;
             }
             other => bail!("unknown stage {other}: decode, lplane, predict, recombine or encode"),
