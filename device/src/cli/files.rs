@@ -56,9 +56,9 @@ pub struct Args {
     /// (Slurm job arrays) or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
-    /// Append one JSON line per input (input, output, status ok/failed/
-    /// skipped with the error, ms, model) to FILE; `colorize report`
-    /// sums manifests up.
+    /// Append one JSON line per input (input, output, status: ok, failed
+    /// with the error, or skipped; ms, model, shard) to FILE; `colorize
+    /// report` sums manifests up.
     #[arg(long, value_name = "FILE.jsonl")]
     pub manifest: Option<PathBuf>,
     /// Leave inputs whose output already exists alone (resumes a batch).
