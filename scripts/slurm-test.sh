@@ -41,11 +41,9 @@ bin=$(realpath "$bin")
 
 work=$(mktemp -d /tmp/colorize-slurm.XXXXXX)
 chmod 755 "$work"
-pids=()
 cleanup() {
     # Our cluster's jobs first (SLURM_CONF points at it), then its daemons.
     [ -n "${SLURM_CONF:-}" ] && scancel --quiet --user=root 2>/dev/null || true
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     [ -f "$work/slurmctld.pid" ] && kill "$(cat "$work/slurmctld.pid")" 2>/dev/null || true
     [ -f "$work/slurmd.pid" ] && kill "$(cat "$work/slurmd.pid")" 2>/dev/null || true
     [ -f "$work/munged.pid" ] && kill "$(cat "$work/munged.pid")" 2>/dev/null || true

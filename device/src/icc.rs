@@ -54,54 +54,37 @@ impl InputSpace {
     /// `img` in sRGB, as RGB (alpha dropped; 8 or 16 bits kept): a gray
     /// image's gray through its profile is a colour like any other.
     pub fn to_srgb(&self, img: &DynamicImage) -> Result<DynamicImage> {
-        let srgb = ColorProfile::new_srgb();
-        let opts = TransformOptions::default();
-        let cms = |e| anyhow!("colour management failed: {e:?}");
+        // A gray profile on RGB pixels (or the reverse) is the file's error;
+        // the pixels win.
+        if !self.fits(img) {
+            return Err(anyhow!(
+                "its ICC profile does not match its pixels; taken as sRGB"
+            ));
+        }
+        let layout = if self.rgb { Layout::Rgb } else { Layout::Gray };
         let (w, h) = (img.width(), img.height());
-        let sixteen = matches!(
-            img.color(),
-            image::ColorType::L16
-                | image::ColorType::La16
-                | image::ColorType::Rgb16
-                | image::ColorType::Rgba16
-        );
-        let gray_pixels = img.color().channel_count() <= 2;
-        // The layout must match the profile: a gray profile on RGB pixels
-        // (or the reverse) is the file's error; the pixels win.
-        let src_layout = match (gray_pixels, self.rgb) {
-            (true, false) => Layout::Gray,
-            (false, true) => Layout::Rgb,
-            _ => {
-                return Err(anyhow!(
-                    "its ICC profile does not match its pixels; taken as sRGB"
-                ))
-            }
-        };
-        Ok(if sixteen {
-            let src: Vec<u16> = if gray_pixels {
-                img.to_luma16().into_raw()
-            } else {
+        let srgb = ColorProfile::new_srgb();
+        Ok(if crate::images::is_16_bit(img) {
+            let src = if self.rgb {
                 img.to_rgb16().into_raw()
+            } else {
+                img.to_luma16().into_raw()
             };
-            let t = self
-                .profile
-                .create_transform_16bit(src_layout, &srgb, Layout::Rgb, opts)
-                .map_err(cms)?;
-            let mut dst = vec![0u16; 3 * src.len() / src_layout.channels()];
-            t.transform(&src, &mut dst).map_err(cms)?;
+            let dst = transform(&src, layout, |opts| {
+                self.profile
+                    .create_transform_16bit(layout, &srgb, Layout::Rgb, opts)
+            })?;
             DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, dst).expect("sized above"))
         } else {
-            let src: Vec<u8> = if gray_pixels {
-                img.to_luma8().into_raw()
-            } else {
+            let src = if self.rgb {
                 img.to_rgb8().into_raw()
+            } else {
+                img.to_luma8().into_raw()
             };
-            let t = self
-                .profile
-                .create_transform_8bit(src_layout, &srgb, Layout::Rgb, opts)
-                .map_err(cms)?;
-            let mut dst = vec![0u8; 3 * src.len() / src_layout.channels()];
-            t.transform(&src, &mut dst).map_err(cms)?;
+            let dst = transform(&src, layout, |opts| {
+                self.profile
+                    .create_transform_8bit(layout, &srgb, Layout::Rgb, opts)
+            })?;
             DynamicImage::ImageRgb8(image::ImageBuffer::from_raw(w, h, dst).expect("sized above"))
         })
     }
@@ -133,25 +116,35 @@ impl InputSpace {
     fn srgb_to_input_space<T: Copy + Default>(
         &self,
         rgb: &mut [T],
-        transform: impl FnOnce(
+        transform_of: impl FnOnce(
             &ColorProfile,
             &ColorProfile,
             TransformOptions,
-        ) -> Result<Arc<dyn TransformExecutor<T> + Send + Sync>, CmsError>,
+        )
+            -> Result<Arc<dyn TransformExecutor<T> + Send + Sync>, CmsError>,
     ) -> Result<()> {
         if !self.rgb {
             return Ok(());
         }
-        let cms = |e| anyhow!("colour management failed: {e:?}");
-        let t = transform(
-            &ColorProfile::new_srgb(),
-            &self.profile,
-            TransformOptions::default(),
-        )
-        .map_err(cms)?;
-        let src = rgb.to_vec();
-        t.transform(&src, rgb).map_err(cms)
+        let out = transform(rgb, Layout::Rgb, |opts| {
+            transform_of(&ColorProfile::new_srgb(), &self.profile, opts)
+        })?;
+        rgb.copy_from_slice(&out);
+        Ok(())
     }
+}
+
+/// `src` (pixels of `layout`) through the transform `make` builds, to RGB.
+fn transform<T: Copy + Default>(
+    src: &[T],
+    layout: Layout,
+    make: impl FnOnce(TransformOptions) -> Result<Arc<dyn TransformExecutor<T> + Send + Sync>, CmsError>,
+) -> Result<Vec<T>> {
+    let cms = |e| anyhow!("colour management failed: {e:?}");
+    let t = make(TransformOptions::default()).map_err(cms)?;
+    let mut dst = vec![T::default(); 3 * src.len() / layout.channels()];
+    t.transform(src, &mut dst).map_err(cms)?;
+    Ok(dst)
 }
 
 /// One input through its profile: `img` in sRGB, `meta.icc` set to the
