@@ -12,6 +12,9 @@
 //! (the model at its input size, with the box filter down to it),
 //! recombine (a*b* upsampled, Lab -> sRGB8, the gamut hold) and encode
 //! (PNG, as `colorize files` writes it). Nothing here is a test.
+//!
+//! `--stage all` times every stage instead (median of `--repeat` runs, in
+//! ms, one line each): the per-stage table of BENCHMARKS.md.
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -55,18 +58,18 @@ fn main() -> Result<()> {
         b: &b,
     };
     let mut rgb = vec![0u8; 3 * w * h];
-    let mut scratch = vec![0i32; scratch_len(aw)];
+    let mut scratch = vec![0i32; scratch_len(aw, w)];
     recombine::colorize(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
     let mut png = Vec::new();
     let mut sink = 0u64;
-    for _ in 0..repeat {
-        match stage.as_str() {
-            "decode" => sink += images::open(&photo, &limits)?.width() as u64,
-            "lplane" => sink += images::l_plane(&img).l[w * h / 2] as u64,
-            "predict" => sink += session.predict(&plane.l, w, h)?.a[0] as u64,
+    let mut run_stage = |stage: &str, sink: &mut u64| -> Result<()> {
+        match stage {
+            "decode" => *sink += images::open(&photo, &limits)?.width() as u64,
+            "lplane" => *sink += images::l_plane(&img).l[w * h / 2] as u64,
+            "predict" => *sink += session.predict(&plane.l, w, h)?.a[0] as u64,
             "recombine" => {
                 recombine::colorize(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
-                sink += rgb[rgb.len() / 2] as u64;
+                *sink += rgb[rgb.len() / 2] as u64;
             }
             "encode" => {
                 output::encode(
@@ -78,10 +81,28 @@ fn main() -> Result<()> {
                     "stages",
                     &Default::default(),
                 )?;
-                sink += png.len() as u64;
+                *sink += png.len() as u64;
             }
             other => bail!("unknown stage {other}: decode, lplane, predict, recombine or encode"),
         }
+        Ok(())
+    };
+    if stage == "all" {
+        for stage in ["decode", "lplane", "predict", "recombine", "encode"] {
+            let mut ms: Vec<f64> = (0..repeat.max(1))
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    run_stage(stage, &mut sink)?;
+                    Ok(t.elapsed().as_secs_f64() * 1e3)
+                })
+                .collect::<Result<_>>()?;
+            ms.sort_by(f64::total_cmp);
+            println!("{stage}\t{:.1}", ms[ms.len() / 2]);
+        }
+        return Ok(());
+    }
+    for _ in 0..repeat {
+        run_stage(&stage, &mut sink)?;
     }
     println!("{stage} x{repeat} on {w}x{h}: {sink}");
     Ok(())

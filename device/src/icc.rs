@@ -14,15 +14,20 @@
 
 use anyhow::{anyhow, Result};
 use image::DynamicImage;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use moxcms::{CmsError, ColorProfile, DataColorSpace, Layout, TransformExecutor, TransformOptions};
+
+type Executor<T> = Arc<dyn TransformExecutor<T> + Send + Sync>;
 
 /// An input's colour space, from its ICC profile.
 pub struct InputSpace {
     profile: ColorProfile,
     bytes: Vec<u8>,
     rgb: bool,
+    /// sRGB -> this space, built on first use: outputs convert band by band.
+    back8: OnceLock<Executor<u8>>,
+    back16: OnceLock<Executor<u16>>,
 }
 
 impl InputSpace {
@@ -43,6 +48,8 @@ impl InputSpace {
             profile,
             bytes: icc.to_vec(),
             rgb,
+            back8: OnceLock::new(),
+            back16: OnceLock::new(),
         })
     }
 
@@ -101,14 +108,14 @@ impl InputSpace {
     /// Converts an sRGB8 output into the input's space (RGB profiles; a
     /// gray profile's output stays sRGB).
     pub fn srgb8_to_input_space(&self, rgb: &mut [u8]) -> Result<()> {
-        self.srgb_to_input_space(rgb, |srgb, dst, opts| {
+        self.srgb_to_input_space(rgb, &self.back8, |srgb, dst, opts| {
             srgb.create_transform_8bit(Layout::Rgb, dst, Layout::Rgb, opts)
         })
     }
 
     /// [`InputSpace::srgb8_to_input_space`] for 16-bit outputs.
     pub fn srgb16_to_input_space(&self, rgb: &mut [u16]) -> Result<()> {
-        self.srgb_to_input_space(rgb, |srgb, dst, opts| {
+        self.srgb_to_input_space(rgb, &self.back16, |srgb, dst, opts| {
             srgb.create_transform_16bit(Layout::Rgb, dst, Layout::Rgb, opts)
         })
     }
@@ -116,35 +123,52 @@ impl InputSpace {
     fn srgb_to_input_space<T: Copy + Default>(
         &self,
         rgb: &mut [T],
+        cache: &OnceLock<Executor<T>>,
         transform_of: impl FnOnce(
             &ColorProfile,
             &ColorProfile,
             TransformOptions,
-        )
-            -> Result<Arc<dyn TransformExecutor<T> + Send + Sync>, CmsError>,
+        ) -> Result<Executor<T>, CmsError>,
     ) -> Result<()> {
         if !self.rgb {
             return Ok(());
         }
-        let out = transform(rgb, Layout::Rgb, |opts| {
-            transform_of(&ColorProfile::new_srgb(), &self.profile, opts)
-        })?;
+        let t = match cache.get() {
+            Some(t) => t,
+            None => {
+                let t = transform_of(&ColorProfile::new_srgb(), &self.profile, Default::default())
+                    .map_err(cms)?;
+                cache.get_or_init(|| t)
+            }
+        };
+        let out = run(t.as_ref(), rgb, Layout::Rgb)?;
         rgb.copy_from_slice(&out);
         Ok(())
     }
+}
+
+fn cms(e: CmsError) -> anyhow::Error {
+    anyhow!("colour management failed: {e:?}")
+}
+
+/// `src` (pixels of `layout`) through `t`, to RGB.
+fn run<T: Copy + Default>(
+    t: &(dyn TransformExecutor<T> + Send + Sync),
+    src: &[T],
+    layout: Layout,
+) -> Result<Vec<T>> {
+    let mut dst = vec![T::default(); 3 * src.len() / layout.channels()];
+    t.transform(src, &mut dst).map_err(cms)?;
+    Ok(dst)
 }
 
 /// `src` (pixels of `layout`) through the transform `make` builds, to RGB.
 fn transform<T: Copy + Default>(
     src: &[T],
     layout: Layout,
-    make: impl FnOnce(TransformOptions) -> Result<Arc<dyn TransformExecutor<T> + Send + Sync>, CmsError>,
+    make: impl FnOnce(TransformOptions) -> Result<Executor<T>, CmsError>,
 ) -> Result<Vec<T>> {
-    let cms = |e| anyhow!("colour management failed: {e:?}");
-    let t = make(TransformOptions::default()).map_err(cms)?;
-    let mut dst = vec![T::default(); 3 * src.len() / layout.channels()];
-    t.transform(src, &mut dst).map_err(cms)?;
-    Ok(dst)
+    run(make(TransformOptions::default()).map_err(cms)?.as_ref(), src, layout)
 }
 
 /// One input through its profile: `img` in sRGB, `meta.icc` set to the

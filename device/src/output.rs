@@ -13,10 +13,12 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use image::ImageEncoder as _;
 
 use crate::exif;
+
+mod png_rows;
 use crate::images::Metadata;
 use crate::xmp;
 
@@ -66,19 +68,32 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    write_atomic_with(dir, name, |f| Ok(f.write_all(bytes)?))
+}
+
+/// Writes `dir/name` atomically and durably, its content streamed by
+/// `write` into the temp file: nothing of it needs to be in memory at once.
+/// If `write` fails, the temp file is removed and `dir/name` is untouched.
+pub fn write_atomic_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> Result<()>,
+) -> Result<PathBuf> {
     let tmp = tmp_path(dir, name);
     let dst = dir.join(name);
-    let res = (|| -> io::Result<()> {
-        let mut f = OpenOptions::new()
+    let res = (|| -> Result<()> {
+        let f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        let mut w = io::BufWriter::with_capacity(1 << 16, f);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, &dst)?;
-        sync_dir(dir)
+        Ok(sync_dir(dir)?)
     })();
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
@@ -125,6 +140,21 @@ impl Pixels<'_> {
     }
 }
 
+/// A band of rows for an encoder to fill: interleaved RGB, 8 or 16 bits.
+#[derive(Debug)]
+pub enum BandMut<'a> {
+    Rgb8(&'a mut [u8]),
+    Rgb16(&'a mut [u16]),
+}
+
+/// Fills the band of rows starting at the given row: `fill(y0, band)`
+/// writes rows `y0 .. y0 + n`, `n` being the band's length over `3 * width`.
+pub type Fill<'f> = dyn FnMut(usize, BandMut<'_>) -> Result<()> + 'f;
+
+/// Rows per PNG band: the band's RGB stays in the L2 cache.
+const PNG_BAND_ROWS: usize = colorize_shared::recombine::BAND_ROWS;
+
+
 /// Encodes `rgb` (interleaved sRGB8) into `out`: [`encode_pixels`].
 pub fn encode(
     out: &mut Vec<u8>,
@@ -146,12 +176,10 @@ pub fn encode(
     )
 }
 
-/// Encodes `pixels` into `out`, cleared first: its capacity is kept, so a
-/// camera or box loop reuses one buffer. 16-bit pixels go into 16-bit PNG
-/// and TIFF; JPEG takes 8-bit only. Every output carries `provenance` (PNG
-/// `Software`, JPEG comment, TIFF `Software`), the XMP declaration merged
-/// into the input's XMP, and the input's ICC profile and kept EXIF tags
-/// from `meta` ([`crate::exif`]).
+/// Encodes whole-frame `pixels` into `out`, cleared first: its capacity is
+/// kept, so a camera or box loop reuses one buffer. [`encode_bands`] with
+/// the bands copied from `pixels`, so the bytes are those of the streaming
+/// path.
 pub fn encode_pixels(
     out: &mut Vec<u8>,
     format: Format,
@@ -168,6 +196,52 @@ pub fn encode_pixels(
         3 * width * height
     );
     out.clear();
+    let sixteen = matches!(pixels, Pixels::Rgb16(_));
+    encode_bands(
+        &mut io::Cursor::new(out),
+        format,
+        (width, height, sixteen),
+        provenance,
+        meta,
+        &mut copy_from(pixels, width),
+    )
+}
+
+/// A [`Fill`] that copies the bands out of whole-frame `pixels`.
+fn copy_from(pixels: Pixels<'_>, width: usize) -> impl FnMut(usize, BandMut<'_>) -> Result<()> + '_ {
+    move |y0, band| {
+        let at = 3 * width * y0;
+        match (pixels, band) {
+            (Pixels::Rgb8(src), BandMut::Rgb8(dst)) => dst.copy_from_slice(&src[at..at + dst.len()]),
+            (Pixels::Rgb16(src), BandMut::Rgb16(dst)) => {
+                dst.copy_from_slice(&src[at..at + dst.len()])
+            }
+            _ => bail!("8- and 16-bit samples mixed"),
+        }
+        Ok(())
+    }
+}
+
+/// Encodes a `width x height` image of 8- or 16-bit (`sixteen`) RGB into
+/// `out`, asking `fill` for its rows band by band, top to bottom: PNG in
+/// bands of 16 rows streamed through the deflater, TIFF one strip at a
+/// time, so no full-frame buffer exists; JPEG (8-bit only) needs the whole
+/// frame and collects the bands first. Every output carries `provenance`
+/// (PNG `Software`, JPEG comment, TIFF `Software`), the XMP declaration
+/// merged into the input's XMP, and the input's ICC profile and kept EXIF
+/// tags from `meta` ([`crate::exif`]).
+pub fn encode_bands<W: Write + io::Seek>(
+    out: &mut W,
+    format: Format,
+    (width, height, sixteen): (usize, usize, bool),
+    provenance: &str,
+    meta: &Metadata,
+    fill: &mut Fill<'_>,
+) -> Result<()> {
+    anyhow::ensure!(
+        width > 0 && height > 0 && u32::try_from(width.max(height)).is_ok(),
+        "can not encode a {width}x{height} image"
+    );
     let (w, h) = (width as u32, height as u32);
     let xmp = xmp::merged(provenance, meta.xmp.as_deref());
     let exif = meta.exif.as_ref().filter(|e| !e.is_empty());
@@ -176,11 +250,16 @@ pub fn encode_pixels(
             let mut info = png::Info::with_size(w, h);
             info.icc_profile = meta.icc.as_deref().map(Into::into);
             info.exif_metadata = exif.map(|e| e.to_blob().into());
-            let mut enc = png::Encoder::with_info(out, info)?;
+            // Everything up to the image data from the png crate, into
+            // memory (its writer ends the file with IEND when dropped);
+            // the image data ours, streamed ([`png_rows`]).
+            let mut head = Vec::new();
+            let mut enc = png::Encoder::with_info(&mut head, info)?;
             enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(match pixels {
-                Pixels::Rgb8(_) => png::BitDepth::Eight,
-                Pixels::Rgb16(_) => png::BitDepth::Sixteen,
+            enc.set_depth(if sixteen {
+                png::BitDepth::Sixteen
+            } else {
+                png::BitDepth::Eight
             });
             // Still lossless: fdeflate with adaptive row filters encodes a
             // 2560x1600 frame ~30x faster than the default zlib level 6, for
@@ -190,23 +269,40 @@ pub fn encode_pixels(
             enc.add_itxt_chunk("Software".into(), provenance.into())?;
             // Uncompressed, as the XMP spec asks for PNG.
             enc.add_itxt_chunk("XML:com.adobe.xmp".into(), xmp)?;
-            let mut writer = enc.write_header()?;
-            match pixels {
-                Pixels::Rgb8(rgb) => writer.write_image_data(rgb)?,
-                Pixels::Rgb16(rgb) => {
-                    let be: Vec<u8> = rgb.iter().flat_map(|v| v.to_be_bytes()).collect();
-                    writer.write_image_data(&be)?
+            enc.write_header()?.finish()?;
+            let (head, iend) = head.split_at(head.len() - 12);
+            ensure!(&iend[4..8] == b"IEND", "unexpected PNG header layout");
+            out.write_all(head)?;
+            let bpp = if sixteen { 6 } else { 3 };
+            let mut band16 = Vec::new();
+            let mut rows = |y0: usize, bytes: &mut [u8]| -> Result<()> {
+                if sixteen {
+                    band16.resize(bytes.len() / 2, 0u16);
+                    fill(y0, BandMut::Rgb16(&mut band16))?;
+                    for (b, v) in bytes.chunks_exact_mut(2).zip(&band16) {
+                        b.copy_from_slice(&v.to_be_bytes());
+                    }
+                    Ok(())
+                } else {
+                    fill(y0, BandMut::Rgb8(bytes))
                 }
-            }
-            writer.finish()?;
+            };
+            png_rows::write_idat(out, (bpp * width, height, bpp), PNG_BAND_ROWS, &mut rows)?;
+            out.write_all(iend)?;
         }
         Format::Jpeg => {
-            let Pixels::Rgb8(rgb) = pixels else {
-                bail!("JPEG holds 8-bit samples only: write 16-bit outputs as PNG or TIFF");
-            };
+            anyhow::ensure!(
+                !sixteen,
+                "JPEG holds 8-bit samples only: write 16-bit outputs as PNG or TIFF"
+            );
+            let mut rgb = vec![0u8; 3 * width * height];
+            for (i, band) in rgb.chunks_mut(3 * width * PNG_BAND_ROWS).enumerate() {
+                fill(i * PNG_BAND_ROWS, BandMut::Rgb8(band))?;
+            }
             let mut buf = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, JPEG_QUALITY)
-                .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)?;
+                .write_image(&rgb, w, h, image::ExtendedColorType::Rgb8)?;
+            drop(rgb);
             // Metadata segments after SOI and the encoder's JFIF APP0, which
             // JFIF wants first: EXIF (APP1), XMP (APP1), ICC (APP2, in
             // chunks), the provenance (COM).
@@ -215,7 +311,7 @@ pub fn encode_pixels(
                 _ => 2,
             };
             out.write_all(&buf[..head])?;
-            let segment = |out: &mut Vec<u8>, marker: u8, parts: &[&[u8]]| -> Result<()> {
+            let segment = |out: &mut W, marker: u8, parts: &[&[u8]]| -> Result<()> {
                 let len: usize = parts.iter().map(|p| p.len()).sum();
                 anyhow::ensure!(len <= 65533, "a JPEG metadata segment over 64 KB");
                 out.write_all(&[0xFF, marker])?;
@@ -261,40 +357,29 @@ pub fn encode_pixels(
             segment(out, 0xFE, &[&text[..text.len().min(65533)]])?;
             out.write_all(&buf[head..])?;
         }
-        Format::Tiff => match pixels {
-            Pixels::Rgb8(rgb) => encode_tiff::<tiff::encoder::colortype::RGB8>(
-                out, w, h, rgb, provenance, &xmp, meta,
-            )?,
-            Pixels::Rgb16(rgb) => encode_tiff::<tiff::encoder::colortype::RGB16>(
-                out, w, h, rgb, provenance, &xmp, meta,
-            )?,
-        },
+        Format::Tiff => encode_tiff(out, (width, height, sixteen), provenance, &xmp, meta, fill)?,
     }
     Ok(())
 }
 
-/// TIFF, LZW-compressed (lossless), with the EXIF tags in the image's
-/// directory and its Exif and GPS sub-directories.
-fn encode_tiff<C: tiff::encoder::colortype::ColorType>(
-    out: &mut Vec<u8>,
-    w: u32,
-    h: u32,
-    rgb: &[C::Inner],
+/// Uncompressed bytes per TIFF strip (the tiff crate's choice, kept).
+const TIFF_STRIP_BYTES: usize = 1_000_000;
+
+/// TIFF, LZW-compressed (lossless) strip by strip, with the EXIF tags in the
+/// image's directory and its Exif and GPS sub-directories. The strips are
+/// ours: the tiff crate compresses only an image given whole.
+fn encode_tiff<W: Write + io::Seek>(
+    out: &mut W,
+    (width, height, sixteen): (usize, usize, bool),
     provenance: &str,
     xmp: &str,
     meta: &Metadata,
-) -> Result<()>
-where
-    [C::Inner]: tiff::encoder::TiffValue,
-{
+    fill: &mut Fill<'_>,
+) -> Result<()> {
+    use tiff::encoder::{Rational, TiffEncoder};
+    use tiff::tags::{CompressionMethod, PhotometricInterpretation, ResolutionUnit, Tag};
     let (icc, exif) = (meta.icc.as_deref(), meta.exif.as_ref());
-    use tiff::encoder::{Compression, TiffEncoder};
-    use tiff::tags::Tag;
-    // TIFF needs Seek; encode in memory.
-    let mut buf = io::Cursor::new(Vec::new());
-    // LZW: lossless, and the compression every TIFF reader takes (exiftool
-    // -validate flags Deflate as outside baseline TIFF).
-    let mut enc = TiffEncoder::new(&mut buf)?.with_compression(Compression::Lzw);
+    let mut enc = TiffEncoder::new(&mut *out)?;
     // Sub-directories first: the image's directory points at them.
     let mut subs = Vec::new();
     for (ifd, tag) in [(exif::Ifd::Exif, 34665u16), (exif::Ifd::Gps, 34853)] {
@@ -311,14 +396,56 @@ where
         }
         subs.push((tag, dir.finish_with_offsets()?.offset));
     }
-    let mut img = enc.new_image::<C>(w, h)?;
+    let mut d = enc.image_directory()?;
+    let sample_bytes = if sixteen { 2 } else { 1 };
+    let row_bytes = 3 * sample_bytes * width;
+    let rows_per_strip = TIFF_STRIP_BYTES.div_ceil(row_bytes).min(height);
+    // LZW: lossless, and the compression every TIFF reader takes (exiftool
+    // -validate flags Deflate as outside baseline TIFF); TIFF's variant of
+    // it (MSB first, code size switched one code early).
+    let mut lzw = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+    let (mut band8, mut band16, mut raw, mut packed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut offsets, mut counts) = (Vec::new(), Vec::new());
+    for y0 in (0..height).step_by(rows_per_strip) {
+        let n = 3 * width * rows_per_strip.min(height - y0);
+        let bytes: &[u8] = if sixteen {
+            band16.resize(n, 0u16);
+            fill(y0, BandMut::Rgb16(&mut band16))?;
+            // The tiff crate writes the file in the machine's byte order.
+            raw.clear();
+            raw.extend(band16.iter().flat_map(|v| v.to_ne_bytes()));
+            &raw
+        } else {
+            band8.resize(n, 0u8);
+            fill(y0, BandMut::Rgb8(&mut band8))?;
+            &band8
+        };
+        packed.clear();
+        lzw.reset();
+        lzw.into_vec(&mut packed).encode_all(bytes).status?;
+        offsets.push(u32::try_from(d.write_data(&packed[..])?).context("TIFF over 4 GB")?);
+        counts.push(packed.len() as u32);
+    }
+    let bits = if sixteen { 16u16 } else { 8 };
+    d.write_tag(Tag::ImageWidth, width as u32)?;
+    d.write_tag(Tag::ImageLength, height as u32)?;
+    d.write_tag(Tag::BitsPerSample, &[bits, bits, bits][..])?;
+    d.write_tag(Tag::Compression, CompressionMethod::LZW.to_u16())?;
+    d.write_tag(Tag::PhotometricInterpretation, PhotometricInterpretation::RGB.to_u16())?;
+    d.write_tag(Tag::StripOffsets, &offsets[..])?;
+    d.write_tag(Tag::SamplesPerPixel, 3u16)?;
+    d.write_tag(Tag::RowsPerStrip, rows_per_strip as u32)?;
+    d.write_tag(Tag::StripByteCounts, &counts[..])?;
+    d.write_tag(Tag::XResolution, Rational { n: 1, d: 1 })?;
+    d.write_tag(Tag::YResolution, Rational { n: 1, d: 1 })?;
+    d.write_tag(Tag::ResolutionUnit, ResolutionUnit::None.to_u16())?;
     // TIFF ASCII fields take 7-bit text without NUL, and the model id comes
     // from the model file.
     let ascii: String = provenance
         .chars()
         .map(|c| if c.is_ascii() && c != '\0' { c } else { '?' })
         .collect();
-    let d = img.encoder();
     d.write_tag(Tag::Software, ascii.as_str())?;
     d.write_tag(Tag::Unknown(700), xmp.as_bytes())?;
     if let Some(icc) = icc {
@@ -326,14 +453,13 @@ where
     }
     if let Some(exif) = exif {
         for e in exif.ifd(exif::Ifd::Primary) {
-            write_tiff_entry(d, e)?;
+            write_tiff_entry(&mut d, e)?;
         }
     }
     for (tag, offset) in subs {
         d.write_tag(Tag::Unknown(tag), offset)?;
     }
-    img.write_data(rgb)?;
-    out.write_all(buf.get_ref())?;
+    d.finish()?;
     Ok(())
 }
 
@@ -401,8 +527,8 @@ fn write_tiff_entry<W: Write + io::Seek, K: tiff::encoder::TiffKind>(
 }
 
 /// Writes an image so that `path` either keeps its old state or holds the
-/// whole new file, durably: encoded in memory, then written by
-/// [`write_atomic`].
+/// whole new file, durably ([`write_atomic_with`]): whole-frame `pixels`
+/// through [`write_image_bands`].
 pub fn write_image(
     path: &Path,
     format: Format,
@@ -412,6 +538,34 @@ pub fn write_image(
     provenance: &str,
     meta: &Metadata,
 ) -> Result<()> {
+    anyhow::ensure!(
+        pixels.samples() == 3 * width * height,
+        "RGB buffer has {} samples, {width}x{height} needs {}",
+        pixels.samples(),
+        3 * width * height
+    );
+    let sixteen = matches!(pixels, Pixels::Rgb16(_));
+    write_image_bands(
+        path,
+        format,
+        (width, height, sixteen),
+        provenance,
+        meta,
+        &mut copy_from(pixels, width),
+    )
+}
+
+/// Writes an image atomically and durably, encoded band by band
+/// ([`encode_bands`]) straight into the temp file: PNG and TIFF outputs
+/// never exist whole in memory.
+pub fn write_image_bands(
+    path: &Path,
+    format: Format,
+    size: (usize, usize, bool),
+    provenance: &str,
+    meta: &Metadata,
+    fill: &mut Fill<'_>,
+) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -419,10 +573,10 @@ pub fn write_image(
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
-    let mut bytes = Vec::new();
-    encode_pixels(&mut bytes, format, width, height, pixels, provenance, meta)
-        .with_context(|| format!("{}: encoding failed", path.display()))?;
-    write_atomic(dir, &name.to_string_lossy(), &bytes)?;
+    write_atomic_with(dir, &name.to_string_lossy(), |f| {
+        encode_bands(f, format, size, provenance, meta, fill)
+            .with_context(|| format!("{}: encoding failed", path.display()))
+    })?;
     Ok(())
 }
 

@@ -271,7 +271,7 @@ impl Model {
             small_l: vec![0; g.pixels()],
             a: vec![0; ah * aw],
             b: vec![0; ah * aw],
-            scratch: vec![0; scratch_len(aw)],
+            scratch: Vec::new(),
         })
     }
 }
@@ -370,15 +370,44 @@ impl Session<'_> {
             3 * l.len()
         );
         self.predict(l, width, height)?;
+        let (ab, scratch) = self.last_prediction(width);
+        recombine::colorize(&ab, l, width, height, rgb, scratch);
+        Ok(())
+    }
+
+    /// Colourizes rows `y0 ..` of a `width x height` image from the last
+    /// [`Session::predict`] (which must have been of this size): `l_rows`
+    /// are their L*, `rgb` receives 3 bytes a pixel
+    /// ([`recombine::colorize_rows`]). Band by band, this streams a frame
+    /// from its L* plane to the encoder without a full-size RGB buffer;
+    /// any split into bands gives the bytes [`Session::colorize_l`] gives.
+    pub fn colorize_rows(
+        &mut self,
+        width: usize,
+        height: usize,
+        y0: usize,
+        l_rows: &[u16],
+        rgb: &mut [u8],
+    ) {
+        let (ab, scratch) = self.last_prediction(width);
+        recombine::colorize_rows(&ab, width, height, y0, l_rows, rgb, scratch);
+    }
+
+    /// The last prediction's a*b* and the recombination scratch for outputs
+    /// `width` wide (allocated only when the width grows).
+    fn last_prediction(&mut self, width: usize) -> (AbPlanes<'_>, &mut [i32]) {
         let (ah, aw) = self.model.geometry.ab_size();
+        let need = scratch_len(aw, width);
+        if self.scratch.len() < need {
+            self.scratch.resize(need, 0);
+        }
         let ab = AbPlanes {
             width: aw,
             height: ah,
             a: &self.a,
             b: &self.b,
         };
-        recombine::colorize(&ab, l, width, height, rgb, &mut self.scratch);
-        Ok(())
+        (ab, &mut self.scratch)
     }
 }
 

@@ -26,7 +26,19 @@ pub const NOTE_PREFIX: &str = "colourized by ";
 /// The XMP packet for an output made now, described by `note` (the
 /// provenance note, see [`NOTE_PREFIX`]).
 pub fn packet(note: &str) -> String {
-    packet_at(note, SystemTime::now())
+    packet_at(note, now())
+}
+
+/// The time outputs are stamped with: now, or `SOURCE_DATE_EPOCH` (seconds
+/// since 1970, the reproducible-builds convention) when it is set, so that
+/// the same input and settings give the same bytes.
+pub fn now() -> SystemTime {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or_else(SystemTime::now, |s| {
+            UNIX_EPOCH + std::time::Duration::from_secs(s)
+        })
 }
 
 pub fn packet_at(note: &str, when: SystemTime) -> String {
@@ -39,7 +51,7 @@ pub fn packet_at(note: &str, when: SystemTime) -> String {
 /// `rdf:Description` goes beside its own. An input packet without an
 /// `rdf:RDF` is replaced.
 pub fn merged(note: &str, input: Option<&[u8]>) -> String {
-    merged_at(note, input, SystemTime::now())
+    merged_at(note, input, now())
 }
 
 const OUR_PROPERTIES: [&str; 4] = [

@@ -283,8 +283,37 @@ unsafe fn rgb8_to_l_plane_avx2(rgb: &[u8], l: &mut [u16]) {
 #[inline(always)]
 fn rgb8_to_l_plane_body(rgb: &[u8], l: &mut [u16]) {
     assert_eq!(rgb.len(), 3 * l.len(), "rgb8_to_l_plane: length mismatch");
-    for (px, l) in rgb.chunks_exact(3).zip(l) {
+    let full = l.len() / LAB_BLOCK * LAB_BLOCK;
+    for (px, l) in rgb[..3 * full]
+        .chunks_exact(3 * LAB_BLOCK)
+        .zip(l[..full].chunks_exact_mut(LAB_BLOCK))
+    {
+        rgb8_block_to_l(px.try_into().unwrap(), l.try_into().unwrap());
+    }
+    for (px, l) in rgb[3 * full..].chunks_exact(3).zip(&mut l[full..]) {
         *l = rgb8_to_l(px[0], px[1], px[2]);
+    }
+}
+
+/// [`rgb8_to_l`] for [`LAB_BLOCK`] pixels at once, bit for bit the same;
+/// lookups scalar, arithmetic lane-wise.
+#[inline(always)]
+pub fn rgb8_block_to_l(rgb: &[u8; 3 * LAB_BLOCK], l: &mut [u16; LAB_BLOCK]) {
+    const N: usize = LAB_BLOCK;
+    let mut lin = [[0i32; N]; 3];
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        lin[0][i] = LINEARIZE[px[0] as usize] as i32;
+        lin[1][i] = LINEARIZE[px[1] as usize] as i32;
+        lin[2][i] = LINEARIZE[px[2] as usize] as i32;
+    }
+    let m = &RGB_TO_XYZN_Q14[1];
+    let mut y = [0usize; N];
+    for i in 0..N {
+        // In 0..=32768: the row sums to 1<<14, inputs are <= 1<<15.
+        y[i] = mat_row(m, lin[0][i], lin[1][i], lin[2][i], 14) as usize;
+    }
+    for i in 0..N {
+        l[i] = l_from_fy(LAB_F[y[i]] as i32);
     }
 }
 
@@ -421,9 +450,12 @@ mod tests {
             });
             let (mut l, mut a, mut b) = ([0u16; LAB_BLOCK], [0i16; LAB_BLOCK], [0i16; LAB_BLOCK]);
             rgb8_block_to_lab(&rgb, &mut l, &mut a, &mut b);
+            let mut l_only = [0u16; LAB_BLOCK];
+            rgb8_block_to_l(&rgb, &mut l_only);
             for i in 0..LAB_BLOCK {
                 let want = rgb8_to_lab(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2]);
                 assert_eq!((l[i], a[i], b[i]), want);
+                assert_eq!(l_only[i], want.0);
             }
         }
     }

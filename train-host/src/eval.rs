@@ -47,7 +47,7 @@ pub fn prediction_rgb8(s: &Sample, output: &[f32], size: usize) -> Vec<u8> {
         b: &b,
     };
     let mut rgb = vec![0u8; 3 * px];
-    let mut scratch = vec![0i32; recombine::scratch_len(size)];
+    let mut scratch = vec![0i32; recombine::scratch_len(size, size)];
     recombine::colorize(&ab, &l, size, size, &mut rgb, &mut scratch);
     rgb
 }

@@ -773,7 +773,7 @@ fn colorize_one(
         b: &pb,
     };
     let mut rgb = vec![0u8; 3 * w * h];
-    let mut scratch = vec![0i32; recombine::scratch_len(size)];
+    let mut scratch = vec![0i32; recombine::scratch_len(size, w)];
     recombine::colorize(&ab, &l, w, h, &mut rgb, &mut scratch);
     let colour = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("image buffer size")?;
     let result = if a.with_gray {

@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{thread_count, LimitArgs, ModelArg};
 use crate::batch;
 use crate::images::{self, DecodeLimits};
-use crate::output::{self, Format, Pixels};
+use crate::output::{self, BandMut, Format};
 use crate::Session;
 use colorize_shared::lab16;
 
@@ -345,34 +345,37 @@ pub fn colorize_file(
     let plane = images::l_plane(&img);
     drop(img);
     let (w, h) = (plane.width, plane.height);
-    let mut rgb = vec![0u8; 3 * plane.l.len()];
     session
-        .colorize_l(&plane.l, w, h, &mut rgb)
+        .predict(&plane.l, w, h)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
-    let in_place = |e: anyhow::Error| e.context(input.display().to_string());
-    if sixteen {
-        let mut rgb16 = vec![0u16; rgb.len()];
-        lab16::rgb8_to_rgb16_at_l(&rgb, &plane.l, &mut rgb16);
-        drop(rgb);
-        if let Some(space) = &space {
-            space.srgb16_to_input_space(&mut rgb16).map_err(in_place)?;
+    // From here the frame streams: each band of rows is recombined, taken
+    // to 16 bits and back to the input's space if asked, and encoded, so no
+    // full-size RGB buffer exists (JPEG outputs aside: their encoder wants
+    // the whole frame).
+    let mut band8 = Vec::new();
+    let mut fill = |y0: usize, band: BandMut<'_>| -> Result<()> {
+        match band {
+            BandMut::Rgb8(rgb) => {
+                let l_rows = &plane.l[w * y0..][..rgb.len() / 3];
+                session.colorize_rows(w, h, y0, l_rows, rgb);
+                if let Some(space) = &space {
+                    space.srgb8_to_input_space(rgb)?;
+                }
+            }
+            BandMut::Rgb16(rgb) => {
+                let l_rows = &plane.l[w * y0..][..rgb.len() / 3];
+                band8.resize(rgb.len(), 0);
+                session.colorize_rows(w, h, y0, l_rows, &mut band8);
+                lab16::rgb8_to_rgb16_at_l(&band8, l_rows, rgb);
+                if let Some(space) = &space {
+                    space.srgb16_to_input_space(rgb)?;
+                }
+            }
         }
-        output::write_image(
-            output,
-            format,
-            w,
-            h,
-            Pixels::Rgb16(&rgb16),
-            provenance,
-            &meta,
-        )
-    } else {
-        if let Some(space) = &space {
-            space.srgb8_to_input_space(&mut rgb).map_err(in_place)?;
-        }
-        output::write_image(output, format, w, h, Pixels::Rgb8(&rgb), provenance, &meta)
-    }
-    .with_context(|| input.display().to_string())
+        Ok(())
+    };
+    output::write_image_bands(output, format, (w, h, sixteen), provenance, &meta, &mut fill)
+        .with_context(|| input.display().to_string())
 }
 
 #[cfg(test)]
