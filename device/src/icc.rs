@@ -25,6 +25,9 @@ pub struct InputSpace {
     profile: ColorProfile,
     bytes: Vec<u8>,
     rgb: bool,
+    /// This space -> sRGB, built by [`prepare`]: L* is taken band by band.
+    fwd8: OnceLock<Executor<u8>>,
+    fwd16: OnceLock<Executor<u16>>,
     /// sRGB -> this space, built on first use: outputs convert band by band.
     back8: OnceLock<Executor<u8>>,
     back16: OnceLock<Executor<u16>>,
@@ -48,6 +51,8 @@ impl InputSpace {
             profile,
             bytes: icc.to_vec(),
             rgb,
+            fwd8: OnceLock::new(),
+            fwd16: OnceLock::new(),
             back8: OnceLock::new(),
             back16: OnceLock::new(),
         })
@@ -70,17 +75,13 @@ impl InputSpace {
         }
         let layout = if self.rgb { Layout::Rgb } else { Layout::Gray };
         let (w, h) = (img.width(), img.height());
-        let srgb = ColorProfile::new_srgb();
         Ok(if crate::images::is_16_bit(img) {
             let src = if self.rgb {
                 img.to_rgb16().into_raw()
             } else {
                 img.to_luma16().into_raw()
             };
-            let dst = transform(&src, layout, |opts| {
-                self.profile
-                    .create_transform_16bit(layout, &srgb, Layout::Rgb, opts)
-            })?;
+            let dst = run(self.forward16()?.as_ref(), &src, layout)?;
             DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, dst).expect("sized above"))
         } else {
             let src = if self.rgb {
@@ -88,12 +89,86 @@ impl InputSpace {
             } else {
                 img.to_luma8().into_raw()
             };
-            let dst = transform(&src, layout, |opts| {
-                self.profile
-                    .create_transform_8bit(layout, &srgb, Layout::Rgb, opts)
-            })?;
+            let dst = run(self.forward8()?.as_ref(), &src, layout)?;
             DynamicImage::ImageRgb8(image::ImageBuffer::from_raw(w, h, dst).expect("sized above"))
         })
+    }
+
+    /// The transform of this space's gray or RGB samples to sRGB RGB, at
+    /// 8 or 16 bits, built once.
+    fn forward<'a, T: Copy + Default>(
+        &self,
+        cache: &'a OnceLock<Executor<T>>,
+        make: impl FnOnce(&ColorProfile, Layout, &ColorProfile) -> Result<Executor<T>, CmsError>,
+    ) -> Result<&'a Executor<T>> {
+        if let Some(t) = cache.get() {
+            return Ok(t);
+        }
+        let layout = if self.rgb { Layout::Rgb } else { Layout::Gray };
+        let t = make(&self.profile, layout, &ColorProfile::new_srgb()).map_err(cms)?;
+        Ok(cache.get_or_init(|| t))
+    }
+
+    fn forward8(&self) -> Result<&Executor<u8>> {
+        self.forward(&self.fwd8, |p, layout, srgb| {
+            p.create_transform_8bit(layout, srgb, Layout::Rgb, TransformOptions::default())
+        })
+    }
+
+    fn forward16(&self) -> Result<&Executor<u16>> {
+        self.forward(&self.fwd16, |p, layout, srgb| {
+            p.create_transform_16bit(layout, srgb, Layout::Rgb, TransformOptions::default())
+        })
+    }
+
+    /// L* of `img` through this profile into `l` (resized to fit), band by
+    /// band: the same values as [`images::l_plane_into`] of
+    /// [`InputSpace::to_srgb`]'s image, without that full-size copy. Returns
+    /// the width and height.
+    ///
+    /// [`images::l_plane_into`]: crate::images::l_plane_into
+    pub fn l_plane_into(&self, img: &DynamicImage, l: &mut Vec<u16>) -> Result<(usize, usize)> {
+        // Rows per band: the band's sRGB stays in the L2 cache.
+        const ROWS: usize = 16;
+        let (width, height) = (img.width() as usize, img.height() as usize);
+        let channels = if self.rgb { 3 } else { 1 };
+        let band_samples = channels * width * ROWS;
+        match img {
+            DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) if self.fits(img) => {
+                let t = self.forward8()?;
+                l.resize(width * height, 0);
+                let mut srgb = vec![0u8; 3 * width * ROWS.min(height)];
+                for (src, l) in img
+                    .as_bytes()
+                    .chunks(band_samples)
+                    .zip(l.chunks_mut(width * ROWS))
+                {
+                    let srgb = &mut srgb[..3 * l.len()];
+                    t.transform(src, srgb).map_err(cms)?;
+                    colorize_shared::lab::rgb8_to_l_plane(srgb, l);
+                }
+            }
+            DynamicImage::ImageLuma16(_) | DynamicImage::ImageRgb16(_) if self.fits(img) => {
+                let t = self.forward16()?;
+                let src: &[u16] = match img {
+                    DynamicImage::ImageLuma16(g) => g.as_raw(),
+                    DynamicImage::ImageRgb16(c) => c.as_raw(),
+                    _ => unreachable!("matched above"),
+                };
+                l.resize(width * height, 0);
+                let mut srgb = vec![0u16; 3 * width * ROWS.min(height)];
+                for (src, l) in src.chunks(band_samples).zip(l.chunks_mut(width * ROWS)) {
+                    let srgb = &mut srgb[..3 * l.len()];
+                    t.transform(src, srgb).map_err(cms)?;
+                    colorize_shared::lab16::rgb16_to_l_plane(srgb, l);
+                }
+            }
+            // Alpha and the rarer layouts: through a converted copy.
+            _ => {
+                crate::images::l_plane_into(&self.to_srgb(img)?, l);
+            }
+        }
+        Ok((width, height))
     }
 
     /// The profile the output carries.
@@ -162,31 +237,22 @@ fn run<T: Copy + Default>(
     Ok(dst)
 }
 
-/// `src` (pixels of `layout`) through the transform `make` builds, to RGB.
-fn transform<T: Copy + Default>(
-    src: &[T],
-    layout: Layout,
-    make: impl FnOnce(TransformOptions) -> Result<Executor<T>, CmsError>,
-) -> Result<Vec<T>> {
-    run(make(TransformOptions::default()).map_err(cms)?.as_ref(), src, layout)
-}
-
-/// One input through its profile: `img` in sRGB, `meta.icc` set to the
-/// profile its output carries, and the space to take the output back to.
-/// A profile that can not be used is dropped (the output is then plain
-/// sRGB, which untagged files are taken to be) and the reason returned.
+/// The colour space of one input from its profile: the space to take L*
+/// through ([`InputSpace::l_plane_into`]) and the output back to, with
+/// `meta.icc` set to the profile the output carries. A profile that can not
+/// be used is dropped (the output is then plain sRGB, which untagged files
+/// are taken to be) and the reason returned.
 pub fn prepare(
-    img: DynamicImage,
+    img: &DynamicImage,
     meta: &mut crate::images::Metadata,
-) -> (DynamicImage, Option<InputSpace>, Option<String>) {
+) -> (Option<InputSpace>, Option<String>) {
     let Some(icc) = meta.icc.take() else {
-        return (img, None, None);
+        return (None, None);
     };
     let space = match InputSpace::from_icc(&icc) {
-        Ok(space) if space.fits(&img) => space,
+        Ok(space) if space.fits(img) => space,
         Ok(_) => {
             return (
-                img,
                 None,
                 Some(
                     "its ICC profile does not match its pixels (gray and RGB); taken as sRGB"
@@ -194,14 +260,20 @@ pub fn prepare(
                 ),
             )
         }
-        Err(e) => return (img, None, Some(e.to_string())),
+        Err(e) => return (None, Some(e.to_string())),
     };
-    match space.to_srgb(&img) {
-        Ok(srgb) => {
+    // Built now, so that a profile moxcms can not use is reported here.
+    let built = if crate::images::is_16_bit(img) {
+        space.forward16().map(drop)
+    } else {
+        space.forward8().map(drop)
+    };
+    match built {
+        Ok(()) => {
             meta.icc = Some(space.output_icc());
-            (srgb, Some(space), None)
+            (Some(space), None)
         }
-        Err(e) => (img, None, Some(e.to_string())),
+        Err(e) => (None, Some(e.to_string())),
     }
 }
 

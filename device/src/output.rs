@@ -154,7 +154,6 @@ pub type Fill<'f> = dyn FnMut(usize, BandMut<'_>) -> Result<()> + 'f;
 /// Rows per PNG band: the band's RGB stays in the L2 cache.
 const PNG_BAND_ROWS: usize = colorize_shared::recombine::BAND_ROWS;
 
-
 /// Encodes `rgb` (interleaved sRGB8) into `out`: [`encode_pixels`].
 pub fn encode(
     out: &mut Vec<u8>,
@@ -208,11 +207,16 @@ pub fn encode_pixels(
 }
 
 /// A [`Fill`] that copies the bands out of whole-frame `pixels`.
-fn copy_from(pixels: Pixels<'_>, width: usize) -> impl FnMut(usize, BandMut<'_>) -> Result<()> + '_ {
+fn copy_from(
+    pixels: Pixels<'_>,
+    width: usize,
+) -> impl FnMut(usize, BandMut<'_>) -> Result<()> + '_ {
     move |y0, band| {
         let at = 3 * width * y0;
         match (pixels, band) {
-            (Pixels::Rgb8(src), BandMut::Rgb8(dst)) => dst.copy_from_slice(&src[at..at + dst.len()]),
+            (Pixels::Rgb8(src), BandMut::Rgb8(dst)) => {
+                dst.copy_from_slice(&src[at..at + dst.len()])
+            }
             (Pixels::Rgb16(src), BandMut::Rgb16(dst)) => {
                 dst.copy_from_slice(&src[at..at + dst.len()])
             }
@@ -432,7 +436,10 @@ fn encode_tiff<W: Write + io::Seek>(
     d.write_tag(Tag::ImageLength, height as u32)?;
     d.write_tag(Tag::BitsPerSample, &[bits, bits, bits][..])?;
     d.write_tag(Tag::Compression, CompressionMethod::LZW.to_u16())?;
-    d.write_tag(Tag::PhotometricInterpretation, PhotometricInterpretation::RGB.to_u16())?;
+    d.write_tag(
+        Tag::PhotometricInterpretation,
+        PhotometricInterpretation::RGB.to_u16(),
+    )?;
     d.write_tag(Tag::StripOffsets, &offsets[..])?;
     d.write_tag(Tag::SamplesPerPixel, 3u16)?;
     d.write_tag(Tag::RowsPerStrip, rows_per_strip as u32)?;

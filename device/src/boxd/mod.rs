@@ -400,12 +400,12 @@ fn process_file(
     let bytes = std::fs::read(path).context("cannot read")?;
     let (img, mut meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits)?;
     drop(bytes);
-    let (img, space, note) = crate::icc::prepare(img, &mut meta);
+    let (space, note) = crate::icc::prepare(&img, &mut meta);
     if let Some(note) = note {
         log(format_args!("note: {}: {note}", path.display()));
     }
-    let (w, h) = images::l_plane_into(&img, l);
-    drop(img);
+    let (w, h) = images::l_plane_in(&img, space.as_ref(), l)?;
+    images::recycle(img);
     rgb.resize(3 * w * h, 0);
     colorizer
         .colorize(l, w, h, rgb)

@@ -202,6 +202,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         return;
                     }
                 };
+                // This worker's L* plane, reused from image to image.
+                let mut l = Vec::new();
                 loop {
                     if stop.load(Ordering::Relaxed) {
                         break;
@@ -213,6 +215,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     let t = Instant::now();
                     let done = colorize_file(
                         &mut session,
+                        &mut l,
                         &job.input,
                         &job.output,
                         (args.format, args.depth),
@@ -323,9 +326,11 @@ pub fn plan_outputs(inputs: &[images::Input], out: &Path, format: Format) -> Res
 }
 
 /// Reads `input`, colourizes it at full size and writes `output` atomically,
-/// in `format` at the bit depth `depth` asks for.
+/// in `format` at the bit depth `depth` asks for; `l` is the worker's L*
+/// plane, reused.
 pub fn colorize_file(
     session: &mut Session<'_>,
+    l: &mut Vec<u16>,
     input: &Path,
     output: &Path,
     (format, depth): (Format, Depth),
@@ -338,15 +343,16 @@ pub fn colorize_file(
         Depth::Sixteen => true,
         Depth::Same => images::is_16_bit(&img) && format != Format::Jpeg,
     };
-    let (img, space, note) = crate::icc::prepare(img, &mut meta);
+    let (space, note) = crate::icc::prepare(&img, &mut meta);
     if let Some(note) = note {
         eprintln!("note: {}: {note}", input.display());
     }
-    let plane = images::l_plane(&img);
-    drop(img);
-    let (w, h) = (plane.width, plane.height);
+    let (w, h) =
+        images::l_plane_in(&img, space.as_ref(), l).with_context(|| input.display().to_string())?;
+    images::recycle(img);
+    let l = &l[..];
     session
-        .predict(&plane.l, w, h)
+        .predict(l, w, h)
         .with_context(|| format!("{}: colourization failed", input.display()))?;
     // From here the frame streams: each band of rows is recombined, taken
     // to 16 bits and back to the input's space if asked, and encoded, so no
@@ -356,14 +362,14 @@ pub fn colorize_file(
     let mut fill = |y0: usize, band: BandMut<'_>| -> Result<()> {
         match band {
             BandMut::Rgb8(rgb) => {
-                let l_rows = &plane.l[w * y0..][..rgb.len() / 3];
+                let l_rows = &l[w * y0..][..rgb.len() / 3];
                 session.colorize_rows(w, h, y0, l_rows, rgb);
                 if let Some(space) = &space {
                     space.srgb8_to_input_space(rgb)?;
                 }
             }
             BandMut::Rgb16(rgb) => {
-                let l_rows = &plane.l[w * y0..][..rgb.len() / 3];
+                let l_rows = &l[w * y0..][..rgb.len() / 3];
                 band8.resize(rgb.len(), 0);
                 session.colorize_rows(w, h, y0, l_rows, &mut band8);
                 lab16::rgb8_to_rgb16_at_l(&band8, l_rows, rgb);
@@ -374,8 +380,15 @@ pub fn colorize_file(
         }
         Ok(())
     };
-    output::write_image_bands(output, format, (w, h, sixteen), provenance, &meta, &mut fill)
-        .with_context(|| input.display().to_string())
+    output::write_image_bands(
+        output,
+        format,
+        (w, h, sixteen),
+        provenance,
+        &meta,
+        &mut fill,
+    )
+    .with_context(|| input.display().to_string())
 }
 
 #[cfg(test)]

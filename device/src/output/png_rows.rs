@@ -208,9 +208,8 @@ impl Filtered {
             match kind {
                 2 => (0..n).for_each(|i| o[i] = x[i].wrapping_sub(b[i])),
                 1 => (0..n).for_each(|i| o[i] = x[i].wrapping_sub(a[i])),
-                3 => (0..n).for_each(|i| {
-                    o[i] = x[i].wrapping_sub((a[i] & b[i]) + ((a[i] ^ b[i]) >> 1))
-                }),
+                3 => (0..n)
+                    .for_each(|i| o[i] = x[i].wrapping_sub((a[i] & b[i]) + ((a[i] ^ b[i]) >> 1))),
                 _ => (0..n).for_each(|i| o[i] = x[i].wrapping_sub(paeth(a[i], b[i], c[i]))),
             }
             let cost = cost(out);
@@ -238,7 +237,10 @@ fn cost(row: &[u8]) -> u64 {
     let mut total = 0u64;
     for c in &mut chunks {
         // At most 64 x 128: no overflow in u16.
-        total += c.iter().map(|&v| (v as i8).unsigned_abs() as u16).sum::<u16>() as u64;
+        total += c
+            .iter()
+            .map(|&v| (v as i8).unsigned_abs() as u16)
+            .sum::<u16>() as u64;
     }
     total
         + chunks
@@ -299,10 +301,15 @@ mod tests {
         out.seek(SeekFrom::End(0)).unwrap();
         let bpp = if sixteen { 6 } else { 3 };
         let row = bpp * w as usize;
-        write_idat::<_, io::Error>(&mut out, (row, h as usize, bpp), band_rows, &mut |y0, band| {
-            band.copy_from_slice(&data[y0 * row..][..band.len()]);
-            Ok(())
-        })
+        write_idat::<_, io::Error>(
+            &mut out,
+            (row, h as usize, bpp),
+            band_rows,
+            &mut |y0, band| {
+                band.copy_from_slice(&data[y0 * row..][..band.len()]);
+                Ok(())
+            },
+        )
         .unwrap();
         out.write_all(&whole[whole.len() - 12..]).unwrap();
         out.into_inner()
@@ -371,7 +378,11 @@ mod tests {
             for b in (0..=255u8).step_by(7) {
                 for c in (0..=255u8).step_by(3) {
                     let p = a as i32 + b as i32 - c as i32;
-                    let (pa, pb, pc) = ((p - a as i32).abs(), (p - b as i32).abs(), (p - c as i32).abs());
+                    let (pa, pb, pc) = (
+                        (p - a as i32).abs(),
+                        (p - b as i32).abs(),
+                        (p - c as i32).abs(),
+                    );
                     let want = if pa <= pb && pa <= pc {
                         a
                     } else if pb <= pc {
