@@ -129,26 +129,26 @@ pub fn lab_block_to_rgb8(
     lab_block_to_rgb8_clipped(l, a, b, rgb);
 }
 
-/// [`lab_block_to_rgb8`], also saying whether any pixel of the block was
-/// out of range: a linear channel clipped to black or white, or L* above
-/// 100. Where none was, every pixel is the sRGB8 colour nearest its exact
-/// Lab value, and its L* is within the 8-bit rounding of the one asked
-/// for (what the recombination's lightness hold relies on).
+/// [`lab_block_to_rgb8`], also saying which pixels were out of range (bit
+/// `i` of the result for pixel `i`): a linear channel clipped to black or
+/// white, or L* above 100. A pixel that was not is the sRGB8 colour nearest
+/// its exact Lab value, and its L* is within the 8-bit rounding of the one
+/// asked for (what the recombination's lightness hold relies on).
 #[inline(always)]
 pub fn lab_block_to_rgb8_clipped(
     l: &[u16; LAB_BLOCK],
     a: &[i16; LAB_BLOCK],
     b: &[i16; LAB_BLOCK],
     rgb: &mut [u8; 3 * LAB_BLOCK],
-) -> bool {
+) -> u16 {
     const N: usize = LAB_BLOCK;
     const MASK: i32 = (1 << F_INV_SHIFT) - 1;
     const HALF: i32 = 1 << (F_INV_SHIFT - 1);
     // f-values -> table index and fraction.
     let (mut ix, mut fr) = ([[0i32; N]; 3], [[0i32; N]; 3]);
-    let mut out = 0u32;
+    let mut out = [false; N];
     for i in 0..N {
-        out |= (l[i] > L_MAX) as u32;
+        out[i] = l[i] > L_MAX;
         let li = l[i].min(L_MAX) as u32;
         let fy = (((li + 4096) * 72316 + (1 << 15)) >> 16) as i32;
         let fx = fy + ((a[i] as i32 * 16777 + (1 << 15)) >> 16);
@@ -177,7 +177,7 @@ pub fn lab_block_to_rgb8_clipped(
         let z = v0[2][i] + (((v1[2][i] - v0[2][i]) * fr[2][i] + HALF) >> F_INV_SHIFT);
         for c in 0..3 {
             let v = mat_row(&m[c], x, y, z, 12);
-            out |= (v as u32 > 32768) as u32;
+            out[i] |= v as u32 > 32768;
             e[c][i] = v.clamp(0, 32768);
         }
     }
@@ -186,7 +186,7 @@ pub fn lab_block_to_rgb8_clipped(
         px[1] = ENCODE[e[1][i] as usize];
         px[2] = ENCODE[e[2][i] as usize];
     }
-    out != 0
+    out.iter().rev().fold(0, |m, &o| (m << 1) | o as u16)
 }
 
 /// Interleaved RGB8 -> L, a, b planes. Panics if the lengths disagree
