@@ -4,6 +4,9 @@
 thread each.
 
     python bench/reference_pipeline.py photo.jpg out.png models/colorize-default-int8.onnx
+    python bench/reference_pipeline.py --model models/colorize-default-int8.onnx --out DIR a.jpg b.jpg ...
+
+(the second form: many photos in one process, as `colorize files` runs them)
 
 Steps, as in the Rust pipeline: decode the JPEG; L* of the full-resolution
 image; L* resized to the model's input size (area average); the model
@@ -15,6 +18,7 @@ binary's chroma reduction for out-of-gamut pixels and its atomic, fsynced
 write.
 """
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -52,10 +56,17 @@ def colorize(sess, src, dst):
 
 
 def main():
-    if len(sys.argv) != 4:
-        raise SystemExit(__doc__)
     cv2.setNumThreads(1)
-    colorize(session(sys.argv[3]), sys.argv[1], sys.argv[2])
+    args = sys.argv[1:]
+    if args[:1] == ["--model"] and len(args) >= 5 and args[2] == "--out":
+        sess, out = session(args[1]), Path(args[3])
+        out.mkdir(parents=True, exist_ok=True)
+        for p in args[4:]:
+            colorize(sess, p, str(out / (Path(p).stem + ".png")))
+        return
+    if len(args) != 3:
+        raise SystemExit(__doc__)
+    colorize(session(args[2]), args[0], args[1])
 
 
 if __name__ == "__main__":

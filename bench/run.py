@@ -389,6 +389,13 @@ def main():
     for r in rows:
         print(json.dumps(r), file=sys.stderr)
     text = report(info, rows, frame, args)
+    # Sections other tools write (`<!-- NAME:begin -->` .. `<!-- NAME:end -->`:
+    # the six-photo run, the ARM instruction counts) are kept.
+    old = Path(args.out).read_text() if Path(args.out).exists() else ""
+    kept = re.findall(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
+    for name in kept:
+        m = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", old, flags=re.S)
+        text = text.rstrip() + "\n\n" + m.group(0) + "\n"
     Path(args.out).write_text(text)
     print(text)
 

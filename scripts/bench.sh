@@ -6,6 +6,22 @@
 #
 #   scripts/bench.sh                       # photo from ../shared/data/photos if there
 #   BENCH_PHOTO=my-2560x1600.jpg scripts/bench.sh
+#   scripts/bench.sh photos                # only the six-photo section (issue 17)
+#   BENCH_BEFORE=dir scripts/bench.sh photos   # ... beside an earlier build
+#
+# `photos`: `colorize files` over the six photos of ../shared/data/photos
+# (or BENCH_PHOTOS, a folder) as one process, against one Python process
+# that only decodes and re-encodes them with OpenCV and against the Python
+# OpenCV + onnxruntime colourize pipeline, with peak RSS and the per-photo
+# stages; writes its section of BENCHMARKS.md in place. BENCH_BEFORE is a
+# folder holding `colorize` (profile dist) and `stages` (the example,
+# release) built from an earlier commit, e.g.
+#   git worktree add /tmp/before <rev> && cd /tmp/before && \
+#     cargo build --profile dist -p colorize-device --bin colorize && \
+#     cargo build --release -p colorize-device --example stages && \
+#     mkdir -p /tmp/before-bin && cp target/dist/colorize target/release/examples/stages /tmp/before-bin/
+# (`stages --stage all` came with issue 17: for an older commit, copy
+# today's device/examples/stages.rs into it first).
 #
 # Environment: BENCH_PHOTO (a JPEG; default the first 2560x1600 photo in
 # ../shared/data/photos, else a generated image), BENCH_CPU (core to pin to,
@@ -37,6 +53,33 @@ if ! "$venv/bin/python" -c 'import cv2, onnxruntime, numpy' 2>/dev/null; then
     mkdir -p .cache
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check opencv-python-headless onnxruntime numpy
+fi
+
+if [ "${1:-}" = photos ]; then
+    # `colorize` as it ships (profile dist: LTO, what scripts/dist.sh
+    # builds); the per-stage example from the release profile.
+    log "cargo build --profile dist -p colorize-device --bin colorize (LTO: minutes)"
+    cargo build --profile dist -q -p colorize-device --bin colorize
+    log "cargo build --release -p colorize-device --example stages"
+    cargo build --release -q -p colorize-device --example stages
+    dir="${BENCH_PHOTOS:-../shared/data/photos}"
+    photos=("$dir"/*.jpg)
+    [ -f "${photos[0]}" ] || { log "no JPEG photos in $dir (set BENCH_PHOTOS)"; exit 1; }
+    before=()
+    [ -n "${BENCH_BEFORE:-}" ] && before=(--before "$BENCH_BEFORE" --before-label "${BENCH_BEFORE_LABEL:-before}")
+    log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$venv/bin/python" bench/photos.py \
+        --colorize "${CARGO_TARGET_DIR:-target}/dist/colorize" \
+        --stages "${CARGO_TARGET_DIR:-target}/release/examples/stages" \
+        "${before[@]}" \
+        --photos "${photos[@]}" \
+        --model models/colorize-default-int8.onnx \
+        --cpu "${BENCH_CPU:-0}" \
+        --runs "${BENCH_FRAME_RUNS:-5}" \
+        --out "${BENCH_OUT:-BENCHMARKS.md}" \
+        --note "${BENCH_NOTE:-}"
+    log "wrote the photos section of ${BENCH_OUT:-BENCHMARKS.md}"
+    exit 0
 fi
 
 log "cargo build --release -p colorize-device --bin colorize --example bench"

@@ -77,6 +77,18 @@ fn main() {
         })
         .collect();
     table(&mut src, "LAB_F_INV", "i32", &finv);
+    // Y/Yn of every L* (Q8.8): the Lab -> sRGB conversions' `f_inv(fy)`,
+    // by the same fixed-point steps, so one lookup replaces two and an
+    // interpolation (lab.rs tests it against the steps).
+    let y_of_l: Vec<i32> = (0..=25600i64)
+        .map(|l| {
+            let fy = (((l + 4096) * 72316 + (1 << 15)) >> 16) as i32;
+            let t = fy.clamp(F_INV_LO, F_INV_HI) - F_INV_LO;
+            let (i, frac) = ((t >> F_INV_SHIFT) as usize, t & ((1 << F_INV_SHIFT) - 1));
+            finv[i] + (((finv[i + 1] - finv[i]) * frac + (1 << (F_INV_SHIFT - 1))) >> F_INV_SHIFT)
+        })
+        .collect();
+    table(&mut src, "Y_OF_L", "i32", &y_of_l);
     writeln!(
         src,
         "pub(crate) const F_INV_LO: i32 = {F_INV_LO};\n\

@@ -391,9 +391,13 @@ fn read_pixels(decoder: impl ImageDecoder) -> image::ImageResult<DynamicImage> {
     ) {
         return DynamicImage::from_decoder(decoder);
     }
+    // Only growth is zeroed: the decoder overwrites every byte it is given.
     let mut buf = SPARE.with(|s| s.take());
-    buf.clear();
-    buf.resize(decoder.total_bytes() as usize, 0);
+    let size = decoder.total_bytes() as usize;
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    buf.truncate(size);
     decoder.read_image(&mut buf)?;
     let sized = "buffer sized by the decoder";
     Ok(match color {
@@ -518,6 +522,30 @@ mod tests {
         out.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00]));
         out.extend(chunk(b"IEND", &[]));
         out
+    }
+
+    #[test]
+    fn gray_jpegs_decode_luma_only_and_take_l_from_the_gray_table() {
+        use image::ImageEncoder as _;
+        // One component: zune-jpeg decodes only it (no chroma, no colour
+        // conversion) and L* comes from the exact 256-entry gray table.
+        let gray = image::GrayImage::from_fn(37, 21, |x, y| image::Luma([(x * 7 + y * 11) as u8]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .write_image(gray.as_raw(), 37, 21, image::ExtendedColorType::L8)
+            .unwrap();
+        let img = decode_bytes(&jpeg, &DecodeLimits::DEFAULT).unwrap();
+        let DynamicImage::ImageLuma8(decoded) = &img else {
+            panic!("a gray JPEG decoded as {:?}", img.color());
+        };
+        let plane = l_plane(&img);
+        for (l, v) in plane.l.iter().zip(decoded.as_raw()) {
+            assert_eq!(*l, colorize_shared::lab::gray8_to_l(*v));
+        }
+        // A recycled buffer serves the next decode, whatever its size.
+        recycle(img);
+        let again = decode_bytes(&jpeg, &DecodeLimits::DEFAULT).unwrap();
+        assert_eq!(again.as_bytes(), decoded.as_raw().as_slice());
     }
 
     #[test]

@@ -79,9 +79,64 @@ pub fn write_atomic_with(
     name: &str,
     write: impl FnOnce(&mut io::BufWriter<File>) -> Result<()>,
 ) -> Result<PathBuf> {
+    stage_with(dir, name, write)?.commit()
+}
+
+/// A file written under its temp name in its folder, not yet in place:
+/// [`Staged::commit`] makes it durable and gives it its name; dropped
+/// uncommitted, the temp file is removed. Splitting the two lets a batch
+/// wait for the disk (fsync) while it computes the next image.
+#[derive(Debug)]
+pub struct Staged {
+    file: Option<File>,
+    tmp: PathBuf,
+    dst: PathBuf,
+    dir: PathBuf,
+}
+
+impl Staged {
+    /// The name the file will have.
+    pub fn path(&self) -> &Path {
+        &self.dst
+    }
+
+    /// fsyncs the file, renames it over its name and fsyncs the folder, so
+    /// that the name holds either its old state or the whole new file, even
+    /// across power loss.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let file = self.file.take().expect("committed once");
+        let res = (|| -> io::Result<()> {
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&self.tmp, &self.dst)?;
+            sync_dir(&self.dir)
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e).with_context(|| format!("cannot write {}", self.dst.display()));
+        }
+        Ok(std::mem::take(&mut self.dst))
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `dir/name`'s content to its temp file through `write` (buffered),
+/// for [`Staged::commit`]. If `write` fails, the temp file is removed.
+pub fn stage_with(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> Result<()>,
+) -> Result<Staged> {
     let tmp = tmp_path(dir, name);
     let dst = dir.join(name);
-    let res = (|| -> Result<()> {
+    let res = (|| -> Result<File> {
         let f = OpenOptions::new()
             .write(true)
             .create(true)
@@ -89,17 +144,20 @@ pub fn write_atomic_with(
             .open(&tmp)?;
         let mut w = io::BufWriter::with_capacity(1 << 16, f);
         write(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, &dst)?;
-        Ok(sync_dir(dir)?)
+        Ok(w.into_inner().map_err(|e| e.into_error())?)
     })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", dst.display()));
+    match res {
+        Ok(file) => Ok(Staged {
+            file: Some(file),
+            tmp,
+            dst,
+            dir: dir.to_path_buf(),
+        }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e).with_context(|| format!("cannot write {}", dst.display()))
+        }
     }
-    Ok(dst)
 }
 
 /// Output file formats.
@@ -573,6 +631,20 @@ pub fn write_image_bands(
     meta: &Metadata,
     fill: &mut Fill<'_>,
 ) -> Result<()> {
+    stage_image_bands(path, format, size, provenance, meta, fill)?.commit()?;
+    Ok(())
+}
+
+/// [`write_image_bands`] up to the commit: the encoded file under its temp
+/// name ([`Staged`]).
+pub fn stage_image_bands(
+    path: &Path,
+    format: Format,
+    size: (usize, usize, bool),
+    provenance: &str,
+    meta: &Metadata,
+    fill: &mut Fill<'_>,
+) -> Result<Staged> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -580,11 +652,10 @@ pub fn write_image_bands(
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
-    write_atomic_with(dir, &name.to_string_lossy(), |f| {
+    stage_with(dir, &name.to_string_lossy(), |f| {
         encode_bands(f, format, size, provenance, meta, fill)
             .with_context(|| format!("{}: encoding failed", path.display()))
-    })?;
-    Ok(())
+    })
 }
 
 /// Before a batch or at the box's start: removes the temp files that killed

@@ -24,7 +24,11 @@ fn photo(w: u32, h: u32, sixteen: bool) -> image::DynamicImage {
         let (fx, fy) = (x as f64 / w as f64, y as f64 / h as f64);
         let smooth = 0.5 + 0.45 * ((fx * 6.0 + c as f64 * 2.1).sin() * (fy * 4.0 + c as f64).cos());
         let texture = (((x * 7 + y * 13 + c * 5) % 17) as f64 - 8.0) / 400.0;
-        let patch = if (x / 40 + y / 30) % 5 == 0 { [1.0, 0.05, 0.0][c as usize] } else { smooth };
+        let patch = if (x / 40 + y / 30) % 5 == 0 {
+            [1.0, 0.05, 0.0][c as usize]
+        } else {
+            smooth
+        };
         if (x / 90 + y / 70) % 7 == 3 {
             0.42 // flat
         } else {
@@ -59,12 +63,16 @@ fn save_png(path: &Path, img: &image::DynamicImage, icc: Option<Vec<u8>>) {
             img.to_rgb8().into_raw()
         }
     };
-    enc.write_header().unwrap().write_image_data(&bytes).unwrap();
+    enc.write_header()
+        .unwrap()
+        .write_image_data(&bytes)
+        .unwrap();
 }
 
 /// The whole-frame path, as `colorize files` ran before it streamed.
 fn whole_frame(session: &mut Session<'_>, input: &Path, format: Format, sixteen: bool) -> Vec<u8> {
-    let (img, mut meta): (_, Metadata) = images::open_with_metadata(input, &DecodeLimits::DEFAULT).unwrap();
+    let (img, mut meta): (_, Metadata) =
+        images::open_with_metadata(input, &DecodeLimits::DEFAULT).unwrap();
     let (space, note) = icc::prepare(&img, &mut meta);
     assert!(note.is_none(), "{note:?}");
     let srgb = match &space {
@@ -83,12 +91,28 @@ fn whole_frame(session: &mut Session<'_>, input: &Path, format: Format, sixteen:
         if let Some(space) = &space {
             space.srgb16_to_input_space(&mut rgb16).unwrap();
         }
-        output::encode_pixels(&mut out, format, w, h, Pixels::Rgb16(&rgb16), &provenance, &meta)
+        output::encode_pixels(
+            &mut out,
+            format,
+            w,
+            h,
+            Pixels::Rgb16(&rgb16),
+            &provenance,
+            &meta,
+        )
     } else {
         if let Some(space) = &space {
             space.srgb8_to_input_space(&mut rgb).unwrap();
         }
-        output::encode_pixels(&mut out, format, w, h, Pixels::Rgb8(&rgb), &provenance, &meta)
+        output::encode_pixels(
+            &mut out,
+            format,
+            w,
+            h,
+            Pixels::Rgb8(&rgb),
+            &provenance,
+            &meta,
+        )
     }
     .unwrap();
     out
@@ -133,8 +157,14 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
                 Depth::Sixteen => true,
                 Depth::Same => sixteen_in,
             };
-            let what = format!("{w}x{h} {format:?} {}-bit, ICC {}", if sixteen { 16 } else { 8 }, icc.is_some());
-            let out = tmp.path().join(format!("out-{w}x{h}-{sixteen}.{}", format.extension()));
+            let what = format!(
+                "{w}x{h} {format:?} {}-bit, ICC {}",
+                if sixteen { 16 } else { 8 },
+                icc.is_some()
+            );
+            let out = tmp
+                .path()
+                .join(format!("out-{w}x{h}-{sixteen}.{}", format.extension()));
             colorize_file(
                 &mut session,
                 &mut l,
@@ -147,7 +177,10 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
             .unwrap_or_else(|e| panic!("{what}: {e:#}"));
             let streamed = std::fs::read(&out).unwrap();
             let whole = whole_frame(&mut session, &input, format, sixteen);
-            assert!(streamed == whole, "{what}: the streamed file differs from the whole-frame one");
+            assert!(
+                streamed == whole,
+                "{what}: the streamed file differs from the whole-frame one"
+            );
             // And it is a file a decoder reads back at its size.
             let back = image::load_from_memory(&streamed).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!((back.width(), back.height()), (w, h), "{what}");

@@ -103,7 +103,7 @@ pub fn lab_to_rgb8(l: u16, a: i16, b: i16) -> [u8; 3] {
     // a*/500 and b*/200 in Q15: a_q8 * 0.256 and b_q8 * 0.64, in Q16.
     let fx = fy + ((a as i32 * 16777 + (1 << 15)) >> 16);
     let fz = fy - ((b as i32 * 41943 + (1 << 15)) >> 16);
-    let (x, y, z) = (f_inv(fx), f_inv(fy), f_inv(fz));
+    let (x, y, z) = (f_inv(fx), Y_OF_L[l as usize], f_inv(fz));
     let m = &XYZN_TO_RGB_Q12;
     let enc = |v: i32| ENCODE[v.clamp(0, 32768) as usize];
     [
@@ -145,7 +145,7 @@ pub fn lab_block_to_rgb8_clipped(
     const MASK: i32 = (1 << F_INV_SHIFT) - 1;
     const HALF: i32 = 1 << (F_INV_SHIFT - 1);
     // f-values -> table index and fraction.
-    let (mut ix, mut fr) = ([[0i32; N]; 3], [[0i32; N]; 3]);
+    let (mut ix, mut fr, mut ly) = ([[0i32; N]; 2], [[0i32; N]; 2], [0usize; N]);
     let mut out = [false; N];
     for i in 0..N {
         out[i] = l[i] > L_MAX;
@@ -153,28 +153,33 @@ pub fn lab_block_to_rgb8_clipped(
         let fy = (((li + 4096) * 72316 + (1 << 15)) >> 16) as i32;
         let fx = fy + ((a[i] as i32 * 16777 + (1 << 15)) >> 16);
         let fz = fy - ((b[i] as i32 * 41943 + (1 << 15)) >> 16);
-        for (k, f) in [fx, fy, fz].into_iter().enumerate() {
+        for (k, f) in [fx, fz].into_iter().enumerate() {
             let t = f.clamp(F_INV_LO, F_INV_HI) - F_INV_LO;
             ix[k][i] = t >> F_INV_SHIFT;
             fr[k][i] = t & MASK;
         }
+        ly[i] = li as usize;
     }
-    // Lookups.
-    let (mut v0, mut v1) = ([[0i32; N]; 3], [[0i32; N]; 3]);
-    for k in 0..3 {
+    // Lookups: f_inv(fx), f_inv(fz) by interpolation, f_inv(fy) straight
+    // from L*.
+    let (mut v0, mut v1, mut y) = ([[0i32; N]; 2], [[0i32; N]; 2], [0i32; N]);
+    for k in 0..2 {
         for i in 0..N {
             let j = ix[k][i] as usize;
             v0[k][i] = LAB_F_INV[j];
             v1[k][i] = LAB_F_INV[j + 1];
         }
     }
+    for i in 0..N {
+        y[i] = Y_OF_L[ly[i]];
+    }
     // Interpolation, matrix, clamp -> ENCODE index.
     let m = &XYZN_TO_RGB_Q12;
     let mut e = [[0i32; N]; 3];
     for i in 0..N {
         let x = v0[0][i] + (((v1[0][i] - v0[0][i]) * fr[0][i] + HALF) >> F_INV_SHIFT);
-        let y = v0[1][i] + (((v1[1][i] - v0[1][i]) * fr[1][i] + HALF) >> F_INV_SHIFT);
-        let z = v0[2][i] + (((v1[2][i] - v0[2][i]) * fr[2][i] + HALF) >> F_INV_SHIFT);
+        let y = y[i];
+        let z = v0[1][i] + (((v1[1][i] - v0[1][i]) * fr[1][i] + HALF) >> F_INV_SHIFT);
         for c in 0..3 {
             let v = mat_row(&m[c], x, y, z, 12);
             out[i] |= v as u32 > 32768;
@@ -408,6 +413,14 @@ pub fn l_to_gray8(l: u16) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn y_of_l_is_f_inv_of_fy() {
+        for l in 0..=L_MAX as u32 {
+            let fy = (((l + 4096) * 72316 + (1 << 15)) >> 16) as i32;
+            assert_eq!(Y_OF_L[l as usize], f_inv(fy), "L {l}");
+        }
+    }
 
     #[test]
     fn matrices_have_exact_row_sums() {

@@ -192,9 +192,41 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let next = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
     let threads = thread_count(args.threads).min(jobs.len().max(1));
+    // Workers encode into temp files; one committer makes each durable and
+    // renames it (fsync waits on the disk, not the CPU), so a worker is on
+    // the next image meanwhile. Bounded: at most one image a worker waits.
+    let (commit, committed) =
+        std::sync::mpsc::sync_channel::<(&Job, output::Staged, Instant)>(threads);
+    let finish = |job: &Job, result: Result<()>, t: Instant| {
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(()) => {
+                ok.fetch_add(1, Ordering::Relaxed);
+                record(&job.relative, &job.output, batch::Status::Ok, None, ms);
+            }
+            Err(e) => {
+                bar.suspend(|| eprintln!("error: {e:#}"));
+                let why = Some(format!("{e:#}"));
+                record(&job.relative, &job.output, batch::Status::Failed, why, ms);
+            }
+        }
+        bar.inc(1);
+    };
     std::thread::scope(|s| {
+        s.spawn(|| {
+            for (job, staged, t) in committed {
+                let done = staged.commit().map(drop);
+                finish(
+                    job,
+                    done.with_context(|| job.input.display().to_string()),
+                    t,
+                );
+            }
+        });
         for _ in 0..threads {
+            let commit = commit.clone();
             s.spawn(|| {
+                let commit = commit;
                 let mut session = match model.session() {
                     Ok(session) => session,
                     Err(e) => {
@@ -213,7 +245,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         break;
                     };
                     let t = Instant::now();
-                    let done = colorize_file(
+                    let staged = stage_file(
                         &mut session,
                         &mut l,
                         &job.input,
@@ -222,22 +254,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         &provenance,
                         &limits,
                     );
-                    let ms = t.elapsed().as_secs_f64() * 1000.0;
-                    match done {
-                        Ok(()) => {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                            record(&job.relative, &job.output, batch::Status::Ok, None, ms);
-                        }
-                        Err(e) => {
-                            bar.suspend(|| eprintln!("error: {e:#}"));
-                            let why = Some(format!("{e:#}"));
-                            record(&job.relative, &job.output, batch::Status::Failed, why, ms);
-                        }
+                    match staged {
+                        // The committer outlives the workers: it is there.
+                        Ok(staged) => drop(commit.send((job, staged, t))),
+                        Err(e) => finish(job, Err(e), t),
                     }
-                    bar.inc(1);
                 }
             });
         }
+        drop(commit);
     });
     bar.finish_and_clear();
     let ok = ok.into_inner();
@@ -337,6 +362,31 @@ pub fn colorize_file(
     provenance: &str,
     limits: &DecodeLimits,
 ) -> Result<()> {
+    stage_file(
+        session,
+        l,
+        input,
+        output,
+        (format, depth),
+        provenance,
+        limits,
+    )?
+    .commit()
+    .with_context(|| input.display().to_string())?;
+    Ok(())
+}
+
+/// [`colorize_file`] up to the commit: the output encoded under its temp
+/// name.
+pub fn stage_file(
+    session: &mut Session<'_>,
+    l: &mut Vec<u16>,
+    input: &Path,
+    output: &Path,
+    (format, depth): (Format, Depth),
+    provenance: &str,
+    limits: &DecodeLimits,
+) -> Result<output::Staged> {
     let (img, mut meta) = images::open_with_metadata(input, limits)?;
     let sixteen = match depth {
         Depth::Eight => false,
@@ -380,7 +430,7 @@ pub fn colorize_file(
         }
         Ok(())
     };
-    output::write_image_bands(
+    output::stage_image_bands(
         output,
         format,
         (w, h, sixteen),
