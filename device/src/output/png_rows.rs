@@ -65,6 +65,9 @@ impl<W: Write> Write for Sink<'_, W> {
     }
 }
 
+/// Provides unfiltered rows from a given row on (see [`write_idat`]).
+pub type Rows<'f, E> = dyn FnMut(usize, &mut [u8]) -> Result<(), E> + 'f;
+
 /// Writes one IDAT chunk (and nothing else) holding `height` rows of
 /// `row_bytes` bytes (`bpp` bytes a pixel), filtered and deflated as the png
 /// crate's `write_image_data` does with `Compression::Fast` and
@@ -74,7 +77,7 @@ pub fn write_idat<W: Write + Seek, E: From<io::Error>>(
     out: &mut W,
     (row_bytes, height, bpp): (usize, usize, usize),
     band_rows: usize,
-    fill: &mut dyn FnMut(usize, &mut [u8]) -> Result<(), E>,
+    fill: &mut Rows<'_, E>,
 ) -> Result<(), E> {
     let raw = (row_bytes + 1) * height;
     let start = out.stream_position()?;
