@@ -591,52 +591,9 @@ fn write_tiff_entry<W: Write + io::Seek, K: tiff::encoder::TiffKind>(
     Ok(())
 }
 
-/// Writes an image so that `path` either keeps its old state or holds the
-/// whole new file, durably ([`write_atomic_with`]): whole-frame `pixels`
-/// through [`write_image_bands`].
-pub fn write_image(
-    path: &Path,
-    format: Format,
-    width: usize,
-    height: usize,
-    pixels: Pixels<'_>,
-    provenance: &str,
-    meta: &Metadata,
-) -> Result<()> {
-    anyhow::ensure!(
-        pixels.samples() == 3 * width * height,
-        "RGB buffer has {} samples, {width}x{height} needs {}",
-        pixels.samples(),
-        3 * width * height
-    );
-    let sixteen = matches!(pixels, Pixels::Rgb16(_));
-    write_image_bands(
-        path,
-        format,
-        (width, height, sixteen),
-        provenance,
-        meta,
-        &mut copy_from(pixels, width),
-    )
-}
-
-/// Writes an image atomically and durably, encoded band by band
-/// ([`encode_bands`]) straight into the temp file: PNG and TIFF outputs
-/// never exist whole in memory.
-pub fn write_image_bands(
-    path: &Path,
-    format: Format,
-    size: (usize, usize, bool),
-    provenance: &str,
-    meta: &Metadata,
-    fill: &mut Fill<'_>,
-) -> Result<()> {
-    stage_image_bands(path, format, size, provenance, meta, fill)?.commit()?;
-    Ok(())
-}
-
-/// [`write_image_bands`] up to the commit: the encoded file under its temp
-/// name ([`Staged`]).
+/// Encodes an image band by band ([`encode_bands`]) straight into its temp
+/// file, for [`Staged::commit`] to put in place atomically and durably: PNG
+/// and TIFF outputs never exist whole in memory.
 pub fn stage_image_bands(
     path: &Path,
     format: Format,
