@@ -308,14 +308,9 @@ unsafe fn rgb8_to_l_plane_avx2(rgb: &[u8], l: &mut [u16]) {
 #[inline(always)]
 fn rgb8_to_l_plane_body(rgb: &[u8], l: &mut [u16]) {
     assert_eq!(rgb.len(), 3 * l.len(), "rgb8_to_l_plane: length mismatch");
-    let full = l.len() / LAB_BLOCK * LAB_BLOCK;
-    for (px, l) in rgb[..3 * full]
-        .chunks_exact(3 * LAB_BLOCK)
-        .zip(l[..full].chunks_exact_mut(LAB_BLOCK))
-    {
-        rgb8_block_to_l(px.try_into().unwrap(), l.try_into().unwrap());
-    }
-    for (px, l) in rgb[3 * full..].chunks_exact(3).zip(&mut l[full..]) {
+    // Pixel by pixel: as fast as blocks of [`rgb8_block_to_l`] with AVX2,
+    // and 10-14 % fewer instructions on aarch64 and armv7.
+    for (px, l) in rgb.chunks_exact(3).zip(l) {
         *l = rgb8_to_l(px[0], px[1], px[2]);
     }
 }
