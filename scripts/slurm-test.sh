@@ -44,10 +44,20 @@ chmod 755 "$work"
 cleanup() {
     # Our cluster's jobs first (SLURM_CONF points at it), then its daemons.
     [ -n "${SLURM_CONF:-}" ] && scancel --quiet --user=root 2>/dev/null || true
-    [ -f "$work/slurmctld.pid" ] && kill "$(cat "$work/slurmctld.pid")" 2>/dev/null || true
-    [ -f "$work/slurmd.pid" ] && kill "$(cat "$work/slurmd.pid")" 2>/dev/null || true
-    [ -f "$work/munged.pid" ] && kill "$(cat "$work/munged.pid")" 2>/dev/null || true
-    if [ "${KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work"; fi
+    local pids=()
+    for d in slurmctld slurmd munged; do
+        [ -f "$work/$d.pid" ] && pids+=("$(cat "$work/$d.pid")")
+    done
+    [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null || true
+    # slurmctld writes its state on the way out: wait for the daemons to be
+    # gone before removing their folder (up to 10 s), and never fail on it.
+    for _ in $(seq 100); do
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    if [ "${KEEP:-0}" = 1 ]; then log "kept $work"; else rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work"; } || true; fi
 }
 trap cleanup EXIT
 
