@@ -101,12 +101,10 @@ impl InputSpace {
         cache: &'a OnceLock<Executor<T>>,
         make: impl FnOnce(&ColorProfile, Layout, &ColorProfile) -> Result<Executor<T>, CmsError>,
     ) -> Result<&'a Executor<T>> {
-        if let Some(t) = cache.get() {
-            return Ok(t);
-        }
         let layout = if self.rgb { Layout::Rgb } else { Layout::Gray };
-        let t = make(&self.profile, layout, &ColorProfile::new_srgb()).map_err(cms)?;
-        Ok(cache.get_or_init(|| t))
+        cached(cache, || {
+            make(&self.profile, layout, &ColorProfile::new_srgb())
+        })
     }
 
     fn forward8(&self) -> Result<&Executor<u8>> {
@@ -208,18 +206,25 @@ impl InputSpace {
         if !self.rgb {
             return Ok(());
         }
-        let t = match cache.get() {
-            Some(t) => t,
-            None => {
-                let t = transform_of(&ColorProfile::new_srgb(), &self.profile, Default::default())
-                    .map_err(cms)?;
-                cache.get_or_init(|| t)
-            }
-        };
+        let t = cached(cache, || {
+            transform_of(&ColorProfile::new_srgb(), &self.profile, Default::default())
+        })?;
         let out = run(t.as_ref(), rgb, Layout::Rgb)?;
         rgb.copy_from_slice(&out);
         Ok(())
     }
+}
+
+/// The transform in `cache`, built by `make` the first time.
+fn cached<T>(
+    cache: &OnceLock<Executor<T>>,
+    make: impl FnOnce() -> Result<Executor<T>, CmsError>,
+) -> Result<&Executor<T>> {
+    if let Some(t) = cache.get() {
+        return Ok(t);
+    }
+    let t = make().map_err(cms)?;
+    Ok(cache.get_or_init(|| t))
 }
 
 fn cms(e: CmsError) -> anyhow::Error {

@@ -95,11 +95,6 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// The name the file will have.
-    pub fn path(&self) -> &Path {
-        &self.dst
-    }
-
     /// fsyncs the file, renames it over its name and fsyncs the folder, so
     /// that the name holds either its old state or the whole new file, even
     /// across power loss.

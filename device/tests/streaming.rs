@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use colorize_device::cli::files::{colorize_file, Depth};
+use colorize_device::cli::files::{stage_file, Depth};
 use colorize_device::images::{self, DecodeLimits, Metadata};
 use colorize_device::output::{self, Format, Pixels};
 use colorize_device::shared::lab16;
@@ -165,7 +165,7 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
             let out = tmp
                 .path()
                 .join(format!("out-{w}x{h}-{sixteen}.{}", format.extension()));
-            colorize_file(
+            stage_file(
                 &mut session,
                 &mut l,
                 &input,
@@ -174,6 +174,7 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
                 &provenance,
                 &DecodeLimits::DEFAULT,
             )
+            .and_then(|staged| staged.commit())
             .unwrap_or_else(|e| panic!("{what}: {e:#}"));
             let streamed = std::fs::read(&out).unwrap();
             let whole = whole_frame(&mut session, &input, format, sixteen);

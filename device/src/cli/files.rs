@@ -350,34 +350,10 @@ pub fn plan_outputs(inputs: &[images::Input], out: &Path, format: Format) -> Res
     Ok(planned)
 }
 
-/// Reads `input`, colourizes it at full size and writes `output` atomically,
-/// in `format` at the bit depth `depth` asks for; `l` is the worker's L*
+/// Reads `input`, colourizes it at full size and encodes `output` under its
+/// temp name, in `format` at the bit depth `depth` asks for, for
+/// [`output::Staged::commit`] to put in place; `l` is the worker's L*
 /// plane, reused.
-pub fn colorize_file(
-    session: &mut Session<'_>,
-    l: &mut Vec<u16>,
-    input: &Path,
-    output: &Path,
-    (format, depth): (Format, Depth),
-    provenance: &str,
-    limits: &DecodeLimits,
-) -> Result<()> {
-    stage_file(
-        session,
-        l,
-        input,
-        output,
-        (format, depth),
-        provenance,
-        limits,
-    )?
-    .commit()
-    .with_context(|| input.display().to_string())?;
-    Ok(())
-}
-
-/// [`colorize_file`] up to the commit: the output encoded under its temp
-/// name.
 pub fn stage_file(
     session: &mut Session<'_>,
     l: &mut Vec<u16>,
