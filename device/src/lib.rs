@@ -4,6 +4,7 @@
 pub use colorize_model as model;
 pub use colorize_shared as shared;
 
+pub mod alloc;
 pub mod batch;
 pub mod boxd;
 pub mod camera;
