@@ -3,7 +3,7 @@
 2560x1600 photos through three single-process pipelines, one core, one
 thread each, in one run:
 
-- ours: `colorize files PHOTOS --out DIR --threads 1` (embedded int8 model);
+- ours: `colorize files PHOTOS --out DIR --threads 1` (the embedded model);
 - OpenCV decode and re-encode only: `bench/decode_reencode.py`
   (`cv2.imread` + `cv2.imwrite` PNG, nothing else);
 - the Python colourize pipeline: `bench/reference_pipeline.py` (OpenCV +
@@ -74,7 +74,7 @@ def main():
     ap.add_argument("--before", default=None, help="folder with an earlier build's colorize and stages")
     ap.add_argument("--before-label", default="before")
     ap.add_argument("--photos", nargs="+", required=True)
-    ap.add_argument("--model", required=True, help="ONNX file for the Python pipeline (int8, as ours embeds)")
+    ap.add_argument("--model", required=True, help="ONNX file for the Python pipeline (the one ours embeds)")
     ap.add_argument("--cpu", type=int, default=0)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--stage-runs", type=int, default=5)

@@ -3,8 +3,8 @@
 `colorize files photo.jpg --out DIR`, done with OpenCV and onnxruntime, one
 thread each.
 
-    python bench/reference_pipeline.py photo.jpg out.png models/colorize-default-int8.onnx
-    python bench/reference_pipeline.py --model models/colorize-default-int8.onnx --out DIR a.jpg b.jpg ...
+    python bench/reference_pipeline.py photo.jpg out.png models/colorize-default.onnx
+    python bench/reference_pipeline.py --model models/colorize-default.onnx --out DIR a.jpg b.jpg ...
 
 (the second form: many photos in one process, as `colorize files` runs them)
 

@@ -258,7 +258,7 @@ def report(info, rows, frame, args):
     # 4. Camera loop
     if cam:
         ok = cam["loop_per_frame"] == 0
-        p(f"| 4 | camera loop ({cam['size']}, fake camera, embedded int8 model): heap allocations per "
+        p(f"| 4 | camera loop ({cam['size']}, fake camera, embedded model): heap allocations per "
           f"steady-state frame, whole `capture_to_dir` | ours + tract | {cam['loop_per_frame']:.1f} | | | | "
           f"0 | {verdict(ok)} |")
         p(f"| 4 | ... capture -> L* / our code in `colorize_l` / PNG encode (`output::encode`) / tract `run` | | "
@@ -274,7 +274,7 @@ def report(info, rows, frame, args):
         p("| stage | ms |")
         p("|---|---|")
         names = {"decode": "JPEG decode (`images::open`)", "l_plane": "sRGB8 -> L\\* plane (`images::l_plane`)",
-                 "predict": "area resize to 64x64 + tract int8 inference (`Session::predict`)",
+                 "predict": "area resize to 64x64 + tract inference, embedded model (`Session::predict`)",
                  "colorize_l": "predict + bilinear a\\*b\\* upsampling + Lab -> sRGB8 + gamut hold (`Session::colorize_l`)",
                  "encode": "PNG encode (`output::encode`)"}
         for r in stages:
@@ -315,8 +315,8 @@ def report(info, rows, frame, args):
       "cost model of the graph (convolutions).")
     if frame:
         p(f"- Whole frame: median of {args.frame_runs} runs of the whole process (start-up, model load "
-          "and optimisation included, embedded int8 model for ours, `models/colorize-default-int8.onnx` "
-          "for Python), pinned to one core. Ours also does what the reference leaves out: "
+          "and optimisation included, the embedded model for ours, the same file "
+          "(`models/colorize-default.onnx`) for Python), pinned to one core. Ours also does what the reference leaves out: "
           "the out-of-gamut chroma reduction and the atomic, fsynced write. "
           "PNG: ours png crate `Compression::Fast` (fdeflate) with adaptive row filters, "
           "the reference OpenCV's default (zlib level 1); lossless either way.")
@@ -374,9 +374,10 @@ def main():
         tmp = Path(tmp)
         ours_cmd = [str(Path(args.colorize).resolve()), "files", str(jpg), "--out", str(tmp / "ours"),
                     "--threads", "1"]
-        int8 = next((m for m in args.model if "int8" in Path(m).name), args.model[0])
+        # The file ours embeds (the f32 one, models/README.md).
+        embedded = next((m for m in args.model if "int8" not in Path(m).name), args.model[0])
         ref_out = tmp / "ref.png"
-        ref_cmd = [sys.executable, str(HERE / "reference_pipeline.py"), str(jpg), str(ref_out), str(int8)]
+        ref_cmd = [sys.executable, str(HERE / "reference_pipeline.py"), str(jpg), str(ref_out), str(embedded)]
         s_o, min_o, rss_o = timed_process(ours_cmd, args.cpu, args.frame_runs)
         s_r, min_r, rss_r = timed_process(ref_cmd, args.cpu, args.frame_runs)
         ours_png = next((tmp / "ours").glob("*.png"))

@@ -73,7 +73,7 @@ if [ "${1:-}" = photos ]; then
         --stages "${CARGO_TARGET_DIR:-target}/release/examples/stages" \
         "${before[@]}" \
         --photos "${photos[@]}" \
-        --model models/colorize-default-int8.onnx \
+        --model models/colorize-default.onnx \
         --cpu "${BENCH_CPU:-0}" \
         --runs "${BENCH_FRAME_RUNS:-5}" \
         --out "${BENCH_OUT:-BENCHMARKS.md}" \

@@ -19,8 +19,10 @@ pub mod xmp;
 
 pub use runtime::{Colorize, Model, Session};
 
-/// The default model, compiled in: int8, see `models/README.md`.
-pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/colorize-default-int8.onnx");
+/// The default model, compiled in: the f32 file, see `models/README.md`
+/// ("Which file is embedded"). A static, not a const: one copy in the
+/// binary, the one [`release_free_memory`] releases.
+pub static DEFAULT_MODEL: &[u8] = include_bytes!("../../models/colorize-default.onnx");
 /// What errors call the embedded model.
 pub const DEFAULT_MODEL_NAME: &str = "the embedded default model";
 
@@ -43,14 +45,30 @@ pub fn tune_allocator() {
     }
 }
 
-/// Returns the heap's free memory to the OS (glibc; elsewhere nothing):
-/// after loading a model, whose parsing and optimisation free far more
-/// than the plan keeps.
+/// Returns what loading a model left behind to the OS, after loading one:
+/// the heap's free memory (glibc; parsing and optimising free far more than
+/// the plan keeps), and the pages of the embedded model that the parse read
+/// in (Linux; 4 MB of the binary's file, never read again: a later read
+/// would fault them back in from the page cache).
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free pages.
     unsafe {
         libc::malloc_trim(0);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf reads a setting. The advised range is whole pages
+        // inside DEFAULT_MODEL, read-only data of the binary's file mapping,
+        // never written: dropping them loses nothing.
+        unsafe {
+            let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
+            let start = (DEFAULT_MODEL.as_ptr() as usize).next_multiple_of(page);
+            let end = (DEFAULT_MODEL.as_ptr() as usize + DEFAULT_MODEL.len()) / page * page;
+            if end > start {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
     }
 }
 

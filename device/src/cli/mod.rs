@@ -24,7 +24,7 @@ pub mod report;
 #[command(
     name = "colorize",
     version,
-    about = "Colourizes grayscale photos with a small CNN (tract, int8 by default)",
+    about = "Colourizes grayscale photos with a small CNN (tract-onnx; the default model is compiled in)",
     after_help = "Examples:\n  colorize files old-photos/ --out colorized/\n  colorize eval --truth ../shared/data/sipi-color\n  colorize info"
 )]
 pub struct Cli {
