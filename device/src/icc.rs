@@ -333,10 +333,10 @@ pub fn prepare(
 }
 
 /// The colours [`InputSpace::is_srgb8`] checks, as RGB8: every colour whose
-/// channels are multiples of 5 (0, 5, ..., 255: 52^3), and every colour
-/// with at most one channel off 0 or 255 (the grays aside, each channel's
-/// whole ramp against black and white). 1-2 ms a profile on x86_64,
-/// building the sRGB -> profile transform included.
+/// channels are multiples of 5 (0, 5, ..., 255: 52^3), every gray, and
+/// each channel's whole ramp with the other two both 0 or both 255: 142,400
+/// colours. 1-2 ms a profile on x86_64, building the sRGB -> profile
+/// transform included.
 fn probe_colours() -> &'static [u8] {
     static PROBE: OnceLock<Vec<u8>> = OnceLock::new();
     PROBE.get_or_init(|| {
