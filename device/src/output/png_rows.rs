@@ -214,12 +214,29 @@ impl Filtered {
             let (o, x) = (&mut out[bpp..len], &cur[bpp..len]);
             let (a, b, c) = (&cur[..n], &prev[bpp..len], &prev[..n]);
             assert!(o.len() == n && x.len() == n && b.len() == n);
+            // Plain loops: `for_each` left the Paeth loop as a function of
+            // its own, outside `adaptive_avx2`, so without AVX2.
             match kind {
-                2 => (0..n).for_each(|i| o[i] = x[i].wrapping_sub(b[i])),
-                1 => (0..n).for_each(|i| o[i] = x[i].wrapping_sub(a[i])),
-                3 => (0..n)
-                    .for_each(|i| o[i] = x[i].wrapping_sub((a[i] & b[i]) + ((a[i] ^ b[i]) >> 1))),
-                _ => (0..n).for_each(|i| o[i] = x[i].wrapping_sub(paeth(a[i], b[i], c[i]))),
+                2 => {
+                    for i in 0..n {
+                        o[i] = x[i].wrapping_sub(b[i]);
+                    }
+                }
+                1 => {
+                    for i in 0..n {
+                        o[i] = x[i].wrapping_sub(a[i]);
+                    }
+                }
+                3 => {
+                    for i in 0..n {
+                        o[i] = x[i].wrapping_sub((a[i] & b[i]) + ((a[i] ^ b[i]) >> 1));
+                    }
+                }
+                _ => {
+                    for i in 0..n {
+                        o[i] = x[i].wrapping_sub(paeth(a[i], b[i], c[i]));
+                    }
+                }
             }
             let cost = cost(out);
             if cost <= best_cost {
