@@ -56,20 +56,16 @@ pub fn release_free_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+    // SAFETY: DEFAULT_MODEL is read-only data of the binary's file mapping,
+    // never written: dropping its pages loses nothing.
     #[cfg(target_os = "linux")]
-    {
-        // SAFETY: sysconf reads a setting. The advised range is whole pages
-        // inside DEFAULT_MODEL, read-only data of the binary's file mapping,
-        // never written: dropping them loses nothing.
-        unsafe {
-            let page = libc::sysconf(libc::_SC_PAGESIZE).max(4096) as usize;
-            let start = (DEFAULT_MODEL.as_ptr() as usize).next_multiple_of(page);
-            let end = (DEFAULT_MODEL.as_ptr() as usize + DEFAULT_MODEL.len()) / page * page;
-            if end > start {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-            }
-        }
-    }
+    unsafe {
+        alloc::advise_pages(
+            DEFAULT_MODEL.as_ptr(),
+            DEFAULT_MODEL.len(),
+            libc::MADV_DONTNEED,
+        )
+    };
 }
 
 /// The one way every subcommand gets its model: the ONNX file at `path`, or
