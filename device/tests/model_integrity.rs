@@ -27,6 +27,7 @@ fn small_net() -> Net {
                 stride: 1,
                 padding: 1,
                 dilation: 1,
+                groups: 1,
             },
             inputs: vec![INPUT_NAME.into()],
             output: OUTPUT_NAME.into(),

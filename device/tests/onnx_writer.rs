@@ -5,8 +5,10 @@ use colorize_device::Model;
 use colorize_model::forward::forward;
 use colorize_model::net::{Net, Node, Op, Tensor};
 use colorize_model::onnx::{to_onnx, to_onnx_int8};
-use colorize_model::synthetic::{conv_net, mlp_net};
-use colorize_shared::contract::{meta, OUTPUT_NAME};
+use colorize_model::pb::ModelProto;
+use colorize_model::synthetic::{conv_net, inverted_residual_net, mlp_net};
+use colorize_model::Message;
+use colorize_shared::contract::{meta, OutputKind, OUTPUT_NAME};
 
 /// Deterministic inputs in the contract's -1..1 range.
 fn noise(n: usize, seed: u32) -> Vec<f32> {
@@ -99,11 +101,27 @@ fn each_op_matches_reference() {
                     stride,
                     padding,
                     dilation,
+                    groups: 1,
                 },
                 &[input],
                 output,
             )
         };
+    let grouped = |name: &str, cin, cout, k, stride, groups, input: &str, output: &str, seed| {
+        node(
+            name,
+            Op::Conv2d {
+                weight: w(vec![cout, cin / groups, k, k], seed),
+                bias: noise(cout, seed + 1),
+                stride,
+                padding: k / 2,
+                dilation: 1,
+                groups,
+            },
+            &[input],
+            output,
+        )
+    };
     let head = |input: &str, c| conv("head", c, 2, 1, 1, 0, 1, input, OUTPUT_NAME, 99);
     let cases: Vec<(&str, Vec<Node>)> = vec![
         (
@@ -140,6 +158,64 @@ fn each_op_matches_reference() {
                 conv("c3", 7, 3, 3, 1, 1, 1, "z", "q", 8),
                 node("add", Op::Add, &["q", "x"], "s"),
                 head("s", 3),
+            ],
+        ),
+        (
+            "grouped conv 3x3",
+            vec![
+                conv("c", 1, 4, 3, 1, 1, 1, "L", "x", 11),
+                grouped("g", 4, 6, 3, 1, 2, "x", "y", 12),
+                head("y", 6),
+            ],
+        ),
+        (
+            // The head then gives a*b* at half the input's size.
+            "depthwise 5x5 stride 2",
+            vec![
+                conv("c", 1, 4, 3, 1, 1, 1, "L", "x", 13),
+                grouped("dw", 4, 4, 5, 2, 4, "x", "y", 14),
+                head("y", 4),
+            ],
+        ),
+        (
+            "clip",
+            vec![
+                conv("c", 1, 3, 3, 1, 1, 1, "L", "x", 15),
+                node(
+                    "clip",
+                    Op::Clip {
+                        min: -0.2,
+                        max: 0.3,
+                    },
+                    &["x"],
+                    "y",
+                ),
+                head("y", 3),
+            ],
+        ),
+        (
+            "global average pool",
+            vec![
+                conv("c", 1, 3, 3, 1, 1, 1, "L", "x", 16),
+                node("pool", Op::GlobalAvgPool, &["x"], "p"),
+                node("f", Op::Flatten, &["p"], "y"),
+                node(
+                    "fc",
+                    Op::Linear {
+                        weight: w(vec![2 * size * size, 3], 17),
+                        bias: noise(2 * size * size, 18),
+                    },
+                    &["y"],
+                    "z",
+                ),
+                node(
+                    "r",
+                    Op::Reshape {
+                        shape: vec![1, 2, size, size],
+                    },
+                    &["z"],
+                    OUTPUT_NAME,
+                ),
             ],
         ),
         (
@@ -222,4 +298,85 @@ fn int8_is_close_to_float_on_smooth_input() {
         "int8 too far from f32: max {d}, mean {mean}"
     );
     assert!(spread > 0.05, "degenerate test: the f32 output is flat");
+}
+
+/// The op types of an ONNX model's graph, in order, and the `group` of each
+/// convolution.
+fn graph_ops(bytes: &[u8]) -> (Vec<String>, Vec<i64>) {
+    let graph = ModelProto::decode(bytes).unwrap().graph.unwrap();
+    let ops = graph.node.iter().map(|n| n.op_type.clone()).collect();
+    let groups = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type.ends_with("Conv"))
+        .map(|n| n.attribute.iter().find(|a| a.name == "group").unwrap().i)
+        .collect();
+    (ops, groups)
+}
+
+/// An EfficientNet-Lite-shaped net (1x1 expansion, ReLU6, depthwise 3x3 and
+/// 5x5 stride 2, projection, residual add, global-average-pool branch)
+/// whose a*b* come out at a quarter of the input's size.
+#[test]
+fn float_inverted_residual_net_matches_reference() {
+    let net = inverted_residual_net(16, 4, 5);
+    let bytes = to_onnx(&net).unwrap();
+    let (ops, groups) = graph_ops(&bytes);
+    for op in ["Clip", "GlobalAveragePool", "Gemm", "Add", "Tanh"] {
+        assert!(ops.iter().any(|o| o == op), "no {op} in {ops:?}");
+    }
+    // stem, two expansions, two depthwise (16 channels), two projections, head.
+    assert_eq!(groups, [1, 1, 16, 1, 1, 16, 1, 1]);
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        model.geometry().output,
+        OutputKind::Ab {
+            height: 4,
+            width: 4
+        }
+    );
+    let d = check_f32(&net, 0..4);
+    println!("inverted-residual net: tract vs reference max abs diff {d:e}");
+    assert!(d < 1e-4, "{d}");
+}
+
+#[test]
+fn int8_inverted_residual_net_is_close_to_reference() {
+    let size = 32;
+    let net = inverted_residual_net(size, 8, 21);
+    let calib: Vec<Vec<f32>> = (0..4).map(|k| smooth(size, k as f32)).collect();
+    let bytes = to_onnx_int8(&net, &calib).unwrap();
+    let (ops, groups) = graph_ops(&bytes);
+    assert!(
+        ops.iter().all(|o| o != "Conv"),
+        "a float conv is left: {ops:?}"
+    );
+    assert_eq!(groups, [1, 1, 32, 1, 1, 32, 1, 1], "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| *o == "Clip").count(), 6);
+    let q = Model::from_bytes(&bytes).unwrap();
+    let mut worst = (0f32, 0f32);
+    for phase in [0.5, 2.5] {
+        let x = smooth(size, phase);
+        let (yq, want) = (q.run(&x).unwrap(), forward(&net, &x).unwrap());
+        assert_eq!(yq.len(), 2 * (size / 4) * (size / 4));
+        let d = max_abs_diff(&yq, &want.data);
+        let mean = yq
+            .iter()
+            .zip(&want.data)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / yq.len() as f32;
+        let spread = want.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        println!("int8 vs reference: max abs diff {d}, mean {mean}, output max |v| {spread}");
+        assert!(spread > 0.05, "degenerate test: the output is flat");
+        worst = (worst.0.max(d), worst.1.max(mean));
+    }
+    // a* = 128 v: 0.02 is 2.6 a* units at worst (measured: 0.004, mean
+    // 0.001, for outputs up to 0.15).
+    assert!(
+        worst.0 < 0.02 && worst.1 < 0.005,
+        "int8 too far from the reference: max {}, mean {}",
+        worst.0,
+        worst.1
+    );
 }

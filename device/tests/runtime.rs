@@ -4,11 +4,18 @@
 use colorize_device::Model;
 use colorize_model::net::{Net, Node, Op, Tensor};
 use colorize_model::onnx::to_onnx;
-use colorize_shared::contract::OUTPUT_NAME;
+use colorize_model::synthetic::inverted_residual_net;
+use colorize_shared::contract::{OutputKind, OUTPUT_NAME};
 use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
 
 /// A model predicting the same a*, b* everywhere: tanh(bias), zero weights.
 fn constant_model(size: usize, a: f32, b: f32) -> Model {
+    constant_model_at(size, 1, a, b)
+}
+
+/// [`constant_model`] with its a*b* at 1/`k` of the input's size (a 1x1
+/// conv of stride `k`).
+fn constant_model_at(size: usize, k: usize, a: f32, b: f32) -> Model {
     let net = Net {
         arch: "constant".into(),
         input_height: size,
@@ -19,9 +26,10 @@ fn constant_model(size: usize, a: f32, b: f32) -> Model {
                 op: Op::Conv2d {
                     weight: Tensor::new(vec![2, 1, 1, 1], vec![0.0; 2]),
                     bias: vec![a.atanh(), b.atanh()],
-                    stride: 1,
+                    stride: k,
                     padding: 0,
                     dilation: 1,
+                    groups: 1,
                 },
                 inputs: vec!["L".into()],
                 output: "pre".into(),
@@ -95,6 +103,81 @@ fn geometry_and_run_follow_the_model() {
     assert!(model.run(&[0.0; 35]).is_err());
 }
 
+/// A regression head at 1/2 or 1/4 of the input's size: the session's
+/// planes have the output's size, and any image gets the model's colour.
+#[test]
+fn reduced_regression_outputs_colourize_any_size() {
+    let (a, b) = (0.15f32, -0.2f32);
+    for k in [2, 4] {
+        let model = constant_model_at(16, k, a, b);
+        let g = model.geometry();
+        assert_eq!((g.width, g.height), (16, 16));
+        assert_eq!(
+            g.output,
+            OutputKind::Ab {
+                height: 16 / k,
+                width: 16 / k
+            }
+        );
+        assert_eq!(model.vividness(), None);
+        let mut s = model.session().unwrap();
+        for (w, h) in [(37, 23), (5, 90), (16, 16)] {
+            // A mid-grey ramp: every pixel can take this colour in sRGB.
+            let l: Vec<u16> = (0..w * h)
+                .map(|i| gray8_to_l(100 + ((i % w) * 60 / w) as u8))
+                .collect();
+            {
+                let p = s.predict(&l, w, h).unwrap();
+                assert_eq!((p.width, p.height), (16 / k, 16 / k));
+                assert_eq!(p.a.len(), (16 / k) * (16 / k));
+            }
+            let mut rgb = vec![0u8; 3 * w * h];
+            s.colorize_l(&l, w, h, &mut rgb).unwrap();
+            let (mut sa, mut sb) = (0f64, 0f64);
+            for px in rgb.chunks_exact(3) {
+                let (_, pa, pb) = rgb8_to_lab(px[0], px[1], px[2]);
+                sa += pa as f64 / 256.0;
+                sb += pb as f64 / 256.0;
+            }
+            let n = (w * h) as f64;
+            let (ma, mb) = (sa / n, sb / n);
+            let (wa, wb) = (a as f64 * 128.0, b as f64 * 128.0);
+            assert!(
+                (ma - wa).abs() < 1.5 && (mb - wb).abs() < 1.5,
+                "k {k}, {w}x{h}: mean a*b* {ma:.2} {mb:.2}, model says {wa:.2} {wb:.2}"
+            );
+        }
+    }
+}
+
+/// A depthwise, ReLU6, global-pool net with a*b* at a quarter of its input
+/// runs through a session at any image size and keeps the lightness.
+#[test]
+fn inverted_residual_model_runs_in_a_session() {
+    let net = inverted_residual_net(16, 4, 8);
+    let model = Model::from_bytes(&to_onnx(&net).unwrap()).unwrap();
+    assert_eq!(model.geometry().ab_size(), (4, 4));
+    let mut s = model.session().unwrap();
+    let (w, h) = (45, 31);
+    let l: Vec<u16> = (0..w * h)
+        .map(|i| gray8_to_l(((i % w) * 255 / (w - 1)) as u8))
+        .collect();
+    let mut rgb = vec![0u8; 3 * w * h];
+    s.colorize_l(&l, w, h, &mut rgb).unwrap();
+    let worst = rgb
+        .chunks_exact(3)
+        .zip(&l)
+        .map(|(px, l)| (rgb8_to_lab(px[0], px[1], px[2]).0 as i32 - *l as i32).abs())
+        .max()
+        .unwrap();
+    assert!(worst <= 256, "L* off by {}", worst as f32 / 256.0);
+    assert!(
+        rgb.chunks_exact(3)
+            .any(|px| px[0] != px[1] || px[1] != px[2]),
+        "no colour at all"
+    );
+}
+
 /// A distribution head predicting the same logits `z` everywhere: a 1x1
 /// conv with zero weights and `z` as bias, with `card` as its model card.
 fn constant_bins_model(
@@ -115,6 +198,7 @@ fn constant_bins_model(
                 stride: 1,
                 padding: 0,
                 dilation: 1,
+                groups: 1,
             },
             inputs: vec!["L".into()],
             output: OUTPUT_NAME.into(),

@@ -2,7 +2,8 @@
 //! the ONNX writer is tested against (and that a trainer can check its
 //! hand-over against), independent of tract and of ONNX semantics.
 //!
-//! Naive loops, written to be obviously right rather than fast.
+//! Plain loops, written to be obviously right rather than fast; only the
+//! convolution's loop order is picked so that a 64x64 net runs in a test.
 
 use std::collections::HashMap;
 
@@ -86,16 +87,24 @@ fn node_shape(node: &Node, inputs: &[&Vec<usize>]) -> Result<Vec<usize>> {
             stride,
             padding,
             dilation,
+            groups,
         } => {
             let [n, c, h, w] = nchw(one_input(inputs)?)?;
             let [o, i, kh, kw] = match *weight.shape {
                 [o, i, kh, kw] => [o, i, kh, kw],
                 _ => bail!(
-                    "conv weight must be [out, in, kh, kw], got {:?}",
+                    "conv weight must be [out, in / groups, kh, kw], got {:?}",
                     weight.shape
                 ),
             };
-            ensure!(i == c, "conv weight takes {i} channels, input has {c}");
+            ensure!(
+                *groups > 0 && c % groups == 0 && o % groups == 0,
+                "conv groups {groups} must divide its {c} input and {o} output channels"
+            );
+            ensure!(
+                i * groups == c,
+                "conv weight takes {i} channels per group ({groups} groups), input has {c}"
+            );
             ensure!(
                 bias.len() == o,
                 "conv bias has {} values for {o} outputs",
@@ -109,6 +118,16 @@ fn node_shape(node: &Node, inputs: &[&Vec<usize>]) -> Result<Vec<usize>> {
             vec![n, o, oh, ow]
         }
         Op::Relu | Op::Tanh => one_input(inputs)?.clone(),
+        Op::Clip { min, max } => {
+            // Also refuses NaN bounds.
+            ensure!(min <= max, "clip to {min}..{max} is empty");
+            one_input(inputs)?.clone()
+        }
+        Op::GlobalAvgPool => {
+            let [n, c, h, w] = nchw(one_input(inputs)?)?;
+            ensure!(h * w > 0, "global average of an empty {h}x{w} plane");
+            vec![n, c, 1, 1]
+        }
         Op::Upsample2x => {
             let [n, c, h, w] = nchw(one_input(inputs)?)?;
             vec![n, c, 2 * h, 2 * w]
@@ -218,37 +237,50 @@ fn eval(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Tensor {
             stride,
             padding,
             dilation,
+            groups,
         } => {
             let x = inputs[0];
             let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-            let (o, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3]);
+            let (o, cg, kh, kw) = (
+                weight.shape[0],
+                weight.shape[1],
+                weight.shape[2],
+                weight.shape[3],
+            );
+            let og = o / groups;
             let (oh, ow) = (out_shape[2], out_shape[3]);
+            // One weight at a time over a whole output plane: each input
+            // value is read once per weight that touches it, and a depthwise
+            // conv costs its multiply-adds, not `in` times as many. Every
+            // output still sums bias, then (ic, ky, kx) in order, as the
+            // per-pixel formula does.
             for b in 0..n {
                 for oc in 0..o {
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let mut acc = bias[oc];
-                            for ic in 0..c {
-                                for ky in 0..kh {
+                    let dst = &mut out[(b * o + oc) * oh * ow..(b * o + oc + 1) * oh * ow];
+                    dst.fill(bias[oc]);
+                    let first_ic = (oc / og) * cg;
+                    for icg in 0..cg {
+                        let src = &x.data[(b * c + first_ic + icg) * h * w..][..h * w];
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let wv = weight.data[((oc * cg + icg) * kh + ky) * kw + kx];
+                                for oy in 0..oh {
                                     let iy =
                                         (oy * stride + ky * dilation) as isize - *padding as isize;
                                     if iy < 0 || iy >= h as isize {
                                         continue;
                                     }
-                                    for kx in 0..kw {
+                                    let row = &src[iy as usize * w..][..w];
+                                    for ox in 0..ow {
                                         let ix = (ox * stride + kx * dilation) as isize
                                             - *padding as isize;
                                         if ix < 0 || ix >= w as isize {
                                             continue;
                                         }
-                                        let xv = x.data
-                                            [((b * c + ic) * h + iy as usize) * w + ix as usize];
-                                        let wv = weight.data[((oc * c + ic) * kh + ky) * kw + kx];
-                                        acc += xv * wv;
+                                        dst[oy * ow + ox] += row[ix as usize] * wv;
                                     }
                                 }
                             }
-                            out[((b * o + oc) * oh + oy) * ow + ox] = acc;
                         }
                     }
                 }
@@ -256,6 +288,14 @@ fn eval(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Tensor {
         }
         Op::Relu => return map(inputs[0], |v| v.max(0.0)),
         Op::Tanh => return map(inputs[0], f32::tanh),
+        Op::Clip { min, max } => return map(inputs[0], |v| v.clamp(*min, *max)),
+        Op::GlobalAvgPool => {
+            let x = inputs[0];
+            let hw = x.shape[2] * x.shape[3];
+            for (dst, plane) in out.iter_mut().zip(x.data.chunks_exact(hw)) {
+                *dst = plane.iter().sum::<f32>() / hw as f32;
+            }
+        }
         Op::Upsample2x => {
             let x = inputs[0];
             let (h, w) = (x.shape[2], x.shape[3]);
@@ -305,4 +345,232 @@ fn eval(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Tensor {
         }
     }
     Tensor::new(out_shape.to_vec(), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::inverted_residual_net;
+
+    /// Deterministic values in -1..1.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn tensor(shape: Vec<usize>, seed: u64) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::new(shape, values(n, seed))
+    }
+
+    fn conv(weight: Tensor, bias: Vec<f32>, stride: usize, padding: usize, groups: usize) -> Op {
+        Op::Conv2d {
+            weight,
+            bias,
+            stride,
+            padding,
+            dilation: 1,
+            groups,
+        }
+    }
+
+    /// Shape inference, then the op, on one input.
+    fn run(op: &Op, x: &Tensor) -> Result<Tensor> {
+        let node = Node {
+            name: "op".into(),
+            op: op.clone(),
+            inputs: vec!["x".into()],
+            output: "y".into(),
+        };
+        let shape = node_shape(&node, &[&x.shape])?;
+        Ok(eval(op, &[x], &shape))
+    }
+
+    /// The textbook formula, one output at a time, for groups = 1.
+    fn plain_conv(x: &Tensor, w: &Tensor, bias: &[f32], stride: usize, pad: usize) -> Tensor {
+        let [n, c, h, wd] = nchw(&x.shape).unwrap();
+        let (o, kh, kw) = (w.shape[0], w.shape[2], w.shape[3]);
+        let oh = conv_out_len(h, kh, stride, pad, 1).unwrap();
+        let ow = conv_out_len(wd, kw, stride, pad, 1).unwrap();
+        let mut out = Vec::new();
+        for b in 0..n {
+            for (oc, bias) in bias.iter().enumerate().take(o) {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = *bias;
+                        for ic in 0..c {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * stride + ky) as isize - pad as isize;
+                                    let ix = (ox * stride + kx) as isize - pad as isize;
+                                    if (0..h as isize).contains(&iy)
+                                        && (0..wd as isize).contains(&ix)
+                                    {
+                                        acc += x.data
+                                            [((b * c + ic) * h + iy as usize) * wd + ix as usize]
+                                            * w.data[((oc * c + ic) * kh + ky) * kw + kx];
+                                    }
+                                }
+                            }
+                        }
+                        out.push(acc);
+                    }
+                }
+            }
+        }
+        Tensor::new(vec![n, o, oh, ow], out)
+    }
+
+    /// Entries `range` of `x`'s axis `axis`, the axes before it of size 1.
+    fn slice(x: &Tensor, axis: usize, range: std::ops::Range<usize>) -> Tensor {
+        assert!(x.shape[..axis].iter().all(|d| *d == 1));
+        let per: usize = x.shape[axis + 1..].iter().product();
+        let mut shape = x.shape.clone();
+        shape[axis] = range.len();
+        Tensor::new(shape, x.data[range.start * per..range.end * per].to_vec())
+    }
+
+    #[test]
+    fn plain_conv_is_the_textbook_formula() {
+        for (stride, pad, k) in [(1, 1, 3), (2, 1, 3), (2, 2, 5), (1, 0, 1)] {
+            let x = tensor(vec![1, 3, 7, 6], 1);
+            let w = tensor(vec![4, 3, k, k], 2);
+            let bias = values(4, 3);
+            let got = run(&conv(w.clone(), bias.clone(), stride, pad, 1), &x).unwrap();
+            assert_eq!(
+                got,
+                plain_conv(&x, &w, &bias, stride, pad),
+                "k {k} stride {stride}"
+            );
+        }
+    }
+
+    #[test]
+    fn grouped_conv_is_one_plain_conv_per_group() {
+        // 6 -> 9 channels in 3 groups, and depthwise (6 -> 6 in 6 groups).
+        for (cout, groups, k, stride) in [(9, 3, 3, 1), (9, 3, 5, 2), (6, 6, 3, 2), (6, 6, 5, 1)] {
+            let (cin, pad) = (6, k / 2);
+            let (ig, og) = (cin / groups, cout / groups);
+            let x = tensor(vec![1, cin, 9, 8], 4);
+            let w = tensor(vec![cout, ig, k, k], 5);
+            let bias = values(cout, 6);
+            let got = run(&conv(w.clone(), bias.clone(), stride, pad, groups), &x).unwrap();
+            let mut want = Vec::new();
+            for g in 0..groups {
+                let part = plain_conv(
+                    &slice(&x, 1, g * ig..(g + 1) * ig),
+                    &slice(&w, 0, g * og..(g + 1) * og),
+                    &bias[g * og..(g + 1) * og],
+                    stride,
+                    pad,
+                );
+                want.extend(part.data);
+            }
+            assert_eq!(got.shape[1], cout);
+            assert_eq!(got.data, want, "{groups} groups, k {k}, stride {stride}");
+        }
+    }
+
+    #[test]
+    fn depthwise_stride_2_by_hand() {
+        // 5x5 input, 2 channels: all ones, and the column index. Weights all
+        // ones, so an output is the sum over its window's in-bounds pixels.
+        let mut x = vec![1.0; 25];
+        x.extend((0..25).map(|i| (i % 5) as f32));
+        let x = Tensor::new(vec![1, 2, 5, 5], x);
+        let bias = vec![0.5, -1.0];
+        // k = 3, padding 1: windows centred on rows/columns 0, 2, 4 cover
+        // 2, 3, 2 of them; the column sums are 0+1, 1+2+3, 3+4.
+        // k = 5, padding 2: 3, 5, 3 rows/columns; sums 0+1+2, 0..=4, 2+3+4.
+        type Plane = [[f32; 3]; 3];
+        let cases: [(usize, Plane, Plane); 2] = [
+            (
+                3,
+                [[4., 6., 4.], [6., 9., 6.], [4., 6., 4.]],
+                [[2., 12., 14.], [3., 18., 21.], [2., 12., 14.]],
+            ),
+            (
+                5,
+                [[9., 15., 9.], [15., 25., 15.], [9., 15., 9.]],
+                [[9., 30., 27.], [15., 50., 45.], [9., 30., 27.]],
+            ),
+        ];
+        for (k, ones, cols) in cases {
+            let w = Tensor::new(vec![2, 1, k, k], vec![1.0; 2 * k * k]);
+            let y = run(&conv(w, bias.clone(), 2, k / 2, 2), &x).unwrap();
+            assert_eq!(y.shape, [1, 2, 3, 3], "k {k}");
+            let want: Vec<f32> = (ones.iter().flatten().map(|v| v + 0.5))
+                .chain(cols.iter().flatten().map(|v| v - 1.0))
+                .collect();
+            assert_eq!(y.data, want, "k {k}");
+        }
+    }
+
+    #[test]
+    fn grouped_conv_shapes_are_checked() {
+        let x = tensor(vec![1, 6, 8, 8], 7);
+        let bad = |w: Vec<usize>, groups| {
+            let o = w[0];
+            run(&conv(tensor(w, 8), vec![0.0; o], 1, 1, groups), &x).unwrap_err()
+        };
+        // Weight for 6 input channels per group, but 3 groups: 2 per group.
+        assert!(format!("{:#}", bad(vec![6, 6, 3, 3], 3)).contains("per group"));
+        // Groups that do not divide the channels, and 0 groups.
+        assert!(format!("{:#}", bad(vec![6, 1, 3, 3], 4)).contains("divide"));
+        assert!(format!("{:#}", bad(vec![7, 1, 3, 3], 6)).contains("divide"));
+        assert!(format!("{:#}", bad(vec![6, 1, 3, 3], 0)).contains("divide"));
+    }
+
+    #[test]
+    fn clip_clamps_and_needs_bounds_in_order() {
+        let x = Tensor::new(vec![1, 1, 1, 5], vec![-3.0, 0.0, 2.5, 6.0, 9.0]);
+        let y = run(&Op::Clip { min: 0.0, max: 6.0 }, &x).unwrap();
+        assert_eq!(y.data, [0.0, 0.0, 2.5, 6.0, 6.0]);
+        assert_eq!(y.shape, x.shape);
+        assert!(run(&Op::Clip { min: 1.0, max: 0.0 }, &x).is_err());
+        assert!(run(
+            &Op::Clip {
+                min: f32::NAN,
+                max: 6.0
+            },
+            &x
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn global_avg_pool_averages_each_plane() {
+        let x = Tensor::new(
+            vec![2, 2, 2, 3],
+            (0..24).map(|v| v as f32).collect::<Vec<_>>(),
+        );
+        let y = run(&Op::GlobalAvgPool, &x).unwrap();
+        assert_eq!(y.shape, [2, 2, 1, 1]);
+        assert_eq!(y.data, [2.5, 8.5, 14.5, 20.5]);
+        let flat = Tensor::new(vec![1, 4], vec![0.0; 4]);
+        assert!(run(&Op::GlobalAvgPool, &flat).is_err());
+    }
+
+    #[test]
+    fn inverted_residual_net_gives_ab_at_a_quarter_size() {
+        // 64x64 with 96 expanded channels: the size a real encoder block
+        // has, so a slow reference would show here.
+        let net = inverted_residual_net(64, 24, 3);
+        let shapes = infer_shapes(&net).unwrap();
+        assert_eq!(shapes[OUTPUT_NAME], [1, 2, 16, 16]);
+        assert_eq!(shapes["b1_dw.out"], [1, 96, 32, 32]);
+        let t = std::time::Instant::now();
+        let y = forward(&net, &values(64 * 64, 9)).unwrap();
+        println!("inverted_residual_net(64, 24) forward: {:?}", t.elapsed());
+        assert!(y.data.iter().all(|v| v.abs() <= 1.0));
+        let spread = y.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(spread > 0.01, "degenerate net: output max |v| {spread}");
+    }
 }

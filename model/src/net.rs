@@ -5,7 +5,7 @@
 //! Nodes are in topological order and refer to tensors by name. The graph's
 //! input is [`colorize_shared::contract::INPUT_NAME`] (`[1, 1, H, W]`) and
 //! the last node must produce [`colorize_shared::contract::OUTPUT_NAME`]
-//! (`[1, 2, H, W]`).
+//! (`[1, 2, H/k, W/k]` a*b*, or bin logits: [`colorize_shared::contract`]).
 
 /// A dense f32 tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,17 +28,27 @@ impl Tensor {
 /// One operation. Spatial ops work on NCHW.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    /// 2-D convolution; `weight` is `[out, in, kh, kw]`, `bias` has `out`
-    /// values. Symmetric zero padding.
+    /// 2-D convolution; `weight` is `[out, in / groups, kh, kw]`, `bias` has
+    /// `out` values. Symmetric zero padding. Channels split into `groups`
+    /// blocks, output block `g` reading only input block `g`: 1 is a plain
+    /// convolution, `groups == in == out` a depthwise one.
     Conv2d {
         weight: Tensor,
         bias: Vec<f32>,
         stride: usize,
         padding: usize,
         dilation: usize,
+        groups: usize,
     },
     Relu,
     Tanh,
+    /// Elementwise clamp to `min..=max`; ReLU6 is `Clip { min: 0, max: 6 }`.
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    /// Mean over H and W: `[N, C, H, W] -> [N, C, 1, 1]`.
+    GlobalAvgPool,
     /// Nearest-neighbour upsampling by 2 in H and W.
     Upsample2x,
     /// Concatenation along the channel axis, inputs in order.

@@ -7,7 +7,11 @@
 //!   reference forward pass ([`crate::forward`]). A Relu that is a convolution's only consumer is
 //!   folded into the convolution's output range, and a quantized tensor feeds
 //!   the next convolution directly, so conv -> relu -> conv chains stay int8.
-//!   Linear (Gemm), Resize, Concat, Add and Tanh stay float.
+//!   Grouped (depthwise) convolutions are QLinearConv too, with `group`.
+//!   Linear (Gemm), Resize, Concat, Add, Clip, GlobalAveragePool and Tanh
+//!   stay float; a Clip (ReLU6) is not folded like a Relu but runs on the
+//!   dequantized convolution output, and the next convolution quantizes its
+//!   result with the calibrated range again.
 //!
 //! The model card (`Net::metadata`) goes into `metadata_props`, with the
 //! SHA-256 of the initializers as written ([`crate::integrity`]).
@@ -79,6 +83,7 @@ pub fn to_onnx_int8(net: &Net, calibration: &[Vec<f32>]) -> Result<Vec<u8>> {
             stride,
             padding,
             dilation,
+            groups,
         } = &node.op
         {
             let x = &node.inputs[0];
@@ -108,7 +113,18 @@ pub fn to_onnx_int8(net: &Net, calibration: &[Vec<f32>]) -> Result<Vec<u8>> {
             let (lo, hi) = ranges[out_name.as_str()];
             let yp = QParams::from_range(if fused { (0.0, hi) } else { (lo, hi) });
             let yq = g.qlinear_conv(
-                &node.name, &xq, xp, weight, bias, *stride, *padding, *dilation, yp,
+                &node.name,
+                &xq,
+                xp,
+                weight,
+                bias,
+                ConvGeometry {
+                    stride: *stride,
+                    padding: *padding,
+                    dilation: *dilation,
+                    groups: *groups,
+                },
+                yp,
             )?;
             quantized.insert(out_name, (yq, yp));
             continue;
@@ -247,13 +263,17 @@ fn value_info(name: &str, elem: DataType, shape: Option<&[usize]>) -> ValueInfoP
     }
 }
 
-fn conv_attrs(
-    weight_shape: &[usize],
+/// A convolution's attributes besides its weights.
+#[derive(Clone, Copy)]
+struct ConvGeometry {
     stride: usize,
     padding: usize,
     dilation: usize,
-) -> Vec<AttributeProto> {
-    let (s, p, d) = (stride as i64, padding as i64, dilation as i64);
+    groups: usize,
+}
+
+fn conv_attrs(weight_shape: &[usize], geo: ConvGeometry) -> Vec<AttributeProto> {
+    let (s, p, d) = (geo.stride as i64, geo.padding as i64, geo.dilation as i64);
     vec![
         attr_ints(
             "kernel_shape",
@@ -262,7 +282,7 @@ fn conv_attrs(
         attr_ints("strides", &[s, s]),
         attr_ints("pads", &[p, p, p, p]),
         attr_ints("dilations", &[d, d]),
-        attr_int("group", 1),
+        attr_int("group", geo.groups as i64),
     ]
 }
 
@@ -354,9 +374,7 @@ impl GraphWriter {
         xp: QParams,
         weight: &crate::net::Tensor,
         bias: &[f32],
-        stride: usize,
-        padding: usize,
-        dilation: usize,
+        geo: ConvGeometry,
         yp: QParams,
     ) -> Result<String> {
         let wmax = weight.data.iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -387,7 +405,7 @@ impl GraphWriter {
             name,
             &[x, &xs, &xz, &w, &ws, &wz, &ys, &yz, &b],
             &out,
-            conv_attrs(&weight.shape, stride, padding, dilation),
+            conv_attrs(&weight.shape, geo),
         );
         Ok(out)
     }
@@ -407,6 +425,7 @@ impl GraphWriter {
                 stride,
                 padding,
                 dilation,
+                groups,
             } => {
                 let w = self.f32_init(&format!("{name}.weight"), &weight.shape, &weight.data);
                 let b = self.f32_init(&format!("{name}.bias"), &[bias.len()], bias);
@@ -415,11 +434,26 @@ impl GraphWriter {
                     name,
                     &[ins[0], &w, &b],
                     out,
-                    conv_attrs(&weight.shape, *stride, *padding, *dilation),
+                    conv_attrs(
+                        &weight.shape,
+                        ConvGeometry {
+                            stride: *stride,
+                            padding: *padding,
+                            dilation: *dilation,
+                            groups: *groups,
+                        },
+                    ),
                 );
             }
             Op::Relu => self.node("Relu", name, &ins, out, vec![]),
             Op::Tanh => self.node("Tanh", name, &ins, out, vec![]),
+            Op::Clip { min, max } => {
+                // Opset 11+ takes the bounds as inputs, not attributes.
+                let lo = self.f32_init(&format!("{name}.min"), &[], &[*min]);
+                let hi = self.f32_init(&format!("{name}.max"), &[], &[*max]);
+                self.node("Clip", name, &[ins[0], &lo, &hi], out, vec![]);
+            }
+            Op::GlobalAvgPool => self.node("GlobalAveragePool", name, &ins, out, vec![]),
             Op::Upsample2x => {
                 let scales = self.f32_init(&format!("{name}.scales"), &[4], &[1.0, 1.0, 2.0, 2.0]);
                 // asymmetric + floor: output pixel i reads input i / 2, the

@@ -48,8 +48,39 @@ fn conv(
             stride,
             padding: k / 2,
             dilation: 1,
+            groups: 1,
         },
         inputs: vec![input.into()],
+        output: format!("{name}.out"),
+    }
+}
+
+/// A depthwise convolution: one `k x k` filter per channel.
+fn depthwise(rng: &mut Rng, name: &str, input: &str, c: usize, k: usize, stride: usize) -> Node {
+    Node {
+        name: name.into(),
+        op: Op::Conv2d {
+            weight: rng.tensor(vec![c, 1, k, k], k * k),
+            bias: rng.vec(c, 0.1),
+            stride,
+            padding: k / 2,
+            dilation: 1,
+            groups: c,
+        },
+        inputs: vec![input.into()],
+        output: format!("{name}.out"),
+    }
+}
+
+fn relu6(name: &str, input: &str) -> Node {
+    unary(name, Op::Clip { min: 0.0, max: 6.0 }, input)
+}
+
+fn binary(name: &str, op: Op, a: &str, b: &str) -> Node {
+    Node {
+        name: name.into(),
+        op,
+        inputs: vec![a.into(), b.into()],
         output: format!("{name}.out"),
     }
 }
@@ -119,6 +150,75 @@ pub fn conv_net(size: usize, width: usize, seed: u64) -> Net {
         input_width: size,
         nodes,
         metadata: card("bootstrap-conv", size, seed),
+    }
+}
+
+/// An EfficientNet-Lite-shaped net with a regression head at 1/4 of the
+/// input's size: a strided stem, an inverted-residual block (1x1 expansion,
+/// ReLU6, depthwise 3x3, ReLU6, 1x1 projection, residual add), a strided
+/// one with a depthwise 5x5, a global-context branch (global average pool,
+/// linear, broadcast back by upsampling) concatenated with it, and a 1x1
+/// tanh head. `size / 4` must be a power of two (the broadcast).
+pub fn inverted_residual_net(size: usize, width: usize, seed: u64) -> Net {
+    let q = size / 4;
+    assert!(
+        q >= 1 && size % 4 == 0 && q.is_power_of_two(),
+        "inverted_residual_net: size / 4 must be a power of two"
+    );
+    let mut r = Rng(seed.max(1));
+    let (c, e) = (width, 4 * width);
+    let mut nodes = vec![
+        conv(&mut r, "stem", "L", 1, c, 3, 2),
+        relu6("stem_relu6", "stem.out"),
+        conv(&mut r, "b1_expand", "stem_relu6.out", c, e, 1, 1),
+        relu6("b1_expand_relu6", "b1_expand.out"),
+        depthwise(&mut r, "b1_dw", "b1_expand_relu6.out", e, 3, 1),
+        relu6("b1_dw_relu6", "b1_dw.out"),
+        conv(&mut r, "b1_project", "b1_dw_relu6.out", e, c, 1, 1),
+        binary("b1_add", Op::Add, "b1_project.out", "stem_relu6.out"),
+        conv(&mut r, "b2_expand", "b1_add.out", c, e, 1, 1),
+        relu6("b2_expand_relu6", "b2_expand.out"),
+        depthwise(&mut r, "b2_dw", "b2_expand_relu6.out", e, 5, 2),
+        relu6("b2_dw_relu6", "b2_dw.out"),
+        conv(&mut r, "b2_project", "b2_dw_relu6.out", e, 2 * c, 1, 1),
+        unary("pool", Op::GlobalAvgPool, "b2_project.out"),
+        unary("pool_flat", Op::Flatten, "pool.out"),
+        unary(
+            "global_fc",
+            Op::Linear {
+                weight: r.tensor(vec![c, 2 * c], 2 * c),
+                bias: r.vec(c, 0.1),
+            },
+            "pool_flat.out",
+        ),
+        relu6("global_relu6", "global_fc.out"),
+        unary(
+            "global_map",
+            Op::Reshape {
+                shape: vec![1, c, 1, 1],
+            },
+            "global_relu6.out",
+        ),
+    ];
+    let mut global = "global_map.out".to_string();
+    for side in (0..).map(|k| 2usize << k).take_while(|s| *s <= q) {
+        let name = format!("global_up{side}");
+        nodes.push(unary(&name, Op::Upsample2x, &global));
+        global = format!("{name}.out");
+    }
+    nodes.extend([
+        binary("fuse", Op::Concat, "b2_project.out", &global),
+        conv(&mut r, "head", "fuse.out", 3 * c, 2, 1, 1),
+    ]);
+    let mut tanh = unary("tanh", Op::Tanh, "head.out");
+    tanh.output = OUTPUT_NAME.into();
+    nodes.push(tanh);
+    Net {
+        arch: "inverted-residual".into(),
+        input_height: size,
+        input_width: size,
+        nodes,
+        metadata: card("inverted-residual", size, seed),
     }
 }
 

@@ -3,13 +3,17 @@
 //! reads its predictions through these functions only.
 //!
 //! - Input `"L"`: f32 `[1, 1, H, W]`, value = L*/50 - 1, so L* 0..=100 maps to -1..=1.
-//! - Output `"ab"`: f32 `[1, 2, H, W]`, a* plane then b* plane, each a tanh
-//!   value in -1..=1 scaled by [`AB_RANGE`]: a* = out x 128.
+//! - Output `"ab"`: f32 `[1, 2, H/k, W/k]` (k = 1, 2 or 4: at the input's
+//!   size or a reduced one, e.g. an encoder's stride-4 features), a* plane
+//!   then b* plane, each a tanh value in -1..=1 scaled by [`AB_RANGE`]:
+//!   a* = out x 128.
 //! - Or, from a distribution head: `"ab"` is f32 `[1, AB_BINS, H/k, W/k]`
 //!   (k = 1, 2 or 4), one logit per a*b* bin of `colour_bins` (in its
 //!   order), decoded on the device by the annealed mean at the user's
-//!   vividness; the a*b* planes come out at H/k x W/k and are upsampled by
-//!   the recombination like any other.
+//!   vividness.
+//! - Either way the a*b* planes come out at H/k x W/k
+//!   ([`ModelGeometry::ab_size`]) and the recombination upsamples them to
+//!   the photo's size.
 //! - H = W = [`DEFAULT_INPUT_SIZE`] (64, Tiny ImageNet) unless the model says
 //!   otherwise; the device reads H and W from the model and checks the rest.
 
@@ -136,8 +140,9 @@ pub struct ModelGeometry {
 /// What the model's output holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
-    /// a*, b* at the input's size (regression).
-    Ab,
+    /// a*, b* at `height x width`, the input's size or 1/2, 1/4 of it
+    /// (regression).
+    Ab { height: usize, width: usize },
     /// [`AB_BINS`] logits per pixel at `height x width`.
     Bins { height: usize, width: usize },
 }
@@ -148,11 +153,13 @@ impl ModelGeometry {
     }
 
     /// Height and width of the a*b* planes the model gives (after the
-    /// decode of a distribution head).
+    /// decode of a distribution head): the output's spatial size, not the
+    /// input's.
     pub fn ab_size(&self) -> (usize, usize) {
         match self.output {
-            OutputKind::Ab => (self.height, self.width),
-            OutputKind::Bins { height, width } => (height, width),
+            OutputKind::Ab { height, width } | OutputKind::Bins { height, width } => {
+                (height, width)
+            }
         }
     }
 }
@@ -197,9 +204,9 @@ impl fmt::Display for Shape {
 pub enum ContractError {
     /// The input is not `[1, 1, H, W]` with H, W > 0.
     Input(Shape),
-    /// The output is neither `[1, 2, H, W]` for the input's H and W nor
-    /// `[1, AB_BINS, H/k, W/k]`.
-    Output { got: Shape, expected: Shape },
+    /// The output is neither `[1, 2, H/k, W/k]` nor `[1, AB_BINS, H/k,
+    /// W/k]` (k = 1, 2 or 4) for the input's `[1, 1, H, W]`.
+    Output { got: Shape, input: Shape },
 }
 
 impl fmt::Display for ContractError {
@@ -209,9 +216,9 @@ impl fmt::Display for ContractError {
                 f,
                 "model input has shape {s}, but the colorize contract v{CONTRACT_VERSION} needs [1, 1, H, W] (the L* plane)"
             ),
-            ContractError::Output { got, expected } => write!(
+            ContractError::Output { got, input } => write!(
                 f,
-                "model output has shape {got}, but the colorize contract v{CONTRACT_VERSION} needs {expected} (a* and b* at the input's size) or [1, {AB_BINS}, H/k, W/k] (a*b* bin logits, k = 1, 2 or 4)"
+                "model output has shape {got}, but for an input of shape {input} the colorize contract v{CONTRACT_VERSION} needs [1, 2, H/k, W/k] (a* and b*) or [1, {AB_BINS}, H/k, W/k] (a*b* bin logits), k = 1, 2 or 4"
             ),
         }
     }
@@ -228,21 +235,25 @@ pub fn check_shapes(input: &[usize], output: &[usize]) -> Result<ModelGeometry, 
     if h == 0 || w == 0 {
         return Err(ContractError::Input(Shape::new(input)));
     }
+    // One k for both axes, for a*b* as for bins: the recombination would
+    // upsample any size, but an output squeezed on one axis only is an
+    // export mistake rather than a design.
+    let reduced = |oh: usize, ow: usize| [1, 2, 4].iter().any(|k| oh * k == h && ow * k == w);
     let kind = match *output {
-        [1, 2, oh, ow] if (oh, ow) == (h, w) => Some(OutputKind::Ab),
-        [1, AB_BINS, oh, ow] => [1, 2, 4]
-            .iter()
-            .any(|k| oh * k == h && ow * k == w)
-            .then_some(OutputKind::Bins {
-                height: oh,
-                width: ow,
-            }),
+        [1, 2, oh, ow] if reduced(oh, ow) => Some(OutputKind::Ab {
+            height: oh,
+            width: ow,
+        }),
+        [1, AB_BINS, oh, ow] if reduced(oh, ow) => Some(OutputKind::Bins {
+            height: oh,
+            width: ow,
+        }),
         _ => None,
     };
     let Some(output_kind) = kind else {
         return Err(ContractError::Output {
             got: Shape::new(output),
-            expected: Shape::new(&[1, 2, h, w]),
+            input: Shape::new(input),
         });
     };
     Ok(ModelGeometry {
@@ -292,9 +303,37 @@ mod tests {
             Ok(ModelGeometry {
                 height: 64,
                 width: 48,
-                output: OutputKind::Ab,
+                output: OutputKind::Ab {
+                    height: 64,
+                    width: 48
+                },
             })
         );
+        // Regression output at 1/2 and 1/4 of the input's size.
+        let g = check_shapes(&[1, 1, 64, 48], &[1, 2, 16, 12]).unwrap();
+        assert_eq!(
+            g.output,
+            OutputKind::Ab {
+                height: 16,
+                width: 12
+            }
+        );
+        assert_eq!((g.height, g.width, g.ab_size()), (64, 48, (16, 12)));
+        assert_eq!(
+            check_shapes(&[1, 1, 64, 64], &[1, 2, 32, 32])
+                .unwrap()
+                .ab_size(),
+            (32, 32)
+        );
+        // Not 1/3, not 1/8, not k differing between the axes, not larger.
+        for out in [
+            [1, 2, 21, 21],
+            [1, 2, 8, 8],
+            [1, 2, 32, 16],
+            [1, 2, 128, 128],
+        ] {
+            assert!(check_shapes(&[1, 1, 64, 64], &out).is_err(), "{out:?}");
+        }
         assert!(matches!(
             check_shapes(&[1, 3, 64, 64], &[1, 2, 64, 64]),
             Err(ContractError::Input(_))
@@ -303,11 +342,11 @@ mod tests {
             check_shapes(&[1, 64, 64], &[1, 2, 64, 64]),
             Err(ContractError::Input(_))
         ));
-        let err = check_shapes(&[1, 1, 64, 64], &[1, 2, 32, 32]).unwrap_err();
+        let err = check_shapes(&[1, 1, 64, 64], &[1, 2, 24, 24]).unwrap_err();
         #[cfg(feature = "std")]
         assert_eq!(
             std::format!("{err}"),
-            "model output has shape [1, 2, 32, 32], but the colorize contract v1 needs [1, 2, 64, 64] (a* and b* at the input's size) or [1, 261, H/k, W/k] (a*b* bin logits, k = 1, 2 or 4)"
+            "model output has shape [1, 2, 24, 24], but for an input of shape [1, 1, 64, 64] the colorize contract v1 needs [1, 2, H/k, W/k] (a* and b*) or [1, 261, H/k, W/k] (a*b* bin logits), k = 1, 2 or 4"
         );
         assert!(matches!(err, ContractError::Output { .. }));
         // Distribution heads: bin logits at the input's size or 1/2, 1/4 of it.

@@ -323,6 +323,7 @@ mod tests {
                 dropout: 0.0,
                 output: Default::default(),
                 head: Default::default(),
+                finetune_encoder: false,
             },
             epoch,
             optimizer: OptimizerKind::Adam,
@@ -398,6 +399,7 @@ mod tests {
             dropout: 0.0,
             output: OutputActivation::Tanh,
             head,
+            finetune_encoder: false,
         };
         let src = nn::VarStore::new(Device::Cpu);
         Model::new(&src.root(), cfg(Head::Regression)).unwrap();

@@ -711,21 +711,35 @@ pub fn split(samples: Vec<Sample>, fraction: f64, seed: u64) -> (Vec<Sample>, Ve
     (train, val)
 }
 
-/// One batch as flat f32 tensors: input `[n, 1, size, size]` and target
-/// `[n, 2, size, size]`, both already in the model contract's units.
+/// One batch as flat f32 tensors: input `[n, 1, input_size, input_size]`
+/// and target `[n, 2, size, size]`, both already in the model contract's
+/// units.
 pub struct Batch {
     pub n: usize,
+    pub size: usize,
+    pub input_size: usize,
     pub input: Vec<f32>,
     pub target: Vec<f32>,
 }
 
-/// Builds a batch. With `rng`, crops are random and half the images are
-/// flipped horizontally; without it, crops are centred (validation).
-pub fn make_batch(samples: &[&Sample], size: usize, mut rng: Option<&mut Rng>) -> Batch {
+/// Builds a batch of `size x size` crops. With `rng`, crops are random and
+/// half the images are flipped horizontally; without it, crops are centred
+/// (validation). The input is the crop's L* resized to `input_size` by
+/// [`contract::resize_l_plane`], as the device resizes an image to the
+/// model's input: train/serve parity.
+pub fn make_batch(
+    samples: &[&Sample],
+    size: usize,
+    input_size: usize,
+    mut rng: Option<&mut Rng>,
+) -> Batch {
     let px = size * size;
+    let ipx = input_size * input_size;
     let n = samples.len();
-    let mut input = vec![0f32; n * px];
+    let mut input = vec![0f32; n * ipx];
     let mut target = vec![0f32; n * 2 * px];
+    let mut l = vec![0u16; px];
+    let mut resized = vec![0u16; ipx];
     for (i, s) in samples.iter().enumerate() {
         let (x0, y0, flip) = match rng.as_deref_mut() {
             Some(r) => (
@@ -738,20 +752,32 @@ pub fn make_batch(samples: &[&Sample], size: usize, mut rng: Option<&mut Rng>) -
                 (x, y, false)
             }
         };
-        let inp = &mut input[i * px..(i + 1) * px];
         let (ta, tb) = target[i * 2 * px..(i + 1) * 2 * px].split_at_mut(px);
         for y in 0..size {
             let row = (y0 + y) * s.width + x0;
             for x in 0..size {
                 let src = row + if flip { size - 1 - x } else { x };
                 let dst = y * size + x;
-                inp[dst] = contract::l_to_input(s.l[src]);
+                l[dst] = s.l[src];
                 ta[dst] = contract::ab_to_target(s.a[src]);
                 tb[dst] = contract::ab_to_target(s.b[src]);
             }
         }
+        let l_in = if input_size == size {
+            &l
+        } else {
+            contract::resize_l_plane(&l, size, size, &mut resized, input_size, input_size);
+            &resized
+        };
+        contract::l_plane_to_input(l_in, &mut input[i * ipx..(i + 1) * ipx]);
     }
-    Batch { n, input, target }
+    Batch {
+        n,
+        size,
+        input_size,
+        input,
+        target,
+    }
 }
 
 #[cfg(test)]
@@ -853,14 +879,14 @@ mod tests {
     #[test]
     fn batch_flip_mirrors_rows() {
         let s = Sample::from_rgb8(2, 1, &[255, 0, 0, 0, 0, 255]);
-        let plain = make_batch(&[&s], 1, None);
+        let plain = make_batch(&[&s], 1, 1, None);
         assert_eq!(plain.input.len(), 1);
         // Over many draws both crops and both flips appear; a 2x1 image cropped
         // to 1x1 picks either pixel.
         let mut rng = Rng::new(1);
         let mut seen = HashSet::new();
         for _ in 0..32 {
-            let b = make_batch(&[&s], 1, Some(&mut rng));
+            let b = make_batch(&[&s], 1, 1, Some(&mut rng));
             seen.insert(b.target[0].to_bits());
         }
         assert_eq!(seen.len(), 2);

@@ -14,11 +14,11 @@ use crate::loss::Loss;
 use crate::model::Model;
 use crate::resources::is_oom;
 
-pub(crate) fn to_tensors(batch: &data::Batch, size: usize, device: Device) -> (Tensor, Tensor) {
-    let s = size as i64;
+pub(crate) fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor) {
+    let (s, si) = (batch.size as i64, batch.input_size as i64);
     let n = batch.n as i64;
     let x = Tensor::from_slice(&batch.input)
-        .view([n, 1, s, s])
+        .view([n, 1, si, si])
         .to_device(device);
     let y = Tensor::from_slice(&batch.target)
         .view([n, 2, s, s])
@@ -64,15 +64,15 @@ pub fn predict(
     annealing: &Annealing,
     mut each: impl FnMut(usize, &[f32]),
 ) -> Result<f64> {
-    let size = model.config.size;
+    let size = model.config.sample_size();
     let px = 2 * size * size;
     let mut pos = 0;
     let mut loss_sum = 0.0;
     while pos < samples.len() {
         let end = (pos + *batch_size).min(samples.len());
         let refs: Vec<&Sample> = samples[pos..end].iter().collect();
-        let batch = make_batch(&refs, size, None);
-        let (x, y) = to_tensors(&batch, size, device);
+        let batch = make_batch(&refs, size, model.config.size, None);
+        let (x, y) = to_tensors(&batch, device);
         let out = tch::no_grad(|| -> Result<(Tensor, f64), TchError> {
             let out = model.forward(&x, false)?;
             let l = match loss {
@@ -121,7 +121,7 @@ pub fn evaluate_per_image(
     batch_size: &mut usize,
     device: Device,
 ) -> Result<(f64, EvalSummary, Vec<Option<ImageScores>>)> {
-    let size = model.config.size;
+    let size = model.config.sample_size();
     let mut acc = EvalAccumulator::new();
     let mut scores = vec![None; samples.len()];
     let ann = &model.annealing;

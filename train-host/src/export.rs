@@ -114,9 +114,15 @@ pub fn checkpoint_to_net(
     })
 }
 
-/// Calibration inputs for int8: images from `sources`, centre-cropped to the
-/// model size, in the contract's input scaling.
-pub fn calibration_inputs(sources: &[PathBuf], size: usize, max: usize) -> Result<Vec<Vec<f32>>> {
+/// Calibration inputs for int8: images from `sources`, centre-cropped to
+/// `size` and resized to the model's `input_size` as the device does, in the
+/// contract's input scaling.
+pub fn calibration_inputs(
+    sources: &[PathBuf],
+    size: usize,
+    input_size: usize,
+    max: usize,
+) -> Result<Vec<Vec<f32>>> {
     let opts = data::LoadOptions {
         size,
         classes: None,
@@ -131,7 +137,7 @@ pub fn calibration_inputs(sources: &[PathBuf], size: usize, max: usize) -> Resul
     );
     Ok(samples
         .iter()
-        .map(|s| data::make_batch(&[s], size, None).input)
+        .map(|s| data::make_batch(&[s], size, input_size, None).input)
         .collect())
 }
 

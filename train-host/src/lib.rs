@@ -5,6 +5,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cuda;
 pub mod data;
+pub mod encoder;
 pub mod eval;
 pub mod export;
 pub mod loss;

@@ -246,6 +246,23 @@ impl Loss {
         if let Some(d) = &self.dist {
             return Self::dist_loss(d, pred, target);
         }
+        // A head that predicts at a fraction of the target's size (lite) is
+        // scored against the target's cell means, as the distribution head.
+        let (h, s) = (pred.size()[2], target.size()[2]);
+        let pooled;
+        let target = if h == s {
+            target
+        } else {
+            pooled = target.f_avg_pool2d(
+                [s / h, s / h],
+                [s / h, s / h],
+                [0, 0],
+                false,
+                true,
+                None::<i64>,
+            )?;
+            &pooled
+        };
         match self.kind {
             LossKind::Mse => pred.f_mse_loss(target, Reduction::Mean),
             LossKind::Huber => pred.f_huber_loss(target, Reduction::Mean, 0.05),
@@ -303,8 +320,8 @@ mod tests {
         let rgb: Vec<u8> = [[200u8, 30, 30].repeat(32), [40u8, 160, 60].repeat(32)].concat();
         let samples = vec![Sample::from_rgb8(8, 8, &rgb)];
         let loss = Loss::new(LossKind::Mse, Head::Dist, &samples, Device::Cpu);
-        let batch = make_batch(&[&samples[0]], 8, None);
-        let (_, y) = to_tensors(&batch, 8, Device::Cpu);
+        let batch = make_batch(&[&samples[0]], 8, 8, None);
+        let (_, y) = to_tensors(&batch, Device::Cpu);
         let q = colour_bins::bins().len() as i64;
         // Logits that put most mass on each pixel's own bin, or on blue.
         let blue = colour_bins::nearest_bin(20.0, -90.0);

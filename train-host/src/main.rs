@@ -125,9 +125,11 @@ struct TrainArgs {
     /// File with class wnids, one per line or comma separated.
     #[arg(long)]
     classes_file: Option<PathBuf>,
-    /// Model input size; images are resized so their shorter side is this.
-    #[arg(long, default_value_t = contract::DEFAULT_INPUT_SIZE)]
-    size: usize,
+    /// Model input size; images are resized so their shorter side is this
+    /// (lite: half this, then enlarged 2x as the device does) [default: 64,
+    /// lite 128].
+    #[arg(long)]
+    size: Option<usize>,
     /// Images whose mean a*b* chroma (Lab units) is below this are skipped as grayscale.
     #[arg(long, default_value_t = 3.0)]
     gray_threshold: f32,
@@ -190,6 +192,14 @@ struct TrainArgs {
     /// regression model's body under a new --head dist.
     #[arg(long, value_name = "CKPT", conflicts_with = "resume")]
     init_from: Option<PathBuf>,
+    /// --arch lite: train the pretrained encoder with the head (on a GPU;
+    /// on a CPU the frozen encoder's outputs are cached instead).
+    #[arg(long)]
+    finetune_encoder: bool,
+    /// The pretrained encoder's weights for --arch lite [default: what
+    /// scripts/setup.sh installs, $COLORIZE_CACHE/pretrained/efficientnet-lite0.safetensors].
+    #[arg(long, value_name = "FILE")]
+    encoder_weights: Option<PathBuf>,
     /// Mixed precision: bf16 activations and weight copies, f32 master
     /// weights (AVX512-BF16/AMX on CPUs that have them, tensor cores on CUDA).
     #[arg(long)]
@@ -434,12 +444,13 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
     let cfg = TrainConfig {
         model: ModelConfig {
             arch: a.arch,
-            size: a.size,
+            size: a.size.unwrap_or(a.arch.default_size()),
             width: a.width.unwrap_or(a.arch.default_width()),
             depth: a.depth.unwrap_or(a.arch.default_depth()),
             dropout: a.dropout,
             output: a.output,
             head: a.head,
+            finetune_encoder: a.finetune_encoder,
         },
         data: a.data,
         val: a.val,
@@ -458,6 +469,7 @@ fn cmd_train(a: TrainArgs) -> Result<()> {
         bf16: a.bf16,
         channels_last: a.channels_last,
         init_from: a.init_from,
+        encoder_weights: a.encoder_weights,
     };
     let limits = RunLimits {
         max_minutes: a.max_minutes,
@@ -536,7 +548,7 @@ fn cmd_eval(a: EvalArgs) -> Result<()> {
         );
     }
     let opts = data::LoadOptions {
-        size: model.config.size,
+        size: model.config.sample_size(),
         classes: None,
         gray_threshold: a.gray_threshold,
         max_images: a.max_images,
@@ -612,11 +624,16 @@ fn cmd_tradeoff(a: TradeoffArgs) -> Result<()> {
         });
         models.push((vs, model, name.to_uppercase()));
     }
-    let size = models[0].1.config.size;
-    if let Some((_, m, name)) = models.iter().find(|(_, m, _)| m.config.size != size) {
+    // Scored on images of one size: lite (input 128) and ctx (64) both see
+    // Tiny ImageNet at 64.
+    let size = models[0].1.config.sample_size();
+    if let Some((_, m, name)) = models
+        .iter()
+        .find(|(_, m, _)| m.config.sample_size() != size)
+    {
         bail!(
-            "{name}: input size {} differs from the first model's {size}",
-            m.config.size
+            "{name}: image size {} differs from the first model's {size}",
+            m.config.sample_size()
         );
     }
     let opts = data::LoadOptions {
@@ -694,6 +711,7 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
         let (_vs, model, _) = checkpoint::load_checkpoint(&a.checkpoint, Device::Cpu)?;
         Some(export::calibration_inputs(
             &a.calib,
+            model.config.sample_size(),
             model.config.size,
             a.calib_images,
         )?)
@@ -763,17 +781,19 @@ fn colorize_one(
         .view([1, 1, size as i64, size as i64])
         .to_device(device);
     let y = tch::no_grad(|| model.decode(&model.forward(&x, false)?, &model.annealing))?;
+    // a*b* at the decode's size (lite: half the input's).
+    let side = y.size()[2] as usize;
     let y = Vec::<f32>::try_from(&y.to_device(Device::Cpu).reshape(-1))?;
-    let (mut pa, mut pb) = (vec![0i16; size * size], vec![0i16; size * size]);
+    let (mut pa, mut pb) = (vec![0i16; side * side], vec![0i16; side * side]);
     contract::output_to_ab_planes(&y, &mut pa, &mut pb);
     let ab = recombine::AbPlanes {
-        width: size,
-        height: size,
+        width: side,
+        height: side,
         a: &pa,
         b: &pb,
     };
     let mut rgb = vec![0u8; 3 * w * h];
-    let mut scratch = vec![0i32; recombine::scratch_len(size, w)];
+    let mut scratch = vec![0i32; recombine::scratch_len(side, w)];
     recombine::colorize(&ab, &l, w, h, &mut rgb, &mut scratch);
     let colour = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("image buffer size")?;
     let result = if a.with_gray {
@@ -848,6 +868,7 @@ fn cmd_bench(a: BenchArgs) -> Result<()> {
                     dropout: 0.0,
                     output: Default::default(),
                     head: Default::default(),
+                    finetune_encoder: false,
                 };
                 let r = bench::measure(&cfg, compute, device, a.batch_size, a.steps)?;
                 // A training step is about three forward passes (forward,

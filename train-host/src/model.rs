@@ -30,6 +30,15 @@ pub enum Arch {
     /// upsampling, as in Iizuka et al. 2016) lets the whole scene inform
     /// every pixel; colour is predicted at 1/2 resolution and upsampled.
     Ctx,
+    /// An ImageNet-pretrained EfficientNet-Lite0 encoder (stem and blocks
+    /// 0..=10, to 1/16 resolution; BatchNorm folded, frozen) under a colour
+    /// head that learns: the stride-8 and stride-16 features projected and
+    /// summed, a global-context branch, residual 3x3 convolutions, and an
+    /// edge path from the input, with colour predicted at 1/4 resolution.
+    /// The encoder's outputs are computed once per data set and cached
+    /// (`encoder::FeatureCache`), so training runs only the head. Trained at
+    /// `--size 128` from 64x64 images enlarged as the device enlarges them.
+    Lite,
 }
 
 impl Arch {
@@ -39,6 +48,7 @@ impl Arch {
             Arch::Paper => "paper",
             Arch::Unet => "unet",
             Arch::Ctx => "ctx",
+            Arch::Lite => "lite",
         }
     }
 
@@ -48,6 +58,7 @@ impl Arch {
             Arch::Paper => 32,
             Arch::Unet => 16,
             Arch::Ctx => 96,
+            Arch::Lite => 64,
         }
     }
 
@@ -57,6 +68,17 @@ impl Arch {
             Arch::Paper => 6,
             Arch::Unet => 3,
             Arch::Ctx => 4,
+            Arch::Lite => 4,
+        }
+    }
+
+    /// The model input size when `--size` is not given: the pretrained
+    /// encoder needs more than Tiny ImageNet's 64 pixels to recognise a
+    /// scene (docs/training.md).
+    pub fn default_size(self) -> usize {
+        match self {
+            Arch::Lite => 128,
+            _ => colorize_shared::contract::DEFAULT_INPUT_SIZE,
         }
     }
 
@@ -85,6 +107,22 @@ pub struct ModelConfig {
     pub output: OutputActivation,
     #[serde(default)]
     pub head: Head,
+    /// `lite`: train the pretrained encoder too (a GPU's job: nothing is
+    /// cached, every step runs the whole network) instead of freezing it.
+    #[serde(default)]
+    pub finetune_encoder: bool,
+}
+
+impl ModelConfig {
+    /// The side of the training images as stored and scored: the input size,
+    /// except for `lite`, whose input is the image enlarged 2x
+    /// (`colorize_shared::contract::resize_l_plane`, as on the device).
+    pub fn sample_size(&self) -> usize {
+        match self.arch {
+            Arch::Lite => self.size / 2,
+            _ => self.size,
+        }
+    }
 }
 
 /// What the network predicts per pixel.
@@ -114,14 +152,20 @@ pub enum OutputActivation {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerOp {
-    /// `k x k`, padding `k / 2`.
+    /// `k x k`, padding `k / 2`; `groups` > 1 splits the channels
+    /// (`groups == cin == cout`: depthwise).
     Conv {
         cin: usize,
         cout: usize,
         k: usize,
         stride: usize,
+        groups: usize,
     },
     Relu,
+    /// min(max(x, 0), 6), EfficientNet-Lite's activation.
+    Relu6,
+    /// `[n, c, h, w]` -> `[n, c, 1, 1]`.
+    GlobalAvgPool,
     Tanh,
     Upsample2x,
     Concat,
@@ -144,40 +188,37 @@ pub struct Layer {
     pub op: LayerOp,
     pub inputs: Vec<String>,
     pub output: String,
+    /// Pretrained and not trained: its weights never change, so its output
+    /// can be computed once per image and cached.
+    pub frozen: bool,
 }
 
 #[derive(Default)]
-struct Builder {
-    layers: Vec<Layer>,
+pub(crate) struct Builder {
+    pub(crate) layers: Vec<Layer>,
+    /// Marks the layers pushed from now on as frozen.
+    pub(crate) frozen: bool,
 }
 
 impl Builder {
-    fn push(&mut self, name: &str, op: LayerOp, inputs: &[&str]) -> String {
+    pub(crate) fn push(&mut self, name: &str, op: LayerOp, inputs: &[&str]) -> String {
         let output = name.to_string();
         self.layers.push(Layer {
             name: name.to_string(),
             op,
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             output: output.clone(),
+            frozen: self.frozen,
         });
         output
     }
 
     fn conv_relu(&mut self, name: &str, x: &str, cin: usize, cout: usize, stride: usize) -> String {
-        let c = self.push(
-            name,
-            LayerOp::Conv {
-                cin,
-                cout,
-                k: 3,
-                stride,
-            },
-            &[x],
-        );
+        let c = self.conv(name, x, cin, cout, 3, stride);
         self.push(&format!("{name}_relu"), LayerOp::Relu, &[&c])
     }
 
-    fn conv(
+    pub(crate) fn conv(
         &mut self,
         name: &str,
         x: &str,
@@ -193,6 +234,29 @@ impl Builder {
                 cout,
                 k,
                 stride,
+                groups: 1,
+            },
+            &[x],
+        )
+    }
+
+    /// Depthwise `k x k` convolution over `c` channels.
+    pub(crate) fn depthwise(
+        &mut self,
+        name: &str,
+        x: &str,
+        c: usize,
+        k: usize,
+        stride: usize,
+    ) -> String {
+        self.push(
+            name,
+            LayerOp::Conv {
+                cin: c,
+                cout: c,
+                k,
+                stride,
+                groups: c,
             },
             &[x],
         )
@@ -212,11 +276,17 @@ impl Builder {
     /// resolution: the decode's result is upsampled by the recombination).
     /// The last layer is named as the contract's output.
     fn head(&mut self, cfg: &ModelConfig, x: &str, cin: usize, upsample: bool) {
-        let cout = match cfg.head {
-            Head::Regression => 2,
-            Head::Dist => colour_bins::bins().len(),
+        self.head_k(cfg, x, cin, upsample, 3)
+    }
+
+    /// [`Builder::head`] with a `k x k` output convolution for the
+    /// distribution head (its hundreds of output channels make a 3x3 costly).
+    fn head_k(&mut self, cfg: &ModelConfig, x: &str, cin: usize, upsample: bool, dist_k: usize) {
+        let (cout, k) = match cfg.head {
+            Head::Regression => (2, 3),
+            Head::Dist => (colour_bins::bins().len(), dist_k),
         };
-        let o = self.conv("conv_out", x, cin, cout, 3, 1);
+        let o = self.conv("conv_out", x, cin, cout, k, 1);
         let mut steps: Vec<(&str, LayerOp)> = Vec::new();
         if cfg.head == Head::Regression {
             steps.push(match cfg.output {
@@ -240,6 +310,7 @@ impl Builder {
             op: last.1,
             inputs: vec![x],
             output: OUTPUT_NAME.to_string(),
+            frozen: false,
         });
     }
 }
@@ -295,6 +366,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
                 op,
                 inputs: vec![x],
                 output: OUTPUT_NAME.to_string(),
+                frozen: false,
             });
         }
         Arch::Paper => {
@@ -405,9 +477,84 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             let d = b.conv_relu("dec", &cat, dw + narrow, dw, 1);
             b.head(cfg, &d, dw, true);
         }
+        Arch::Lite => {
+            ensure!(cfg.depth >= 2, "--arch lite needs --depth >= 2");
+            ensure!(
+                s >= 32 && s % 32 == 0 && (s / 16).is_power_of_two(),
+                "--arch lite needs --size 32 x a power of two (64, 128, 256), got {s}"
+            );
+            ensure!(w >= 8, "--arch lite needs --width >= 8");
+            b.frozen = !cfg.finetune_encoder;
+            crate::encoder::push_lite0(&mut b, INPUT_NAME, 1, LITE_LAST_BLOCK, false);
+            b.frozen = false;
+            let t8 = crate::encoder::block_output(LITE_TAP_STRIDE8);
+            let t16 = crate::encoder::block_output(LITE_LAST_BLOCK);
+            let c8 = crate::encoder::LITE0_BLOCKS[LITE_TAP_STRIDE8].cout;
+            let c16 = crate::encoder::LITE0_BLOCKS[LITE_LAST_BLOCK].cout;
+            let residual = |b: &mut Builder, x: &str, i: usize| -> String {
+                let r = b.conv_relu(&format!("body{i}"), x, w, w, 1);
+                b.push(&format!("body{i}_add"), LayerOp::Add, &[x, &r])
+            };
+            // Global context at 1/32: the whole scene in a vector, broadcast
+            // back to 1/16 (as in ctx, on pretrained features).
+            let q = s / 32;
+            let g = b.conv_relu("global1", &t16, c16, w, 2);
+            let g = b.push("global_flat", LayerOp::Flatten, &[&g]);
+            let g = b.push(
+                "global_fc1",
+                LayerOp::Linear {
+                    fin: w * q * q,
+                    fout: 256,
+                },
+                &[&g],
+            );
+            let g = b.push("global_fc1_relu", LayerOp::Relu, &[&g]);
+            let g = b.dropout("global_fc1", &g, p);
+            let g = b.push("global_fc2", LayerOp::Linear { fin: 256, fout: w }, &[&g]);
+            let g = b.push("global_fc2_relu", LayerOp::Relu, &[&g]);
+            let mut g = b.push("global_map", LayerOp::Reshape(vec![w, 1, 1]), &[&g]);
+            let mut side = 1;
+            while side < s / 16 {
+                g = b.push(&format!("global_up{side}"), LayerOp::Upsample2x, &[&g]);
+                side *= 2;
+            }
+            // 1/16: the deepest tap with the context.
+            let p16 = b.conv("proj16", &t16, c16, w, 1, 1);
+            let cat = b.push("fuse_cat", LayerOp::Concat, &[&p16, &g]);
+            let f = b.conv("fuse", &cat, 2 * w, w, 1, 1);
+            let mut x = b.push("fuse_relu", LayerOp::Relu, &[&f]);
+            let before = cfg.depth / 2;
+            for i in 1..=before {
+                x = residual(&mut b, &x, i);
+            }
+            // 1/8: add the stride-8 tap.
+            let up = b.push("up8", LayerOp::Upsample2x, &[&x]);
+            let p8 = b.conv("proj8", &t8, c8, w, 1, 1);
+            let sum = b.push("merge8", LayerOp::Add, &[&up, &p8]);
+            x = b.push("merge8_relu", LayerOp::Relu, &[&sum]);
+            for i in before + 1..=cfg.depth {
+                x = residual(&mut b, &x, i);
+            }
+            // 1/4: edges from the input itself, then the colour.
+            let dw = w / 2;
+            let r = b.conv("reduce", &x, w, dw, 1, 1);
+            let r = b.push("reduce_relu", LayerOp::Relu, &[&r]);
+            let up = b.push("up4", LayerOp::Upsample2x, &[&r]);
+            let e = b.conv_relu("edge1", INPUT_NAME, 1, 16, 2);
+            let e = b.conv_relu("edge2", &e, 16, dw, 2);
+            let cat = b.push("dec_cat", LayerOp::Concat, &[&up, &e]);
+            let d = b.conv_relu("dec", &cat, 2 * dw, dw, 1);
+            b.head_k(cfg, &d, dw, false, 1);
+        }
     }
     Ok(b.layers)
 }
+
+/// `--arch lite`: the encoder ends after this block (1/16 resolution, 112
+/// channels), and this earlier block's output (1/8, 40 channels) is the
+/// second tap. The deeper blocks would triple the file (docs/training.md).
+pub const LITE_LAST_BLOCK: usize = 10;
+pub const LITE_TAP_STRIDE8: usize = 4;
 
 /// How the forward pass computes; the weights always stay f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -471,6 +618,11 @@ impl Model {
     /// Creates the variables under `vs` (PyTorch's default initialisation).
     pub fn new(vs: &nn::Path, config: ModelConfig) -> Result<Self> {
         let layers = layers(&config)?;
+        Self::with_layers(vs, config, layers)
+    }
+
+    /// A model of given layers (tests build the ImageNet classifier so).
+    pub fn with_layers(vs: &nn::Path, config: ModelConfig, layers: Vec<Layer>) -> Result<Self> {
         let mut convs = HashMap::new();
         let mut linears = HashMap::new();
         for l in &layers {
@@ -480,17 +632,31 @@ impl Model {
                     cout,
                     k,
                     stride,
+                    groups,
                 } => {
                     let cfg = nn::ConvConfig {
                         stride: stride as i64,
                         padding: (k / 2) as i64,
+                        groups: groups as i64,
                         ..Default::default()
                     };
                     let conv = nn::conv2d(vs / &l.name, cin as i64, cout as i64, k as i64, cfg);
+                    if l.frozen {
+                        let _ = conv.ws.set_requires_grad(false);
+                        if let Some(b) = &conv.bs {
+                            let _ = b.set_requires_grad(false);
+                        }
+                    }
                     convs.insert(l.name.clone(), conv);
                 }
                 LayerOp::Linear { fin, fout } => {
                     let lin = nn::linear(vs / &l.name, fin as i64, fout as i64, Default::default());
+                    if l.frozen {
+                        let _ = lin.ws.set_requires_grad(false);
+                        if let Some(b) = &lin.bs {
+                            let _ = b.set_requires_grad(false);
+                        }
+                    }
                     linears.insert(l.name.clone(), lin);
                 }
                 _ => {}
@@ -525,16 +691,125 @@ impl Model {
         })
     }
 
-    /// `[n, 1, size, size]` -> `[n, 2, size, size]`. Fallible so that a CUDA
-    /// out-of-memory error comes back as a value the trainer can act on.
+    /// `[n, 1, size, size]` -> the output (`[n, 2, size, size]`, or at a
+    /// fraction of it). Fallible so that a CUDA out-of-memory error comes
+    /// back as a value the trainer can act on.
     pub fn forward(&self, input: &Tensor, train: bool) -> Result<Tensor, TchError> {
+        self.forward_cached(input, Vec::new(), train)
+    }
+
+    /// [`Model::forward`] with the frozen layers' outputs given (from a
+    /// [`crate::encoder::FeatureCache`]): only the other layers run.
+    pub fn forward_cached(
+        &self,
+        input: &Tensor,
+        cached: Vec<(String, Tensor)>,
+        train: bool,
+    ) -> Result<Tensor, TchError> {
         let cx = self.compute;
-        let mut env: HashMap<&str, Tensor> = HashMap::new();
-        env.insert(INPUT_NAME, cx.prepare(input)?);
+        let mut env = self.run(input, cached, train, false)?;
+        let out = env
+            .remove(OUTPUT_NAME)
+            .expect("the last layer produces the output");
+        // Callers read the output as NCHW-contiguous memory.
+        let out = if cx.channels_last {
+            out.f_contiguous()?
+        } else {
+            out
+        };
+        if cx.bf16 {
+            out.f_to_kind(Kind::Float)
+        } else {
+            Ok(out)
+        }
+    }
+
+    /// The tensors `names` of a whole forward pass (inference mode), as f32.
+    pub fn outputs(&self, input: &Tensor, names: &[&str]) -> Result<Vec<Tensor>, TchError> {
+        let mut env = self.run(input, Vec::new(), false, false)?;
+        names
+            .iter()
+            .map(|n| {
+                let t = env.remove(*n).expect("a layer's output");
+                t.f_contiguous()?.f_to_kind(Kind::Float)
+            })
+            .collect()
+    }
+
+    /// The outputs `names` of the frozen layers, running only those.
+    pub fn run_frozen(&self, input: &Tensor, names: &[&str]) -> Result<Vec<Tensor>, TchError> {
+        let mut env = self.run(input, Vec::new(), false, true)?;
+        names
+            .iter()
+            .map(|n| {
+                let t = env.remove(*n).expect("a frozen layer's output");
+                t.f_contiguous()?.f_to_kind(Kind::Float)
+            })
+            .collect()
+    }
+
+    /// Frozen layers' outputs that other layers read, with their (c, h, w):
+    /// what a feature cache holds.
+    pub fn cached_inputs(&self) -> Vec<(String, [i64; 3])> {
+        let frozen: HashMap<&str, bool> = self
+            .layers
+            .iter()
+            .map(|l| (l.output.as_str(), l.frozen))
+            .collect();
+        let mut shapes: HashMap<String, [i64; 3]> = HashMap::new();
+        self.walk_shapes(|l, (c, h, w)| {
+            shapes.insert(l.output.clone(), [c as i64, h as i64, w as i64]);
+        });
+        let mut out: Vec<(String, [i64; 3])> = Vec::new();
+        for l in self.layers.iter().filter(|l| !l.frozen) {
+            for i in &l.inputs {
+                if frozen.get(i.as_str()) == Some(&true) && !out.iter().any(|(n, _)| n == i) {
+                    out.push((i.clone(), shapes[i]));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn has_frozen_layers(&self) -> bool {
+        self.layers.iter().any(|l| l.frozen)
+    }
+
+    pub(crate) fn conv(&self, name: &str) -> Option<&nn::Conv2D> {
+        self.convs.get(name)
+    }
+
+    pub(crate) fn linear(&self, name: &str) -> Option<&nn::Linear> {
+        self.linears.get(name)
+    }
+
+    /// Runs the layers from `input` and the `given` tensors: every layer
+    /// whose output is not given (with `frozen_only`, only the frozen
+    /// ones). Returns every tensor computed or given, by name.
+    fn run(
+        &self,
+        input: &Tensor,
+        given: Vec<(String, Tensor)>,
+        train: bool,
+        frozen_only: bool,
+    ) -> Result<HashMap<String, Tensor>, TchError> {
+        let cx = self.compute;
+        let mut env: HashMap<String, Tensor> = HashMap::new();
+        env.insert(INPUT_NAME.to_string(), cx.prepare(input)?);
+        // Given (cached) outputs stand for all the frozen layers.
+        let skip_frozen = !given.is_empty();
+        for (name, t) in given {
+            env.insert(name, cx.prepare(&t)?);
+        }
         for l in &self.layers {
+            if (l.frozen && skip_frozen) || (frozen_only && !l.frozen) {
+                continue;
+            }
             let x = |i: usize| -> &Tensor { &env[l.inputs[i].as_str()] };
             let y = match &l.op {
-                LayerOp::Conv { k, stride, .. } => {
+                LayerOp::Conv {
+                    k, stride, groups, ..
+                } => {
                     let c = &self.convs[&l.name];
                     let pad = (k / 2) as i64;
                     let bias = match &c.bs {
@@ -548,10 +823,12 @@ impl Model {
                         [*stride as i64; 2],
                         [pad; 2],
                         [1i64; 2],
-                        1,
+                        *groups as i64,
                     )?
                 }
                 LayerOp::Relu => x(0).f_relu()?,
+                LayerOp::Relu6 => x(0).f_clamp(0.0, 6.0)?,
+                LayerOp::GlobalAvgPool => x(0).f_adaptive_avg_pool2d([1, 1])?,
                 LayerOp::Add => x(0).f_add(x(1))?,
                 LayerOp::Tanh => x(0).f_tanh()?,
                 LayerOp::Upsample2x => {
@@ -579,22 +856,9 @@ impl Model {
                 }
                 LayerOp::Dropout(p) => dropout(x(0), *p, train)?,
             };
-            env.insert(l.output.as_str(), y);
+            env.insert(l.output.clone(), y);
         }
-        let out = env
-            .remove(OUTPUT_NAME)
-            .expect("the last layer produces the output");
-        // Callers read the output as NCHW-contiguous memory.
-        let out = if cx.channels_last {
-            out.f_contiguous()?
-        } else {
-            out
-        };
-        if cx.bf16 {
-            out.f_to_kind(Kind::Float)
-        } else {
-            Ok(out)
-        }
+        Ok(env)
     }
 
     /// `--vivid-temperature`: the annealing temperature at vividness 1, in
@@ -616,14 +880,21 @@ impl Model {
         self.annealing = self.decoding.annealing(v);
     }
 
-    /// a*b* `[n, 2, size, size]` in -1..1 (the contract's output scale)
-    /// from the network's output: itself for a regression head; for a
-    /// distribution head the annealed mean of `annealing` over the bin
-    /// centres (as `colorize_shared::colour_bins::annealed_mean`), upsampled
-    /// (nearest) to the input size.
+    /// a*b* `[n, 2, s, s]` in -1..1 (the contract's output scale; s the
+    /// sample size, [`ModelConfig::sample_size`]) from the network's output:
+    /// for a regression head itself, enlarged bilinearly when it is smaller;
+    /// for a distribution head the annealed mean of `annealing` over the bin
+    /// centres (as `colorize_shared::colour_bins::annealed_mean`), enlarged
+    /// (nearest).
     pub fn decode(&self, out: &Tensor, annealing: &Annealing) -> Result<Tensor, TchError> {
+        let s = self.config.sample_size() as i64;
         if self.config.head == Head::Regression {
-            return Ok(out.shallow_clone());
+            // Bilinear, as the device's recombination enlarges a*b*.
+            return if out.size()[2] == s {
+                Ok(out.shallow_clone())
+            } else {
+                out.f_upsample_bilinear2d([s, s], false, None, None)
+            };
         }
         let bins = colour_bins::bins();
         let flat: Vec<f32> = bins
@@ -644,7 +915,6 @@ impl Model {
             .f_div_scalar(annealing.temperature.max(1e-3) as f64)?
             .f_softmax(1, Kind::Float)?;
         let ab = Tensor::f_einsum("nqhw,qc->nchw", &[&p, &centres], None::<i64>)?;
-        let s = self.config.size as i64;
         if ab.size()[2] == s {
             Ok(ab)
         } else {
@@ -657,7 +927,7 @@ impl Model {
         let mut total = 0;
         self.walk_shapes(|l, (c, h, w)| {
             total += match l.op {
-                LayerOp::Conv { cin, k, .. } => c * h * w * (cin * k * k) as u64,
+                LayerOp::Conv { cin, k, groups, .. } => c * h * w * (cin / groups * k * k) as u64,
                 LayerOp::Linear { fin, fout } => (fin * fout) as u64,
                 _ => 0,
             };
@@ -690,6 +960,7 @@ impl Model {
                 }
                 LayerOp::Linear { fout, .. } => (*fout as u64, 1, 1),
                 LayerOp::Flatten => (c * h * w, 1, 1),
+                LayerOp::GlobalAvgPool => (c, 1, 1),
                 LayerOp::Upsample2x => (c, 2 * h, 2 * w),
                 LayerOp::Reshape(d) => (d[0] as u64, d[1] as u64, d[2] as u64),
                 LayerOp::Concat => (l.inputs.iter().map(|i| shape[i.as_str()].0).sum(), h, w),
@@ -711,7 +982,9 @@ impl Model {
         for l in &self.layers {
             let inputs: Vec<String> = l.inputs.iter().map(|i| resolve(&alias, i)).collect();
             let op = match &l.op {
-                LayerOp::Conv { k, stride, .. } => {
+                LayerOp::Conv {
+                    k, stride, groups, ..
+                } => {
                     let c = &self.convs[&l.name];
                     let bias = c.bs.as_ref().context("conv without bias")?;
                     Op::Conv2d {
@@ -720,6 +993,7 @@ impl Model {
                         stride: *stride,
                         padding: k / 2,
                         dilation: 1,
+                        groups: *groups,
                     }
                 }
                 LayerOp::Linear { .. } => {
@@ -731,6 +1005,8 @@ impl Model {
                     }
                 }
                 LayerOp::Relu => Op::Relu,
+                LayerOp::Relu6 => Op::Clip { min: 0.0, max: 6.0 },
+                LayerOp::GlobalAvgPool => Op::GlobalAvgPool,
                 LayerOp::Tanh => Op::Tanh,
                 LayerOp::Upsample2x => Op::Upsample2x,
                 LayerOp::Concat => Op::Concat,
@@ -792,6 +1068,7 @@ mod tests {
             dropout: 0.1,
             output: Default::default(),
             head: Default::default(),
+            finetune_encoder: false,
         }
     }
 
@@ -856,11 +1133,21 @@ mod tests {
         assert!(layers(&c).is_err());
     }
 
+    /// The smallest input each arch takes in these tests: lite's encoder
+    /// needs 1/32 of it to be a whole number and 1/16 a power of two.
+    fn small_size(arch: Arch) -> usize {
+        if arch == Arch::Lite {
+            64
+        } else {
+            16
+        }
+    }
+
     #[test]
     fn relu_output_replaces_the_final_tanh() {
         for &arch in Arch::all() {
             let mut c = cfg(arch);
-            c.size = 16;
+            c.size = small_size(arch);
             c.width = c.width.min(8);
             c.output = OutputActivation::Relu;
             let ls = layers(&c).unwrap();
@@ -868,7 +1155,8 @@ mod tests {
             let vs = nn::VarStore::new(tch::Device::Cpu);
             let m = Model::new(&vs.root(), c).unwrap();
             // Inputs in -1..1, so a tanh output would have both signs.
-            let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+            let s = small_size(arch) as i64;
+            let x = Tensor::rand([2, 1, s, s], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
             let y = m.forward(&x, false).unwrap();
             assert!(y.min().double_value(&[]) >= 0.0, "{arch:?}");
             let net = m.to_net(vec![]).unwrap();
@@ -880,17 +1168,25 @@ mod tests {
     fn forward_and_backward_of_every_arch() {
         for &arch in Arch::all() {
             let mut c = cfg(arch);
-            c.size = 16;
+            let s = small_size(arch) as i64;
+            c.size = s as usize;
             c.width = c.width.min(8);
             let vs = nn::VarStore::new(tch::Device::Cpu);
             let m = Model::new(&vs.root(), c).unwrap();
-            let x = Tensor::rand([3, 1, 16, 16], (Kind::Float, tch::Device::Cpu));
+            let x = Tensor::rand([3, 1, s, s], (Kind::Float, tch::Device::Cpu));
             let y = m.forward(&x, true).unwrap();
-            assert_eq!(y.size(), vec![3, 2, 16, 16], "{arch:?}");
+            // lite predicts at 1/4 of its input.
+            let o = if arch == Arch::Lite { s / 4 } else { s };
+            assert_eq!(y.size(), vec![3, 2, o, o], "{arch:?}");
             let loss = y.square().mean(Kind::Float);
             loss.backward();
             for (name, v) in vs.variables() {
                 let g = v.grad();
+                // The pretrained encoder is frozen: no gradient, by design.
+                if name.starts_with("enc_") {
+                    assert!(!g.defined(), "{arch:?}: frozen {name} got a gradient");
+                    continue;
+                }
                 assert!(g.defined(), "{arch:?}: no gradient for {name}");
                 let norm = g.abs().sum(Kind::Float).double_value(&[]);
                 assert!(

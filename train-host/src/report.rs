@@ -43,7 +43,7 @@ pub fn write_samples_at(
     batch_size: &mut usize,
     device: Device,
 ) -> Result<()> {
-    let size = model.config.size;
+    let size = model.config.sample_size();
     let scale = 2;
     let cell = size * scale;
     let gap = 4;

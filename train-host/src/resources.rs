@@ -109,6 +109,7 @@ mod tests {
             dropout: 0.0,
             output: OutputActivation::Tanh,
             head: Default::default(),
+            finetune_encoder: false,
         };
         let mut m = Model::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;

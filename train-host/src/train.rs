@@ -52,6 +52,9 @@ pub struct TrainConfig {
     /// shapes matched.
     #[serde(default)]
     pub init_from: Option<PathBuf>,
+    /// The pretrained encoder's weights (`--arch lite`).
+    #[serde(default)]
+    pub encoder_weights: Option<PathBuf>,
 }
 
 /// How the learning rate moves over the planned epochs.
@@ -116,7 +119,7 @@ pub fn load_sets(
 ) -> Result<(Vec<Sample>, Vec<Sample>)> {
     let classes = cfg.classes.as_ref().map(|c| c.iter().cloned().collect());
     let opts = data::LoadOptions {
-        size: cfg.model.size,
+        size: cfg.model.sample_size(),
         classes,
         gray_threshold: cfg.gray_threshold,
         max_images: cfg.max_images,
@@ -225,9 +228,11 @@ pub fn train_with_limits(
     tch::manual_seed(cfg.seed as i64);
     let (train_set, val_set) = load_sets(&cfg, progress, limits.data_cache.as_deref())?;
     eprintln!(
-        "{} training, {} validation images at {}x{}",
+        "{} training, {} validation images at {}x{} (model input {}x{})",
         train_set.len(),
         val_set.len(),
+        cfg.model.sample_size(),
+        cfg.model.sample_size(),
         cfg.model.size,
         cfg.model.size
     );
@@ -251,6 +256,15 @@ pub fn train_with_limits(
                 fresh.join(", ")
             }
         );
+    }
+    if model.config.arch == crate::model::Arch::Lite && start_meta.is_none() {
+        let path = cfg
+            .encoder_weights
+            .clone()
+            .or_else(crate::encoder::default_weights_path)
+            .context("no pretrained encoder weights: pass --encoder-weights")?;
+        let n = crate::encoder::load_pretrained(&model, &path)?;
+        eprintln!("pretrained encoder: {n} tensors from {}", path.display());
     }
     let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.lr);
     let mut batch_size = cfg.batch_size;
@@ -305,7 +319,25 @@ pub fn train_with_limits(
         }
     }
     let fixed_samples: Vec<Sample> = val_set.iter().take(8).cloned().collect();
-    let size = cfg.model.size;
+    let (size, input_size) = (cfg.model.sample_size(), cfg.model.size);
+    // The frozen encoder runs once per training image, not once per step.
+    let features = if model.has_frozen_layers() {
+        Some(crate::encoder::FeatureCache::build(
+            &model,
+            &train_set,
+            limits.data_cache.as_deref(),
+            device,
+            progress,
+        )?)
+    } else {
+        None
+    };
+    if cfg.model.arch == crate::model::Arch::Lite && start_meta.is_none() && cfg.init_from.is_none()
+    {
+        let refs: Vec<&Sample> = train_set.iter().take(256).collect();
+        let (x, _) = to_tensors(&make_batch(&refs, size, input_size, None), device);
+        crate::encoder::normalise_readers(&model, &x)?;
+    }
     eprintln!(
         "{} on {:?} ({}): {:.3} GFLOP per frame, {} parameters",
         cfg.model.arch.name(),
@@ -426,8 +458,17 @@ pub fn train_with_limits(
             let end = (pos + batch_size).min(order.len());
             let refs: Vec<&Sample> = order[pos..end].iter().map(|&i| &train_set[i]).collect();
             let rng_before = rng.state();
-            let batch = make_batch(&refs, size, Some(&mut rng));
-            let (x, y) = to_tensors(&batch, size, device);
+            // Cached features are of the unflipped centre crop: no augmentation.
+            let batch = if features.is_some() {
+                make_batch(&refs, size, input_size, None)
+            } else {
+                make_batch(&refs, size, input_size, Some(&mut rng))
+            };
+            let (x, y) = to_tensors(&batch, device);
+            let cached = match &features {
+                Some(f) => f.batch(&order[pos..end], device)?,
+                None => Vec::new(),
+            };
             let progress_frac =
                 ((epoch - 1) as f64 + pos as f64 / order.len() as f64) / cfg.epochs as f64;
             lr_now = cfg.schedule.lr(cfg.lr, progress_frac, opt.steps());
@@ -435,7 +476,7 @@ pub fn train_with_limits(
             tch::manual_seed(step_seed(cfg.seed, epoch, pos));
             let step = (|| -> Result<f64, TchError> {
                 opt.zero_grad();
-                let pred = model.forward(&x, true)?;
+                let pred = model.forward_cached(&x, cached, true)?;
                 let l = loss.compute(&pred, &y)?;
                 l.f_backward()?;
                 opt.step()?;

@@ -57,7 +57,7 @@ fn larger_images_keep_their_aspect_for_random_crops() {
     common::coloured(3, 96, 48).save(&p).unwrap();
     let (samples, _) = data::load(&[p], &opts(16)).unwrap();
     assert_eq!((samples[0].width, samples[0].height), (32, 16));
-    let b = data::make_batch(&[&samples[0]], 16, Some(&mut data::Rng::new(5)));
+    let b = data::make_batch(&[&samples[0]], 16, 16, Some(&mut data::Rng::new(5)));
     assert_eq!(b.input.len(), 16 * 16);
     assert_eq!(b.target.len(), 2 * 16 * 16);
 }

@@ -23,6 +23,7 @@ fn int8_export_stays_close_to_f32() {
             dropout: 0.0,
             output: Default::default(),
             head: Default::default(),
+            finetune_encoder: false,
         },
         data: vec![folder.clone()],
         val: vec![],
@@ -41,11 +42,12 @@ fn int8_export_stays_close_to_f32() {
         bf16: false,
         channels_last: false,
         init_from: None,
+        encoder_weights: None,
     };
     let out = dir.path().join("run");
     train::train(cfg, &out, false, tch::Device::Cpu, false).unwrap();
     let ckpt = out.join("best.ot");
-    let calib = export::calibration_inputs(std::slice::from_ref(&folder), 32, 16).unwrap();
+    let calib = export::calibration_inputs(std::slice::from_ref(&folder), 32, 32, 16).unwrap();
     export::export(&ckpt, &out.join("f32.onnx"), None, None, None).unwrap();
     export::export(&ckpt, &out.join("int8.onnx"), Some(&calib), None, None).unwrap();
     let f32m = runtime::Model::from_path(out.join("f32.onnx")).unwrap();
@@ -61,7 +63,7 @@ fn int8_export_stays_close_to_f32() {
     for seed in 0..n {
         let img = common::coloured(5000 + seed, 32, 32);
         let s = data::Sample::from_rgb8(32, 32, img.as_raw());
-        let input = data::make_batch(&[&s], 32, None).input;
+        let input = data::make_batch(&[&s], 32, 32, None).input;
         let rgb = |m: &runtime::Model| {
             let y = m.run(&input).unwrap();
             let (mut a, mut b) = (vec![0i16; 1024], vec![0i16; 1024]);

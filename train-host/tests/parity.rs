@@ -15,6 +15,7 @@ fn model(arch: Arch) -> (nn::VarStore, Model) {
         dropout: 0.3,
         output: Default::default(),
         head: Default::default(),
+        finetune_encoder: false,
     };
     let m = Model::new(&vs.root(), cfg).unwrap();
     (vs, m)
@@ -71,6 +72,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         dropout: 0.0,
         output: Default::default(),
         head: Head::Dist,
+        finetune_encoder: false,
     };
     let mut m = Model::new(&vs.root(), cfg).unwrap();
     // Peaked distributions, as a trained model gives, not the near-uniform

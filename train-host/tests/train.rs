@@ -25,6 +25,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             dropout: 0.0,
             output: Default::default(),
             head: Default::default(),
+            finetune_encoder: false,
         },
         data: vec![data],
         val: vec![],
@@ -43,6 +44,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
         bf16: false,
         channels_last: false,
         init_from: None,
+        encoder_weights: None,
     }
 }
 

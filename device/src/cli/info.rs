@@ -32,9 +32,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let g = model.geometry();
     println!("model: {}", model.source());
     match g.output {
-        OutputKind::Ab => println!(
-            "input: [1, 1, {}, {}] L*, output: [1, 2, {}, {}] a*b*",
-            g.height, g.width, g.height, g.width
+        OutputKind::Ab { height, width } => println!(
+            "input: [1, 1, {}, {}] L*, output: [1, 2, {height}, {width}] a*b*",
+            g.height, g.width
         ),
         OutputKind::Bins { height, width } => println!(
             "input: [1, 1, {}, {}] L*, output: [1, {}, {height}, {width}] a*b* bin logits, decoded at vividness {}",

@@ -242,6 +242,7 @@ pub fn tiny_model() -> Vec<u8> {
                 stride: 1,
                 padding: 1,
                 dilation: 1,
+                groups: 1,
             },
             inputs: vec![INPUT_NAME.into()],
             output: OUTPUT_NAME.into(),
