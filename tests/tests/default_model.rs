@@ -9,10 +9,12 @@ use colorize_shared::lab::{gray8_to_l, rgb8_to_lab};
 fn embedded_model_meets_the_contract_and_carries_its_card() {
     let model = default_model().expect("embedded model loads");
     let g = model.geometry();
-    assert_eq!(
-        (g.width, g.height),
-        (DEFAULT_INPUT_SIZE, DEFAULT_INPUT_SIZE)
-    );
+    // The input size the card declares is the one the graph takes (64 is
+    // the contract's default when a card names none).
+    let size = model
+        .meta(meta::INPUT_SIZE)
+        .map_or(DEFAULT_INPUT_SIZE, |s| s.parse().expect("a number"));
+    assert_eq!((g.width, g.height), (size, size));
     assert_eq!(
         model.meta(meta::CONTRACT_VERSION),
         Some(CONTRACT_VERSION.to_string().as_str())

@@ -183,19 +183,8 @@ impl Loss {
     /// targets: each true a*b* (averaged down to the logits' resolution)
     /// spread over its nearest bins with a Gaussian of [`DIST_SIGMA`].
     fn dist_loss(d: &DistTargets, logits: &Tensor, target: &Tensor) -> Result<Tensor, TchError> {
-        let (h, s) = (logits.size()[2], target.size()[2]);
-        let target = if h == s {
-            target.shallow_clone()
-        } else {
-            target.f_avg_pool2d(
-                [s / h, s / h],
-                [s / h, s / h],
-                [0, 0],
-                false,
-                true,
-                None::<i64>,
-            )?
-        };
+        let h = logits.size()[2];
+        let target = pooled_to(target, h)?;
         let q = logits.size()[1];
         // Whole Lab units, offset to 0..=256: the soft-target table's cell.
         let units = target
@@ -248,21 +237,8 @@ impl Loss {
         }
         // A head that predicts at a fraction of the target's size (lite) is
         // scored against the target's cell means, as the distribution head.
-        let (h, s) = (pred.size()[2], target.size()[2]);
-        let pooled;
-        let target = if h == s {
-            target
-        } else {
-            pooled = target.f_avg_pool2d(
-                [s / h, s / h],
-                [s / h, s / h],
-                [0, 0],
-                false,
-                true,
-                None::<i64>,
-            )?;
-            &pooled
-        };
+        let pooled = pooled_to(target, pred.size()[2])?;
+        let target = &pooled;
         match self.kind {
             LossKind::Mse => pred.f_mse_loss(target, Reduction::Mean),
             LossKind::Huber => pred.f_huber_loss(target, Reduction::Mean, 0.05),
@@ -291,6 +267,17 @@ impl Loss {
             }
         }
     }
+}
+
+/// `target` `[n, c, s, s]` averaged over cells down to `[n, c, h, h]`
+/// (itself when `h == s`).
+fn pooled_to(target: &Tensor, h: i64) -> Result<Tensor, TchError> {
+    let s = target.size()[2];
+    if h == s {
+        return Ok(target.shallow_clone());
+    }
+    let k = s / h;
+    target.f_avg_pool2d([k, k], [k, k], [0, 0], false, true, None::<i64>)
 }
 
 #[cfg(test)]

@@ -262,6 +262,34 @@ impl Builder {
         )
     }
 
+    /// The global-context branch after its strided convolutions: `x`
+    /// (`fin` values an image) flattened, two fully connected layers (256,
+    /// then `w` units), reshaped to `[w, 1, 1]` and broadcast by nearest
+    /// upsampling to `side` x `side`. Returns the map and the side reached
+    /// (a power of two: the caller checks it is `side`).
+    fn global_context(
+        &mut self,
+        x: &str,
+        fin: usize,
+        w: usize,
+        p: f64,
+        side: usize,
+    ) -> (String, usize) {
+        let g = self.push("global_flat", LayerOp::Flatten, &[x]);
+        let g = self.push("global_fc1", LayerOp::Linear { fin, fout: 256 }, &[&g]);
+        let g = self.push("global_fc1_relu", LayerOp::Relu, &[&g]);
+        let g = self.dropout("global_fc1", &g, p);
+        let g = self.push("global_fc2", LayerOp::Linear { fin: 256, fout: w }, &[&g]);
+        let g = self.push("global_fc2_relu", LayerOp::Relu, &[&g]);
+        let mut g = self.push("global_map", LayerOp::Reshape(vec![w, 1, 1]), &[&g]);
+        let mut reached = 1;
+        while reached < side {
+            g = self.push(&format!("global_up{reached}"), LayerOp::Upsample2x, &[&g]);
+            reached *= 2;
+        }
+        (g, reached)
+    }
+
     fn dropout(&mut self, name: &str, x: &str, p: f64) -> String {
         if p > 0.0 {
             self.push(&format!("{name}_drop"), LayerOp::Dropout(p), &[x])
@@ -441,25 +469,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             let q = s / 4;
             let g = b.conv_relu("global1", &x, w, w, 2);
             let g = b.conv_relu("global2", &g, w, w, 2);
-            let g = b.push("global_flat", LayerOp::Flatten, &[&g]);
-            let g = b.push(
-                "global_fc1",
-                LayerOp::Linear {
-                    fin: w * (q / 4) * (q / 4),
-                    fout: 256,
-                },
-                &[&g],
-            );
-            let g = b.push("global_fc1_relu", LayerOp::Relu, &[&g]);
-            let g = b.dropout("global_fc1", &g, p);
-            let g = b.push("global_fc2", LayerOp::Linear { fin: 256, fout: w }, &[&g]);
-            let g = b.push("global_fc2_relu", LayerOp::Relu, &[&g]);
-            let mut g = b.push("global_map", LayerOp::Reshape(vec![w, 1, 1]), &[&g]);
-            let mut side = 1;
-            while side < q {
-                g = b.push(&format!("global_up{side}"), LayerOp::Upsample2x, &[&g]);
-                side *= 2;
-            }
+            let (g, side) = b.global_context(&g, w * (q / 4) * (q / 4), w, p, q);
             ensure!(side == q, "--arch ctx needs a power-of-two --size, got {s}");
             let cat = b.push("fuse_cat", LayerOp::Concat, &[&x, &g]);
             let c = b.conv("fuse", &cat, 2 * w, w, 1, 1);
@@ -499,25 +509,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             // back to 1/16 (as in ctx, on pretrained features).
             let q = s / 32;
             let g = b.conv_relu("global1", &t16, c16, w, 2);
-            let g = b.push("global_flat", LayerOp::Flatten, &[&g]);
-            let g = b.push(
-                "global_fc1",
-                LayerOp::Linear {
-                    fin: w * q * q,
-                    fout: 256,
-                },
-                &[&g],
-            );
-            let g = b.push("global_fc1_relu", LayerOp::Relu, &[&g]);
-            let g = b.dropout("global_fc1", &g, p);
-            let g = b.push("global_fc2", LayerOp::Linear { fin: 256, fout: w }, &[&g]);
-            let g = b.push("global_fc2_relu", LayerOp::Relu, &[&g]);
-            let mut g = b.push("global_map", LayerOp::Reshape(vec![w, 1, 1]), &[&g]);
-            let mut side = 1;
-            while side < s / 16 {
-                g = b.push(&format!("global_up{side}"), LayerOp::Upsample2x, &[&g]);
-                side *= 2;
-            }
+            let (g, _) = b.global_context(&g, w * q * q, w, p, s / 16);
             // 1/16: the deepest tap with the context.
             let p16 = b.conv("proj16", &t16, c16, w, 1, 1);
             let cat = b.push("fuse_cat", LayerOp::Concat, &[&p16, &g]);
