@@ -158,3 +158,29 @@ impl CpuPeak {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Arch;
+
+    #[test]
+    fn every_arch_can_be_measured() {
+        for &arch in Arch::all() {
+            let cfg = ModelConfig {
+                arch,
+                // lite's encoder needs a multiple of 32 with a power of two at 1/16.
+                size: if arch == Arch::Lite { 64 } else { 16 },
+                width: arch.default_width().min(8),
+                depth: arch.default_depth(),
+                dropout: 0.0,
+                output: Default::default(),
+                head: Default::default(),
+                finetune_encoder: false,
+            };
+            let r = measure(&cfg, Compute::default(), Device::Cpu, 2, 1).unwrap();
+            assert!(r.train_ips > 0.0 && r.infer_ips > 0.0, "{arch:?}");
+            assert!(r.gflop_per_frame > 0.0, "{arch:?}");
+        }
+    }
+}
