@@ -718,23 +718,25 @@ impl Model {
 
     /// The tensors `names` of a whole forward pass (inference mode), as f32.
     pub fn outputs(&self, input: &Tensor, names: &[&str]) -> Result<Vec<Tensor>, TchError> {
-        let mut env = self.run(input, Vec::new(), false, false)?;
-        names
-            .iter()
-            .map(|n| {
-                let t = env.remove(*n).expect("a layer's output");
-                t.f_contiguous()?.f_to_kind(Kind::Float)
-            })
-            .collect()
+        self.named_outputs(input, names, false)
     }
 
     /// The outputs `names` of the frozen layers, running only those.
     pub fn run_frozen(&self, input: &Tensor, names: &[&str]) -> Result<Vec<Tensor>, TchError> {
-        let mut env = self.run(input, Vec::new(), false, true)?;
+        self.named_outputs(input, names, true)
+    }
+
+    fn named_outputs(
+        &self,
+        input: &Tensor,
+        names: &[&str],
+        frozen_only: bool,
+    ) -> Result<Vec<Tensor>, TchError> {
+        let mut env = self.run(input, Vec::new(), false, frozen_only)?;
         names
             .iter()
             .map(|n| {
-                let t = env.remove(*n).expect("a frozen layer's output");
+                let t = env.remove(*n).expect("a layer's output");
                 t.f_contiguous()?.f_to_kind(Kind::Float)
             })
             .collect()
