@@ -146,7 +146,9 @@ def main():
         row("before", f"`colorize files`, {args.before_label}", f"{med['ours'] / med['before']:.2f}x its time",
             "", "")
     row("opencv", "OpenCV decode + PNG re-encode only (`cv2.imread` + `cv2.imwrite`)",
-        f"{ratio_cv:.2f}x its time", "<= 0.6x", verdict(ratio_cv <= 0.6))
+        # 0.6x with the 64x64 ctx model (issue 17); the pretrained-encoder
+        # issue lets a better model spend margin up to 0.75x.
+        f"{ratio_cv:.2f}x its time", "<= 0.75x", verdict(ratio_cv <= 0.75))
     row("python", "Python colourize pipeline (OpenCV + onnxruntime)", f"{ratio_py:.2f}x faster",
         ">= 2x faster", verdict(ratio_py >= 2.0))
     lines.append("")
