@@ -42,7 +42,8 @@ def main():
     # (CPU-minutes, gain, ratio, label) at each epoch's end.
     ctx = [((r["epoch"] * n / a.ctx_rate) / 60, r["val_psnr"] - r["val_psnr_gray"],
             r["val_colourfulness_ratio"], f"ctx epoch {int(r['epoch'])}") for r in read(a.ctx)]
-    t = n / a.encoder_rate
+    encoder_minutes = n / a.encoder_rate / 60
+    t = encoder_minutes * 60
     lite = []
     for i, path in enumerate(a.lite):
         for r in read(path):
@@ -57,7 +58,7 @@ def main():
 
     print(f"Time: image-passes at {a.ctx_rate:.0f} images/s (ctx), {a.lite_rate:.0f} images/s (lite's head), "
           f"plus lite's encoder pass over {n:,} images at {a.encoder_rate:.0f} images/s "
-          f"({n / a.encoder_rate / 60:.0f} min).\n")
+          f"({encoder_minutes:.0f} min).\n")
     print("| CPU time (this machine) | lite: best val so far | gain | ratio | ctx: best val so far | gain | ratio |")
     print("|---|---|---|---|---|---|---|")
     for m, g, c, label in lite:
@@ -72,8 +73,7 @@ def main():
           f"{cb[3]} | {cb[1]:+.3f} dB | {cb[2]:.3f} |")
 
     if a.svg:
-        write_svg(a.svg, [("ctx", "#1f77b4", ctx), ("lite", "#d62728", lite)],
-                  a.encoder_rate and n / a.encoder_rate / 60)
+        write_svg(a.svg, [("ctx", "#1f77b4", ctx), ("lite", "#d62728", lite)], encoder_minutes)
 
 
 def write_svg(path, series, encoder_minutes):
