@@ -68,7 +68,40 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    write_atomic_with(dir, name, |f| Ok(f.write_all(bytes)?))
+    write_atomic_with(dir, name, |f| {
+        // In two halves, so the power-cut test can cut with the temp file
+        // half on disk ([`phase`] "write").
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        f.write_all(a)?;
+        if phase_pause().is_some() {
+            f.flush()?;
+            phase("write", &dir.join(name));
+        }
+        Ok(f.write_all(b)?)
+    })
+}
+
+/// `COLORIZE_PHASE_TRACE=<ms>`: the power-cut test's hook
+/// (`scripts/power-test.sh`). Each step of a durable write then prints
+/// `phase: <step> <path>` on stderr and waits that many milliseconds, so
+/// the test can cut the power inside a chosen step: `read` (the input is
+/// being read and colourized), `write` (the temp file is half written),
+/// `synced` (fsynced, not yet renamed), `renamed` (in place, the input not
+/// yet moved), `moved` (the input is in `done/`). Unset: nothing happens.
+fn phase_pause() -> Option<std::time::Duration> {
+    static PAUSE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *PAUSE.get_or_init(|| {
+        let ms = std::env::var("COLORIZE_PHASE_TRACE").ok()?;
+        Some(std::time::Duration::from_millis(ms.trim().parse().ok()?))
+    })
+}
+
+/// Marks a step of a durable write for the power-cut test ([`phase_pause`]).
+pub fn phase(step: &str, path: &Path) {
+    if let Some(pause) = phase_pause() {
+        eprintln!("phase: {step} {}", path.display());
+        std::thread::sleep(pause);
+    }
 }
 
 /// Writes `dir/name` atomically and durably, its content streamed by
@@ -103,8 +136,11 @@ impl Staged {
         let res = (|| -> io::Result<()> {
             file.sync_all()?;
             drop(file);
+            phase("synced", &self.dst);
             fs::rename(&self.tmp, &self.dst)?;
-            sync_dir(&self.dir)
+            sync_dir(&self.dir)?;
+            phase("renamed", &self.dst);
+            Ok(())
         })();
         if let Err(e) = res {
             let _ = fs::remove_file(&self.tmp);

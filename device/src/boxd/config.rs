@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::camera::PixelFormat;
+use crate::images::DecodeLimits;
 
 /// Most frames that can wait between the capture thread and the colourizer;
 /// the queues are `heapless` with this fixed capacity.
@@ -23,9 +24,9 @@ pub struct BoxConfig {
     pub model: ModelConfig,
     pub output: OutputConfig,
     pub inbox: InboxConfig,
-    /// Caps on the inbox images' size, checked before decoding (defaults:
-    /// 65535 x 65535, 100 Mpixel, 1 GiB decoded; see `docs/robustness.md`).
-    pub limits: crate::images::DecodeLimits,
+    /// Caps on the inbox images' size, checked before decoding, and the
+    /// free space the output disk must keep (see `docs/robustness.md`).
+    pub limits: LimitsConfig,
     pub camera: CameraConfig,
     pub button: ButtonConfig,
     pub led: LedConfig,
@@ -109,6 +110,76 @@ impl InboxConfig {
     /// `failed_dir`, resolved against `dir`.
     pub fn failed_path(&self) -> PathBuf {
         self.resolve(&self.failed_dir)
+    }
+}
+
+/// `[limits]`: the decoder's caps (as `colorize files`' flags) and the
+/// output disk's reserve. The decoder's keys are repeated here rather than
+/// flattened in: serde cannot refuse unknown keys through a flatten.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Widest image accepted, in pixels. Default 65535.
+    pub max_width: u32,
+    /// Tallest image accepted, in pixels. Default 65535.
+    pub max_height: u32,
+    /// Most pixels (width x height) accepted. Default 100,000,000.
+    pub max_pixels: u64,
+    /// Most bytes the decoder may allocate. Default 1 GiB.
+    pub max_decoded_bytes: u64,
+    /// Below this much free space (MiB, 1,048,576 bytes) on the output
+    /// folder's file system the box takes no new inbox file and refuses the
+    /// shutter, until space returns. Unset: room for the largest output the
+    /// limits above allow ([`LimitsConfig::largest_output_bytes`]), 291 MiB
+    /// with the defaults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_free_mb: Option<u64>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let d = DecodeLimits::DEFAULT;
+        LimitsConfig {
+            max_width: d.max_width,
+            max_height: d.max_height,
+            max_pixels: d.max_pixels,
+            max_decoded_bytes: d.max_decoded_bytes,
+            min_free_mb: None,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The decoder's part.
+    pub fn decode(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_width: self.max_width,
+            max_height: self.max_height,
+            max_pixels: self.max_pixels,
+            max_decoded_bytes: self.max_decoded_bytes,
+        }
+    }
+
+    /// The most bytes one output can take: the box writes 8-bit RGB PNG, so
+    /// 3 bytes a pixel for the largest image the limits let in (stored
+    /// deflate blocks add 5 bytes per 64 KiB when nothing compresses, each
+    /// row one filter byte), plus 4 MiB for the metadata carried over.
+    pub fn largest_output_bytes(&self) -> u64 {
+        let side = |max: u32| (max as u64).min(self.max_pixels);
+        let pixels = self
+            .max_pixels
+            .min(side(self.max_width) * side(self.max_height));
+        let raw = pixels.saturating_mul(3);
+        raw.saturating_add(raw / 65_535 * 5 + side(self.max_height))
+            .saturating_add(4 << 20)
+    }
+
+    /// The free space the output disk must keep, in bytes.
+    pub fn min_free_bytes(&self) -> u64 {
+        match self.min_free_mb {
+            Some(mb) => mb.saturating_mul(1 << 20),
+            None => self.largest_output_bytes().div_ceil(1 << 20) << 20,
+        }
     }
 }
 
@@ -347,6 +418,21 @@ mod tests {
         assert!(format!("{e:#}").contains("output.dir"));
         let e = BoxConfig::from_toml("[model]\nvividness = 1.5\n").unwrap_err();
         assert!(format!("{e:#}").contains("vividness"), "{e:#}");
+    }
+
+    #[test]
+    fn min_free_defaults_to_the_largest_output_the_limits_allow() {
+        let c = BoxConfig::from_toml("").unwrap();
+        assert_eq!(c.limits.decode(), DecodeLimits::DEFAULT);
+        // 100 Mpixel of 8-bit RGB, stored deflate, row bytes, 4 MiB metadata.
+        assert_eq!(c.limits.min_free_bytes(), 291 << 20);
+        let c = BoxConfig::from_toml("[limits]\nmax_pixels = 1000000\n").unwrap();
+        assert_eq!(c.limits.min_free_bytes(), 7 << 20);
+        let c = BoxConfig::from_toml("[limits]\nmin_free_mb = 0\n").unwrap();
+        assert_eq!(c.limits.min_free_bytes(), 0);
+        assert_eq!(BoxConfig::from_toml(&c.to_toml()).unwrap(), c);
+        let e = BoxConfig::from_toml("[limits]\nmin_free_gb = 1\n").unwrap_err();
+        assert!(format!("{e:#}").contains("min_free_gb"), "{e:#}");
     }
 
     #[test]

@@ -15,6 +15,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// Most names one listing hands out: a thousand scans dropped at once are
+/// taken sixteen at a time (the folder is listed again after each sixteen),
+/// so the box never holds a list it does not need yet.
+pub const MAX_READY: usize = 16;
+
 /// Suffixes of files still being written.
 const IN_PROGRESS: [&str; 4] = [".part", ".tmp", ".crdownload", ".partial"];
 
@@ -52,7 +57,8 @@ impl Inbox {
     }
 
     /// Lists the folder once. Returns the files that were already there,
-    /// unchanged, at the previous listing: complete, oldest name first.
+    /// unchanged, at the previous listing: complete, first names first,
+    /// at most [`MAX_READY`] of them.
     /// `pending` is set to how many candidates are still settling.
     pub fn poll(&mut self, pending: &mut usize) -> io::Result<Vec<PathBuf>> {
         let mut now = HashMap::new();
@@ -81,6 +87,7 @@ impl Inbox {
         *pending = now.len() - ready.len();
         self.last = now;
         ready.sort();
+        ready.truncate(MAX_READY);
         Ok(ready)
     }
 
@@ -126,5 +133,31 @@ mod tests {
         let ready = inbox.poll(&mut pending).unwrap();
         assert_eq!(ready, vec![d.path().join("a.png"), d.path().join("c.png")]);
         assert_eq!(pending, 1, "empty.png keeps waiting");
+    }
+
+    #[test]
+    fn a_full_inbox_is_handed_out_a_few_names_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..(3 * MAX_READY + 1) {
+            fs::write(d.path().join(format!("scan-{i:03}.png")), b"x").unwrap();
+        }
+        let mut inbox = Inbox::new(d.path());
+        let mut pending = 0;
+        inbox.poll(&mut pending).unwrap();
+        let mut taken = Vec::new();
+        loop {
+            let ready = inbox.poll(&mut pending).unwrap();
+            assert!(ready.len() <= MAX_READY);
+            if ready.is_empty() {
+                break;
+            }
+            for p in ready {
+                inbox.forget(&p);
+                fs::remove_file(&p).unwrap();
+                taken.push(p.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        assert_eq!(taken.len(), 3 * MAX_READY + 1);
+        assert!(taken.windows(2).all(|w| w[0] < w[1]), "first names first");
     }
 }

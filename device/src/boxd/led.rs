@@ -53,6 +53,14 @@ impl StatusLed {
         self.tick(now_ms);
     }
 
+    /// Keeps the error blink going while a fault lasts (a full disk):
+    /// restarts it only once it has run its course, so it keeps blinking.
+    pub fn hold_error(&mut self, now_ms: u64) {
+        if self.state != LedState::Error {
+            self.set(LedState::Error, now_ms);
+        }
+    }
+
     /// The level the pattern wants at `now_ms`.
     pub fn level_at(&mut self, now_ms: u64) -> bool {
         match self.state {

@@ -13,12 +13,14 @@
 //! point leaves either no output and the input in the inbox (redone at the
 //! next start), or the output and the input still in the inbox (redone,
 //! identical result, then moved), never a partial output and never a lost
-//! input. SIGTERM stops taking new work; the job in flight is finished
+//! input. A full output disk pauses intake instead ([`space`]): a scan
+//! is never failed, nor a press accepted, for want of space. SIGTERM stops taking new work; the job in flight is finished
 //! (bounded: one image) so systemd's stop timeout is never needed.
 
 pub mod config;
 pub mod inbox;
 pub mod led;
+pub mod space;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -36,6 +38,7 @@ use crate::runtime::Colorize;
 use config::{BoxConfig, MAX_FRAME_SLOTS};
 use inbox::Inbox;
 use led::{LedState, StatusLed};
+use space::{Intake, SpaceGuard};
 
 /// Opens (and after a failure, reopens) the camera on the shutter thread.
 pub type CameraOpener = Box<dyn FnMut() -> Result<Box<dyn FrameSource + Send>> + Send>;
@@ -64,6 +67,8 @@ pub struct Summary {
     pub files_failed: usize,
     pub frames_done: usize,
     pub capture_errors: usize,
+    /// How many times intake paused for want of disk space.
+    pub intake_pauses: usize,
     pub outputs: Vec<PathBuf>,
 }
 
@@ -117,6 +122,10 @@ pub fn run(
     let (mut free_tx, free_rx) = free.split();
     let capture_errors = AtomicU32::new(0);
     let shutter_stop = AtomicBool::new(false);
+    // Set while the output disk is below its reserve: the shutter refuses
+    // presses then, so no frame is taken that could not be kept.
+    let disk_low = AtomicBool::new(false);
+    let mut guard = SpaceGuard::new(&cfg.output.dir, cfg.limits.min_free_bytes());
     let mut summary = Summary::default();
 
     let result = std::thread::scope(|s| -> Result<()> {
@@ -132,12 +141,18 @@ pub fn run(
                     };
                     let _ = free_tx.enqueue(empty);
                 }
-                let (errs, halt, bc) = (&capture_errors, &shutter_stop, &cfg.button);
+                let flags = ShutterFlags {
+                    errors: &capture_errors,
+                    stop,
+                    halt: &shutter_stop,
+                    disk_low: &disk_low,
+                };
+                let bc = &cfg.button;
                 Some(
                     std::thread::Builder::new()
                         .name("shutter".into())
                         .spawn_scoped(s, move || {
-                            shutter_loop(opener, button, bc, free_rx, filled_tx, errs, stop, halt)
+                            shutter_loop(opener, button, bc, free_rx, filled_tx, flags)
                         })
                         .context("cannot start the shutter thread")?,
                 )
@@ -156,6 +171,10 @@ pub fn run(
         let mut png: Vec<u8> = Vec::new();
         let provenance = colorizer.provenance();
         let mut frame_no = 0u64;
+        // A frame whose write ran out of space: kept (its slot with it) and
+        // written first once space returns.
+        let mut held: Option<Slot> = None;
+        let mut next_space_check = Instant::now();
 
         let outcome = loop {
             if stop.load(Ordering::SeqCst) {
@@ -168,7 +187,27 @@ pub fn run(
                 led.set(LedState::Error, now_ms(start));
             }
 
-            if let Some(slot) = filled_rx.dequeue() {
+            // The disk is checked before each job, and every poll period
+            // while idle or paused (so the shutter knows before a press).
+            let work_waiting = held.is_some() || filled_rx.ready() || !ready.is_empty();
+            let intake_open =
+                if Instant::now() >= next_space_check || (work_waiting && !guard.is_paused()) {
+                    next_space_check =
+                        Instant::now() + Duration::from_millis(cfg.inbox.poll_ms.min(1000));
+                    let open = report_intake(guard.check(), &guard, cfg, &mut summary, pending);
+                    disk_low.store(!open, Ordering::SeqCst);
+                    open
+                } else {
+                    !guard.is_paused()
+                };
+            if guard.is_paused() {
+                led.hold_error(now_ms(start));
+            }
+
+            if let Some(slot) = intake_open
+                .then(|| held.take().or_else(|| filled_rx.dequeue()))
+                .flatten()
+            {
                 led.set(LedState::Busy, now_ms(start));
                 let n = slot.width * slot.height;
                 if rgb.len() < 3 * n {
@@ -191,6 +230,18 @@ pub fn run(
                         )
                     })
                     .and_then(|_| output::write_atomic(&cfg.output.dir, &name, &png));
+                if let Err(e) = &res {
+                    if space::is_disk_full(e) {
+                        log(format_args!(
+                            "frame {frame_no}: {e:#}: kept until space returns"
+                        ));
+                        report_intake(guard.write_failed(), &guard, cfg, &mut summary, pending);
+                        disk_low.store(true, Ordering::SeqCst);
+                        frame_no -= 1; // numbered again when written
+                        held = Some(slot);
+                        continue;
+                    }
+                }
                 // The slot goes back whatever happened: the free queue has
                 // room for every slot, so this cannot fail.
                 let _ = free_tx.enqueue(slot);
@@ -230,7 +281,7 @@ pub fn run(
                     }
                     polled_once = true;
                 }
-                if let Some(path) = ready.pop() {
+                if let Some(path) = intake_open.then(|| ready.pop()).flatten() {
                     ib.forget(&path);
                     if !path.exists() {
                         continue; // taken away by someone else meanwhile
@@ -249,6 +300,16 @@ pub fn run(
                             summary.files_done += 1;
                             summary.outputs.push(out);
                             led.set(LedState::Idle, now_ms(start));
+                        }
+                        Err(e) if space::is_disk_full(&e) => {
+                            // Not the input's fault: it stays in the inbox
+                            // (settling again from the next listing).
+                            log(format_args!(
+                                "{}: {e:#}: the scan stays in the inbox",
+                                path.display()
+                            ));
+                            report_intake(guard.write_failed(), &guard, cfg, &mut summary, pending);
+                            disk_low.store(true, Ordering::SeqCst);
                         }
                         Err(e) => {
                             log(format_args!("{}: {e:#}", path.display()));
@@ -282,6 +343,41 @@ pub fn run(
     result.map(|_| summary)
 }
 
+/// Says (once per pause) why intake stopped and when it resumed; whether
+/// the box may take a job now.
+fn report_intake(
+    intake: Intake,
+    guard: &SpaceGuard,
+    cfg: &BoxConfig,
+    summary: &mut Summary,
+    waiting: usize,
+) -> bool {
+    let mib = |b: u64| b >> 20;
+    match intake {
+        Intake::Open => true,
+        Intake::StillPaused => false,
+        Intake::Paused { free } => {
+            summary.intake_pauses += 1;
+            log(format_args!(
+                "the output disk ({}) has {} MiB free, under the {} MiB reserve \
+                 ([limits] min_free_mb): taking no scan and refusing the shutter until \
+                 space returns (nothing is lost: inputs wait in the inbox; {waiting} settling)",
+                cfg.output.dir.display(),
+                mib(free),
+                mib(guard.min_free()),
+            ));
+            false
+        }
+        Intake::Resumed { free } => {
+            log(format_args!(
+                "the output disk has {} MiB free again: resuming",
+                mib(free)
+            ));
+            true
+        }
+    }
+}
+
 fn capture_name(n: u64, sequence: u32) -> String {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -293,17 +389,30 @@ fn capture_name(n: u64, sequence: u32) -> String {
     )
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the shutter thread shares with the main thread.
+struct ShutterFlags<'a> {
+    /// Counts capture failures and refused presses (the LED's error blink).
+    errors: &'a AtomicU32,
+    stop: &'a AtomicBool,
+    halt: &'a AtomicBool,
+    /// The output disk is below its reserve: refuse presses.
+    disk_low: &'a AtomicBool,
+}
+
 fn shutter_loop(
     mut opener: CameraOpener,
     mut button: Box<dyn InputLine>,
     cfg: &config::ButtonConfig,
     mut free: heapless::spsc::Consumer<'_, Slot>,
     mut filled: heapless::spsc::Producer<'_, Slot>,
-    errors: &AtomicU32,
-    stop: &AtomicBool,
-    halt: &AtomicBool,
+    flags: ShutterFlags<'_>,
 ) {
+    let ShutterFlags {
+        errors,
+        stop,
+        halt,
+        disk_low,
+    } = flags;
     let start = Instant::now();
     let mut debounce = Debouncer::new(cfg.debounce_ms);
     let mut camera: Option<Box<dyn FrameSource + Send>> = None;
@@ -331,6 +440,12 @@ fn shutter_loop(
             }
         };
         if !debounce.update(level, now_ms(start)) {
+            continue;
+        }
+        if disk_low.load(Ordering::SeqCst) {
+            fail(format_args!(
+                "press refused: the output disk is under its free-space reserve"
+            ));
             continue;
         }
         let Some(mut slot) = spare.take().or_else(|| free.dequeue()) else {
@@ -397,8 +512,9 @@ fn process_file(
     rgb: &mut Vec<u8>,
     png: &mut Vec<u8>,
 ) -> Result<PathBuf> {
+    output::phase("read", path);
     let bytes = std::fs::read(path).context("cannot read")?;
-    let (img, mut meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits)?;
+    let (img, mut meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits.decode())?;
     drop(bytes);
     let (space, note) = crate::icc::prepare(&img, &mut meta);
     if let Some(note) = note {
@@ -417,6 +533,7 @@ fn process_file(
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;
+    output::phase("moved", &moved);
     log(format_args!(
         "{} -> {} (input now {})",
         path.display(),

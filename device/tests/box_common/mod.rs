@@ -132,5 +132,28 @@ pub fn config(d: &Dirs) -> colorize_device::boxd::config::BoxConfig {
     c.button.debounce_ms = 20;
     c.led.heartbeat_ms = 0;
     c.led.error_ms = 300;
+    // The default reserve (room for a 100 Mpixel output) would make these
+    // tests depend on the free space of the machine's /tmp.
+    c.limits.min_free_mb = Some(1);
     c
+}
+
+/// Deterministic noise: images that do not compress, so their outputs are
+/// as large as a real scan's for their size.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Writes a gray noise PNG of the given size.
+pub fn write_noise_png(path: &Path, w: u32, h: u32, seed: u64) {
+    let img = image::GrayImage::from_raw(w, h, noise((w * h) as usize, seed)).unwrap();
+    img.save_with_format(path, image::ImageFormat::Png).unwrap();
 }
