@@ -59,4 +59,7 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
 done
 
 step "emulated arm64 and armhf boards: vivid camera under qemu-system" && VM_PROFILE=debug bash scripts/vm-test.sh aarch64 armv7
+
+step "emulated arm64 board: 5 power cuts while the box writes (ext4 disk)"
+VM_PROFILE=debug bash scripts/power-test.sh --cuts 5
 step "all tests passed"

@@ -188,18 +188,22 @@ fn running_out_of_space_midway_leaves_no_partial_file_and_the_input_waits() {
     let calls2 = calls.clone();
     let mut colorizer = TintColorizer::new(move |n| calls2.store(n, Ordering::SeqCst));
     let stop = AtomicBool::new(false);
+    let led = FakeLine::new();
+    cfg.led.enabled = true;
     let hw = Hardware {
         camera: None,
         button: None,
-        led: None,
+        led: Some(Box::new(led.output())),
     };
     std::thread::scope(|s| {
         let daemon = s.spawn(|| boxd::run(&cfg, &mut colorizer, hw, &stop, RunMode::Forever));
-        let tried = wait_for(Duration::from_secs(60), || {
-            calls.load(Ordering::SeqCst) >= 1
+        // The failed write pauses intake, and the LED blinks its error
+        // (under qemu-user the encoding alone takes seconds).
+        let tried = wait_for(Duration::from_secs(120), || {
+            calls.load(Ordering::SeqCst) >= 1 && led.transitions().len() >= 4
         });
-        // Long enough for the write to fail and for several polls after it.
-        std::thread::sleep(Duration::from_millis(1500));
+        // Several polls after it: no retry while nothing was freed.
+        std::thread::sleep(Duration::from_millis(500));
         let out_after_failure = everything(&d.out);
         let inbox_after_failure = files(&d.inbox);
         let failed_dir = d.inbox.join("failed");
@@ -210,7 +214,11 @@ fn running_out_of_space_midway_leaves_no_partial_file_and_the_input_waits() {
         stop.store(true, Ordering::SeqCst);
         let summary = daemon.join().unwrap().unwrap();
 
-        assert!(tried, "the box never took the scan");
+        assert!(
+            tried,
+            "the write did not fail and pause: {:?}",
+            led.transitions()
+        );
         assert_eq!(
             out_after_failure,
             Vec::<String>::new(),
@@ -238,9 +246,11 @@ fn a_frame_that_meets_a_full_disk_is_kept_and_written_when_space_returns() {
     cfg.inbox.enabled = false;
     cfg.camera.enabled = true;
     cfg.button.enabled = true;
+    cfg.led.enabled = true;
     cfg.validate().unwrap();
     let (w, h) = (1200, 900);
     let button = FakeLine::new();
+    let led = FakeLine::new();
     let hw = Hardware {
         camera: Some(Box::new(move || {
             let frame = FakeFrame::Data {
@@ -253,7 +263,7 @@ fn a_frame_that_meets_a_full_disk_is_kept_and_written_when_space_returns() {
             )
         })),
         button: Some(Box::new(button.input())),
-        led: None,
+        led: Some(Box::new(led.output())),
     };
     let mut colorizer = tint();
     let stop = AtomicBool::new(false);
@@ -263,8 +273,14 @@ fn a_frame_that_meets_a_full_disk_is_kept_and_written_when_space_returns() {
         button.set(true);
         std::thread::sleep(Duration::from_millis(80));
         button.set(false);
-        std::thread::sleep(Duration::from_millis(2000));
+        // Busy (on, off), then the error blink once the write failed.
+        let failed = wait_for(Duration::from_secs(120), || led.transitions().len() >= 6);
         let out_while_full = everything(&d.out);
+        assert!(
+            failed,
+            "the write did not fail and pause: {:?}",
+            led.transitions()
+        );
         disk.grow(16 * MIB);
         let written = wait_for(Duration::from_secs(60), || files(&d.out).len() == 1);
         stop.store(true, Ordering::SeqCst);

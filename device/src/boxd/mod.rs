@@ -69,7 +69,19 @@ pub struct Summary {
     pub capture_errors: usize,
     /// How many times intake paused for want of disk space.
     pub intake_pauses: usize,
+    /// The first [`Summary::MAX_OUTPUTS`] outputs written (a box that runs
+    /// for months must not keep a list that grows with every scan).
     pub outputs: Vec<PathBuf>,
+}
+
+impl Summary {
+    pub const MAX_OUTPUTS: usize = 1024;
+
+    fn wrote(&mut self, p: PathBuf) {
+        if self.outputs.len() < Self::MAX_OUTPUTS {
+            self.outputs.push(p);
+        }
+    }
 }
 
 /// One captured frame in flight.
@@ -249,7 +261,7 @@ pub fn run(
                     Ok(p) => {
                         log(format_args!("captured frame -> {}", p.display()));
                         summary.frames_done += 1;
-                        summary.outputs.push(p);
+                        summary.wrote(p);
                         led.set(LedState::Idle, now_ms(start));
                     }
                     Err(e) => {
@@ -298,7 +310,7 @@ pub fn run(
                     ) {
                         Ok(out) => {
                             summary.files_done += 1;
-                            summary.outputs.push(out);
+                            summary.wrote(out);
                             led.set(LedState::Idle, now_ms(start));
                         }
                         Err(e) if space::is_disk_full(&e) => {
