@@ -310,7 +310,10 @@ class Board:
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             os.set_blocking(p.stdout.fileno(), False)
             buf = b""
-            idle_since = None
+            # The box prints a step at least every pause: a long silence
+            # after it started means it has nothing left to do.
+            quiet_since = None
+            quiet_limit = 2 * pause_ms / 1000 + 20
             while True:
                 now = time.time()
                 if kill_at is not None and now >= kill_at:
@@ -324,7 +327,7 @@ class Board:
                         raise SystemExit(f"the board stopped by itself; see {console}")
                     time.sleep(0.005)
                     # With nothing left to do, cut anyway.
-                    if idle_since and now - idle_since > 20 and kill_at is None:
+                    if quiet_since and now - quiet_since > quiet_limit and kill_at is None:
                         kill_at = now
                     continue
                 f.write(chunk.decode(errors="replace"))
@@ -334,15 +337,16 @@ class Board:
                     line, buf = buf.split(b"\n", 1)
                     line = line.decode(errors="replace").strip("\r")
                     m = re.match(r"phase: (\w+) (.*)", line)
+                    if quiet_since is not None:
+                        quiet_since = time.time()
                     if m:
                         last = (m.group(1), os.path.basename(m.group(2)))
-                        idle_since = None
                         if m.group(1) == phase and kill_at is None:
                             seen += 1
                             if seen == nth:
                                 kill_at = time.time() + delay
                     elif line.startswith("VM: box running"):
-                        idle_since = time.time()
+                        quiet_since = time.time()
             p.kill()  # SIGKILL: the power cut
             p.wait()
             rest = p.stdout.read() or b""
@@ -403,14 +407,28 @@ def main():
              "missed_target": 0}
     failures = []
     cut_no = 0
-    while cut_no < a.cuts:
+    # A cut that lands past its step (a slow host) is counted where it
+    # landed; a step no cut has reached yet gets up to 8 extra cuts.
+    extra = 8 if a.cuts >= len(PHASES) else 0
+
+    def missing():
+        return [p for p in PHASES if tally["phases"][p] == 0]
+
+    def planned():
+        return a.cuts + (min(extra, len(missing())) if cut_no >= a.cuts else 0)
+
+    while cut_no < a.cuts or (missing() and cut_no < a.cuts + extra):
         tally["rounds"] += 1
         r = tally["rounds"]
         fresh_image(image, scans, stage)
         tally["scans"] += len(scan_names(scans))
-        for _ in range(min(a.per_round, a.cuts - cut_no)):
-            phase = PHASES[cut_no % len(PHASES)]
-            nth = rng.choice([1, 1, 2, 3])
+        waiting = len(scan_names(scans)) - 1  # the good scans not yet done
+        for _ in range(max(1, min(a.per_round, planned() - cut_no))):
+            if waiting == 0:
+                break  # nothing left to cut into: on to the drain
+            # The step reached least often so far, the earliest first.
+            phase = min(PHASES, key=lambda p: (tally["phases"][p], PHASES.index(p)))
+            nth = min(rng.choice([1, 1, 2, 3]), waiting)
             pause = a.pause_ms / 1000
             # Inside the marker's wait; for `read`, past it, into the
             # reading and colourizing that follow.
@@ -424,6 +442,7 @@ def main():
             state = os.path.join(a.work, "after-cut")
             extract(image, state, replay=True)
             ct, errs = check(state, scans, ref, final=False)
+            waiting = ct["waiting"]
             for k in ("lost", "partial", "duplicates", "changed"):
                 tally[k] += ct[k]
             log(f"round {r} cut {cut_no}: aimed at {phase} #{nth}, cut in {got} {scan}; "
@@ -452,9 +471,8 @@ def main():
     if failures:
         print("\n".join(["power-test: FAILED"] + failures), file=sys.stderr)
         sys.exit(1)
-    missing = [p for p in PHASES if tally["phases"][p] == 0]
-    if a.cuts >= len(PHASES) and missing:
-        print(f"power-test: FAILED: no cut landed in {missing}", file=sys.stderr)
+    if a.cuts >= len(PHASES) and missing():
+        print(f"power-test: FAILED: no cut landed in {missing()}", file=sys.stderr)
         sys.exit(1)
     log(f"passed: {tally['cuts']} cuts, lost 0, partial 0, duplicates 0")
 
