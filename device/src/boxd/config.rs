@@ -375,6 +375,13 @@ impl BoxConfig {
         if self.model.path.is_none() {
             s.push_str("# [model] path is unset: the model built into colorize is used.\n");
         }
+        if self.limits.min_free_mb.is_none() {
+            let _ = writeln!(
+                s,
+                "# [limits] min_free_mb is unset: {} MiB, room for the largest output the limits allow.",
+                self.limits.min_free_bytes() >> 20
+            );
+        }
         s.push_str(&toml::to_string_pretty(self).expect("a config always serialises"));
         s
     }
@@ -426,6 +433,7 @@ mod tests {
         assert_eq!(c.limits.decode(), DecodeLimits::DEFAULT);
         // 100 Mpixel of 8-bit RGB, stored deflate, row bytes, 4 MiB metadata.
         assert_eq!(c.limits.min_free_bytes(), 291 << 20);
+        assert!(c.to_toml().contains("min_free_mb is unset: 291 MiB"));
         let c = BoxConfig::from_toml("[limits]\nmax_pixels = 1000000\n").unwrap();
         assert_eq!(c.limits.min_free_bytes(), 7 << 20);
         let c = BoxConfig::from_toml("[limits]\nmin_free_mb = 0\n").unwrap();
