@@ -9,8 +9,11 @@
 //! - gray profile: the output is RGB, which a gray profile cannot describe:
 //!   it stays sRGB and carries an sRGB profile.
 //!
-//! A profile moxcms can not read or use is ignored (the input is taken as
-//! sRGB, as without one) and reported once per file by the caller.
+//! A conversion moxcms cannot build (it connects no gray profile with a Lab
+//! PCS, such as Little CMS's "Gray CIE L*" of an archive's 16-bit masters)
+//! is built by Little CMS instead ([`LittleCms`]). A profile neither can
+//! read or use is ignored (the input is taken as sRGB, as without one) and
+//! reported once per file by the caller.
 //!
 //! Most tagged photos carry an sRGB profile (HP's "sRGB IEC61966-2.1",
 //! Little CMS's "sRGB"), for which both 8-bit conversions are the identity:
@@ -139,12 +142,14 @@ impl InputSpace {
     fn forward8(&self) -> Result<&Executor<u8>> {
         self.forward(&self.fwd8, |p, layout, srgb| {
             p.create_transform_8bit(layout, srgb, Layout::Rgb, TransformOptions::default())
+                .or_else(|e| LittleCms::forward(&self.bytes, self.rgb, e))
         })
     }
 
     fn forward16(&self) -> Result<&Executor<u16>> {
         self.forward(&self.fwd16, |p, layout, srgb| {
             p.create_transform_16bit(layout, srgb, Layout::Rgb, TransformOptions::default())
+                .or_else(|e| LittleCms::forward(&self.bytes, self.rgb, e))
         })
     }
 
@@ -240,13 +245,104 @@ impl InputSpace {
     fn backward8(&self) -> Result<&Executor<u8>> {
         self.backward(&self.back8, |srgb, p| {
             srgb.create_transform_8bit(Layout::Rgb, p, Layout::Rgb, TransformOptions::default())
+                .or_else(|e| LittleCms::backward(&self.bytes, e))
         })
     }
 
     fn backward16(&self) -> Result<&Executor<u16>> {
         self.backward(&self.back16, |srgb, p| {
             srgb.create_transform_16bit(Layout::Rgb, p, Layout::Rgb, TransformOptions::default())
+                .or_else(|e| LittleCms::backward(&self.bytes, e))
         })
+    }
+}
+
+/// The samples a conversion works on, with Little CMS's names for them.
+trait Sample: Copy + Default + Send + Sync + 'static {
+    const GRAY: lcms2::PixelFormat;
+    const RGB: lcms2::PixelFormat;
+}
+
+impl Sample for u8 {
+    const GRAY: lcms2::PixelFormat = lcms2::PixelFormat::GRAY_8;
+    const RGB: lcms2::PixelFormat = lcms2::PixelFormat::RGB_8;
+}
+
+impl Sample for u16 {
+    // Native byte order, as the samples are in memory.
+    const GRAY: lcms2::PixelFormat = lcms2::PixelFormat::GRAY_16;
+    const RGB: lcms2::PixelFormat = lcms2::PixelFormat::RGB_16;
+}
+
+/// A Little CMS transform behind moxcms's executor: the conversions moxcms
+/// refuses to build. Without Little CMS's one-pixel cache, so one transform
+/// serves every thread.
+struct LittleCms<T> {
+    transform: lcms2::Transform<u8, u8, lcms2::GlobalContext, lcms2::DisallowCache>,
+    sample: std::marker::PhantomData<T>,
+}
+
+impl<T: Sample> LittleCms<T> {
+    fn build(
+        from: &lcms2::Profile,
+        from_format: lcms2::PixelFormat,
+        to: &lcms2::Profile,
+        moxcms_error: CmsError,
+    ) -> Result<Executor<T>, CmsError> {
+        // moxcms's default intent, so both give the same result where both can.
+        match lcms2::Transform::new_flags_context(
+            lcms2::GlobalContext::new(),
+            from,
+            from_format,
+            to,
+            T::RGB,
+            lcms2::Intent::Perceptual,
+            lcms2::Flags::NO_CACHE,
+        ) {
+            Ok(transform) => Ok(Arc::new(LittleCms {
+                transform,
+                sample: std::marker::PhantomData,
+            })),
+            // Neither can: moxcms's reason is the one reported.
+            Err(_) => Err(moxcms_error),
+        }
+    }
+
+    /// Profile (`icc`, gray or RGB) -> sRGB RGB.
+    fn forward(icc: &[u8], rgb: bool, moxcms_error: CmsError) -> Result<Executor<T>, CmsError> {
+        let Ok(profile) = lcms2::Profile::new_icc(icc) else {
+            return Err(moxcms_error);
+        };
+        let format = if rgb { T::RGB } else { T::GRAY };
+        Self::build(&profile, format, &lcms2::Profile::new_srgb(), moxcms_error)
+    }
+
+    /// sRGB RGB -> profile (`icc`, RGB) RGB.
+    fn backward(icc: &[u8], moxcms_error: CmsError) -> Result<Executor<T>, CmsError> {
+        let Ok(profile) = lcms2::Profile::new_icc(icc) else {
+            return Err(moxcms_error);
+        };
+        Self::build(&lcms2::Profile::new_srgb(), T::RGB, &profile, moxcms_error)
+    }
+}
+
+impl<T: Sample> TransformExecutor<T> for LittleCms<T> {
+    fn transform(&self, src: &[T], dst: &mut [T]) -> Result<(), CmsError> {
+        // Little CMS takes any pixel format as bytes and counts the pixels
+        // from the formats it was built with.
+        // SAFETY: `T` is u8 or u16 (`Sample`): plain integers, no padding,
+        // so their memory is a valid byte slice of the same size.
+        let (src, dst) = unsafe {
+            (
+                std::slice::from_raw_parts(src.as_ptr().cast::<u8>(), std::mem::size_of_val(src)),
+                std::slice::from_raw_parts_mut(
+                    dst.as_mut_ptr().cast::<u8>(),
+                    std::mem::size_of_val(dst),
+                ),
+            )
+        };
+        self.transform.transform_pixels(src, dst);
+        Ok(())
     }
 }
 
