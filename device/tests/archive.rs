@@ -36,19 +36,6 @@ fn exiftool_write(path: &Path, args: &[&str]) {
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
 
-/// A flat 16-bit gray TIFF (every sample `v`) carrying `icc`.
-fn gray16_tiff(path: &Path, w: u32, h: u32, v: u16, icc: &[u8]) {
-    let mut f = fs::File::create(path).unwrap();
-    let mut enc = tiff::encoder::TiffEncoder::new(&mut f).unwrap();
-    let mut img = enc
-        .new_image::<tiff::encoder::colortype::Gray16>(w, h)
-        .unwrap();
-    img.encoder()
-        .write_tag(tiff::tags::Tag::Unknown(34675), icc)
-        .unwrap();
-    img.write_data(&vec![v; (w * h) as usize]).unwrap();
-}
-
 /// Mean L* of a decoded output, through the 16-bit path.
 fn mean_l(img: &DynamicImage) -> f64 {
     let rgb = img.to_rgb16();
@@ -72,7 +59,7 @@ fn an_archive_tree_keeps_its_paths_depth_metadata_and_declares_machine_colour() 
         .encode()
         .unwrap();
     let master = input.join("box1/0001.tif");
-    gray16_tiff(&master, 48, 32, 6554, &gray22);
+    gray16_tiff(&master, 48, 32, &[6554; 48 * 32], &gray22);
     exiftool_write(
         &master,
         &[

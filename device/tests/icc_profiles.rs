@@ -20,19 +20,6 @@ fn profile(path: &str) -> Vec<u8> {
     })
 }
 
-/// A 16-bit gray TIFF of `samples` (w x h) carrying `icc`.
-fn gray16_tiff(path: &Path, w: u32, h: u32, samples: &[u16], icc: &[u8]) {
-    let mut f = fs::File::create(path).unwrap();
-    let mut enc = tiff::encoder::TiffEncoder::new(&mut f).unwrap();
-    let mut img = enc
-        .new_image::<tiff::encoder::colortype::Gray16>(w, h)
-        .unwrap();
-    img.encoder()
-        .write_tag(tiff::tags::Tag::Unknown(34675), icc)
-        .unwrap();
-    img.write_data(samples).unwrap();
-}
-
 /// Runs `colorize files --format tiff` on one input; returns the decoded
 /// 16-bit RGB output and stderr.
 fn colorize_one(

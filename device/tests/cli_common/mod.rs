@@ -263,3 +263,16 @@ pub fn permissions_apply(dir: &Path) -> bool {
     fs::remove_dir_all(&probe).unwrap();
     blocked
 }
+
+/// A 16-bit gray TIFF of `samples` (w x h) carrying the ICC profile `icc`.
+pub fn gray16_tiff(path: &Path, w: u32, h: u32, samples: &[u16], icc: &[u8]) {
+    let mut f = fs::File::create(path).unwrap();
+    let mut enc = tiff::encoder::TiffEncoder::new(&mut f).unwrap();
+    let mut img = enc
+        .new_image::<tiff::encoder::colortype::Gray16>(w, h)
+        .unwrap();
+    img.encoder()
+        .write_tag(tiff::tags::Tag::Unknown(34675), icc)
+        .unwrap();
+    img.write_data(samples).unwrap();
+}
