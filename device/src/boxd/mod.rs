@@ -14,8 +14,9 @@
 //! next start), or the output and the input still in the inbox (redone,
 //! identical result, then moved), never a partial output and never a lost
 //! input. A full output disk pauses intake instead ([`space`]): a scan
-//! is never failed, nor a press accepted, for want of space. SIGTERM stops taking new work; the job in flight is finished
-//! (bounded: one image) so systemd's stop timeout is never needed.
+//! is never failed, nor a press accepted, for want of space. SIGTERM stops
+//! taking new work; the job in flight is finished (bounded: one image) so
+//! systemd's stop timeout is never needed.
 
 pub mod config;
 pub mod inbox;
@@ -206,9 +207,7 @@ pub fn run(
                 if Instant::now() >= next_space_check || (work_waiting && !guard.is_paused()) {
                     next_space_check =
                         Instant::now() + Duration::from_millis(cfg.inbox.poll_ms.min(1000));
-                    let open = report_intake(guard.check(), &guard, cfg, &mut summary, pending);
-                    disk_low.store(!open, Ordering::SeqCst);
-                    open
+                    report_intake(guard.check(), &guard, &disk_low, cfg, &mut summary, pending)
                 } else {
                     !guard.is_paused()
                 };
@@ -247,8 +246,14 @@ pub fn run(
                         log(format_args!(
                             "frame {frame_no}: {e:#}: kept until space returns"
                         ));
-                        report_intake(guard.write_failed(), &guard, cfg, &mut summary, pending);
-                        disk_low.store(true, Ordering::SeqCst);
+                        report_intake(
+                            guard.write_failed(),
+                            &guard,
+                            &disk_low,
+                            cfg,
+                            &mut summary,
+                            pending,
+                        );
                         frame_no -= 1; // numbered again when written
                         held = Some(slot);
                         continue;
@@ -320,8 +325,14 @@ pub fn run(
                                 "{}: {e:#}: the scan stays in the inbox",
                                 path.display()
                             ));
-                            report_intake(guard.write_failed(), &guard, cfg, &mut summary, pending);
-                            disk_low.store(true, Ordering::SeqCst);
+                            report_intake(
+                                guard.write_failed(),
+                                &guard,
+                                &disk_low,
+                                cfg,
+                                &mut summary,
+                                pending,
+                            );
                         }
                         Err(e) => {
                             log(format_args!("{}: {e:#}", path.display()));
@@ -355,15 +366,17 @@ pub fn run(
     result.map(|_| summary)
 }
 
-/// Says (once per pause) why intake stopped and when it resumed; whether
-/// the box may take a job now.
+/// Says (once per pause) why intake stopped and when it resumed, and
+/// tells the shutter (`disk_low`); whether the box may take a job now.
 fn report_intake(
     intake: Intake,
     guard: &SpaceGuard,
+    disk_low: &AtomicBool,
     cfg: &BoxConfig,
     summary: &mut Summary,
     waiting: usize,
 ) -> bool {
+    disk_low.store(guard.is_paused(), Ordering::SeqCst);
     let mib = |b: u64| b >> 20;
     match intake {
         Intake::Open => true,
