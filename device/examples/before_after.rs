@@ -9,7 +9,9 @@
 //! `--compare OLD` adds a panel by another model (e.g. the previous
 //! default) before the model's own: gray | OLD | model | original.
 use anyhow::{Context, Result};
-use colorize_device::{default_model, images, runtime::Model};
+use colorize_device::{default_model, runtime::Model};
+use colorize_io::images;
+use colorize_io::pipeline::Worker;
 use colorize_shared::lab::l_to_gray8;
 use image::{imageops, imageops::FilterType, GrayImage, RgbImage};
 
@@ -46,15 +48,20 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for input in photos {
         let photo = images::open(input.as_ref(), &images::DecodeLimits::default())?;
-        let plane = images::l_plane(&photo);
+        let plane = colorize_io::lstar::l_plane(&photo);
         let (w, h) = (plane.width as u32, plane.height as u32);
         let gray = GrayImage::from_raw(w, h, plane.l.iter().map(|&l| l_to_gray8(l)).collect())
             .context("gray panel")?;
         let mut panels = vec![image::DynamicImage::ImageLuma8(gray).to_rgb8()];
         for m in &models {
             let mut rgb = vec![0u8; 3 * plane.l.len()];
-            m.session()?
-                .colorize_l(&plane.l, plane.width, plane.height, &mut rgb)?;
+            Worker::new().colorize_plane(
+                &mut m.session()?,
+                &plane.l,
+                plane.width,
+                plane.height,
+                &mut rgb,
+            )?;
             panels.push(RgbImage::from_raw(w, h, rgb).context("colour panel")?);
         }
         panels.push(photo.to_rgb8());

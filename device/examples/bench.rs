@@ -22,9 +22,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use colorize_device::camera::capture::{capture_to_dir, CaptureOptions};
 use colorize_device::camera::{FakeSource, FrameSource};
-use colorize_device::images;
-use colorize_device::output;
 use colorize_device::runtime::Model;
+use colorize_io::images;
+use colorize_io::output;
 use colorize_model::pb::{tensor_shape_proto, type_proto, ModelProto};
 use colorize_model::Message;
 use colorize_shared::{lab, reference};
@@ -250,13 +250,14 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
     let mut rgb = vec![0u8; 3 * cw * ch];
     let mut png = Vec::with_capacity(3 * cw * ch + 1024);
     let mut session = model.session()?;
+    let mut worker = colorize_io::pipeline::Worker::new();
     let frames = 20;
     let mut stage = [0usize; 3];
     for i in 0..frames + 1 {
         let c0 = allocs();
         src.capture_l(&mut l).map_err(|e| anyhow::anyhow!("{e}"))?;
         let c1 = allocs();
-        session.colorize_l(&l, cw, ch, &mut rgb)?;
+        worker.colorize_plane(&mut session, &l, cw, ch, &mut rgb)?;
         let c2 = allocs();
         output::encode(
             &mut png,
@@ -305,7 +306,7 @@ fn bench_camera_allocs(model: &Model, work: &Path) -> Result<()> {
 /// each PNG compression setting costs in time and bytes on the result.
 fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
     let img = images::open(photo, &images::DecodeLimits::DEFAULT)?;
-    let plane = images::l_plane(&img);
+    let plane = colorize_io::lstar::l_plane(&img);
     let (w, h) = (plane.width, plane.height);
     let mut session = model.session()?;
     let mut rgb = vec![0u8; 3 * w * h];
@@ -324,7 +325,7 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
     stage(
         "l_plane",
         median_s(runs, || {
-            std::hint::black_box(images::l_plane(&img));
+            std::hint::black_box(colorize_io::lstar::l_plane(&img));
         }),
     );
     stage(
@@ -333,10 +334,13 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
             session.predict(&plane.l, w, h).unwrap();
         }),
     );
+    let mut worker = colorize_io::pipeline::Worker::new();
     stage(
-        "colorize_l",
+        "colorize_plane",
         median_s(runs, || {
-            session.colorize_l(&plane.l, w, h, &mut rgb).unwrap();
+            worker
+                .colorize_plane(&mut session, &plane.l, w, h, &mut rgb)
+                .unwrap();
         }),
     );
     let mut bytes = Vec::with_capacity(3 * w * h);

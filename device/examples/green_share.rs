@@ -5,7 +5,7 @@
 //!     cargo run --release -p colorize-device --example green_share -- \
 //!         ../shared/data/photos/Path-2560x1600.jpg colorized/Path-2560x1600.png
 use anyhow::{bail, Result};
-use colorize_device::images;
+use colorize_io::images;
 use colorize_shared::lab::rgb8_to_lab_planes;
 
 /// a* in the Q8.8 units of `colorize_shared::lab`.

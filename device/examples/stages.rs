@@ -18,9 +18,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use colorize_device::images::{self, DecodeLimits};
-use colorize_device::output::{self, Format};
 use colorize_device::runtime::Model;
+use colorize_io::images::{self, DecodeLimits};
+use colorize_io::output::{self, Format};
 use colorize_shared::recombine::{self, scratch_len, AbPlanes};
 
 fn main() -> Result<()> {
@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     };
     let limits = DecodeLimits::DEFAULT;
     let img = images::open(&photo, &limits)?;
-    let plane = images::l_plane(&img);
+    let plane = colorize_io::lstar::l_plane(&img);
     let (w, h) = (plane.width, plane.height);
     let mut session = model.session()?;
     let (a, b, aw, ah) = {
@@ -59,16 +59,16 @@ fn main() -> Result<()> {
     };
     let mut rgb = vec![0u8; 3 * w * h];
     let mut scratch = vec![0i32; scratch_len(aw, w)];
-    recombine::colorize(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
+    recombine::frame(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
     let mut png = Vec::new();
     let mut sink = 0u64;
     let mut run_stage = |stage: &str, sink: &mut u64| -> Result<()> {
         match stage {
             "decode" => *sink += images::open(&photo, &limits)?.width() as u64,
-            "lplane" => *sink += images::l_plane(&img).l[w * h / 2] as u64,
+            "lplane" => *sink += colorize_io::lstar::l_plane(&img).l[w * h / 2] as u64,
             "predict" => *sink += session.predict(&plane.l, w, h)?.a[0] as u64,
             "recombine" => {
-                recombine::colorize(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
+                recombine::frame(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
                 *sink += rgb[rgb.len() / 2] as u64;
             }
             "encode" => {

@@ -1,23 +1,21 @@
 //! The colorize device runtime: the tract runtime that colourizes
 //! full-resolution images with an ONNX model (format: [`colorize_model`]),
-//! files, camera and scanner box, and the `colorize` command line.
+//! the files job, camera and scanner box, and the `colorize` command line.
+//! Image files in and out, and the one colourize path: [`colorize_io`].
+pub use colorize_io as io;
 pub use colorize_model as model;
 pub use colorize_shared as shared;
 
 pub mod alloc;
-pub mod batch;
 pub mod boxd;
 pub mod camera;
 pub mod cli;
-pub mod exif;
+pub mod files;
 pub mod gpio;
-pub mod icc;
-pub mod images;
-pub mod output;
 pub mod runtime;
-pub mod xmp;
 
-pub use runtime::{Colorize, Model, Session};
+pub use colorize_io::pipeline::Colorize;
+pub use runtime::{Model, Session};
 
 /// The default model, compiled in: the f32 file, see `models/README.md`
 /// ("Which file is embedded"). A static, not a const: one copy in the

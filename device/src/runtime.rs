@@ -14,7 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use colorize_model::pb::ModelProto;
 use colorize_shared::colour_bins;
 use colorize_shared::contract::{self, meta, ModelGeometry, OutputKind};
-use colorize_shared::recombine::{self, scratch_len, AbPlanes};
+use colorize_shared::recombine::AbPlanes;
 use prost::Message;
 use tract_onnx::prelude::*;
 
@@ -229,7 +229,7 @@ impl Model {
     pub fn provenance(&self) -> String {
         format!(
             "{}colorize {}, model {}",
-            crate::xmp::NOTE_PREFIX,
+            colorize_io::xmp::NOTE_PREFIX,
             env!("CARGO_PKG_VERSION"),
             self.id()
         )
@@ -272,7 +272,6 @@ impl Model {
             small_l: vec![0; g.pixels()],
             a: vec![0; ah * aw],
             b: vec![0; ah * aw],
-            scratch: Vec::new(),
         })
     }
 }
@@ -285,7 +284,6 @@ pub struct Session<'m> {
     small_l: Vec<u16>,
     a: Vec<i16>,
     b: Vec<i16>,
-    scratch: Vec<i32>,
 }
 
 impl Session<'_> {
@@ -355,77 +353,11 @@ impl Session<'_> {
             b: &self.b,
         })
     }
-
-    /// Colourizes a full-resolution L* plane into `rgb` (`3 * width *
-    /// height` bytes, interleaved sRGB8): the model's a*b*, then
-    /// [`recombine::colorize`], the step every colourizer shares.
-    pub fn colorize_l(
-        &mut self,
-        l: &[u16],
-        width: usize,
-        height: usize,
-        rgb: &mut [u8],
-    ) -> Result<()> {
-        ensure!(
-            rgb.len() == 3 * l.len(),
-            "output buffer has {} bytes, a {width}x{height} RGB image needs {}",
-            rgb.len(),
-            3 * l.len()
-        );
-        self.predict(l, width, height)?;
-        let (ab, scratch) = self.last_prediction(width);
-        recombine::colorize(&ab, l, width, height, rgb, scratch);
-        Ok(())
-    }
-
-    /// Colourizes rows `y0 ..` of a `width x height` image from the last
-    /// [`Session::predict`] (which must have been of this size): `l_rows`
-    /// are their L*, `rgb` receives 3 bytes a pixel
-    /// ([`recombine::colorize_rows`]). Band by band, this streams a frame
-    /// from its L* plane to the encoder without a full-size RGB buffer;
-    /// any split into bands gives the bytes [`Session::colorize_l`] gives.
-    pub fn colorize_rows(
-        &mut self,
-        width: usize,
-        height: usize,
-        y0: usize,
-        l_rows: &[u16],
-        rgb: &mut [u8],
-    ) {
-        let (ab, scratch) = self.last_prediction(width);
-        recombine::colorize_rows(&ab, width, height, y0, l_rows, rgb, scratch);
-    }
-
-    /// The last prediction's a*b* and the recombination scratch for outputs
-    /// `width` wide (allocated only when the width grows).
-    fn last_prediction(&mut self, width: usize) -> (AbPlanes<'_>, &mut [i32]) {
-        let (ah, aw) = self.model.geometry.ab_size();
-        let need = scratch_len(aw, width);
-        if self.scratch.len() < need {
-            self.scratch.resize(need, 0);
-        }
-        let ab = AbPlanes {
-            width: aw,
-            height: ah,
-            a: &self.a,
-            b: &self.b,
-        };
-        (ab, &mut self.scratch)
-    }
 }
 
-/// Anything that turns a full-resolution L* plane into sRGB8: the runtime's
-/// [`Session`], or a fake in tests of the camera and the box.
-pub trait Colorize {
-    /// `l` is `width * height` L* values (Q8.8); `rgb` receives `3 *` as many bytes.
-    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()>;
-    /// The provenance note for outputs made with it ([`Model::provenance`]).
-    fn provenance(&self) -> String;
-}
-
-impl Colorize for Session<'_> {
-    fn colorize(&mut self, l: &[u16], width: usize, height: usize, rgb: &mut [u8]) -> Result<()> {
-        self.colorize_l(l, width, height, rgb)
+impl colorize_io::pipeline::Colorize for Session<'_> {
+    fn predict(&mut self, l: &[u16], width: usize, height: usize) -> Result<AbPlanes<'_>> {
+        Session::predict(self, l, width, height)
     }
 
     fn provenance(&self) -> String {

@@ -3,8 +3,8 @@
 
 use colorize_device::camera::convert::mjpeg_to_l;
 use colorize_device::camera::ConvertError;
-use colorize_device::images::{decode_bytes, DecodeLimits};
 use colorize_device::Model;
+use colorize_io::images::{decode_bytes, DecodeLimits};
 use colorize_model::onnx::to_onnx;
 use colorize_model::pb::ModelProto;
 use colorize_model::synthetic::conv_net;

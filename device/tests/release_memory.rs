@@ -5,26 +5,22 @@
 
 use colorize_device::{release_free_memory, DEFAULT_MODEL};
 
-/// Resident KiB of the mapping holding `addr` (/proc/self/smaps).
-fn resident_kib_at(addr: usize) -> usize {
-    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
-    let mut inside = false;
-    for line in smaps.lines() {
-        let range = line.split_whitespace().next().unwrap_or("");
-        if let Some((lo, hi)) = range.split_once('-') {
-            if let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
-            {
-                inside = (lo..hi).contains(&addr);
-                continue;
-            }
-        }
-        if inside {
-            if let Some(kib) = line.strip_prefix("Rss:") {
-                return kib.trim().trim_end_matches("kB").trim().parse().unwrap();
-            }
-        }
-    }
-    panic!("no mapping holds {addr:#x}")
+/// How many of the whole pages inside `[start, end)` are present in this
+/// process's page table (/proc/self/pagemap, bit 63): exactly the model's
+/// pages, wherever the linker put the read-only data around it.
+fn present_pages(start: usize, end: usize) -> (usize, usize) {
+    use std::io::{Read, Seek, SeekFrom};
+    let page = 4096;
+    let (first, last) = (start.div_ceil(page), end / page);
+    let mut map = std::fs::File::open("/proc/self/pagemap").unwrap();
+    map.seek(SeekFrom::Start(first as u64 * 8)).unwrap();
+    let mut entries = vec![0u8; (last - first) * 8];
+    map.read_exact(&mut entries).unwrap();
+    let present = entries
+        .chunks_exact(8)
+        .filter(|e| u64::from_le_bytes((*e).try_into().unwrap()) >> 63 == 1)
+        .count();
+    (present, last - first)
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
@@ -35,19 +31,20 @@ fn checksum(bytes: &[u8]) -> u64 {
 
 #[test]
 fn the_embedded_models_pages_are_released_and_read_back_intact() {
-    let addr = DEFAULT_MODEL.as_ptr() as usize + DEFAULT_MODEL.len() / 2;
+    let start = DEFAULT_MODEL.as_ptr() as usize;
+    let end = start + DEFAULT_MODEL.len();
     let before = checksum(DEFAULT_MODEL); // reads every page in
                                           // x86_64 only: the ARM builds' tests run under qemu-user, whose
-                                          // /proc/self/smaps is its own.
+                                          // /proc/self/pagemap describes the emulator.
     let measure = cfg!(all(target_os = "linux", target_arch = "x86_64"));
-    let resident = measure.then(|| resident_kib_at(addr));
+    let resident = measure.then(|| present_pages(start, end));
     release_free_memory();
-    if let Some(resident) = resident {
-        let after = resident_kib_at(addr);
-        let model_kib = DEFAULT_MODEL.len() / 1024;
-        assert!(
-            resident - after.min(resident) >= model_kib - 16,
-            "{resident} KiB resident before, {after} KiB after; the model is {model_kib} KiB"
+    if let Some((resident, pages)) = resident {
+        assert_eq!(resident, pages, "the checksum read every page in");
+        let (after, _) = present_pages(start, end);
+        assert_eq!(
+            after, 0,
+            "{after} of the model's {pages} pages still resident after the release"
         );
     }
     assert_eq!(

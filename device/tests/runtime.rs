@@ -55,7 +55,9 @@ fn saturated_predictions_keep_the_input_lightness() {
         let model = constant_model(4, a, b);
         let mut s = model.session().unwrap();
         let mut rgb = vec![0u8; 3 * w * h];
-        s.colorize_l(&l, w, h, &mut rgb).unwrap();
+        colorize_io::pipeline::Worker::new()
+            .colorize_plane(&mut s, &l, w, h, &mut rgb)
+            .unwrap();
         let worst = rgb
             .chunks_exact(3)
             .zip(&l)
@@ -85,12 +87,18 @@ fn session_reuse_gives_identical_frames_and_any_size_works() {
         let l: Vec<u16> = (0..w * h).map(|i| ((i * 37) % 25601) as u16).collect();
         let mut first = vec![0u8; 3 * w * h];
         let mut second = vec![1u8; 3 * w * h];
-        s.colorize_l(&l, w, h, &mut first).unwrap();
-        s.colorize_l(&l, w, h, &mut second).unwrap();
+        colorize_io::pipeline::Worker::new()
+            .colorize_plane(&mut s, &l, w, h, &mut first)
+            .unwrap();
+        colorize_io::pipeline::Worker::new()
+            .colorize_plane(&mut s, &l, w, h, &mut second)
+            .unwrap();
         assert_eq!(first, second, "{w}x{h}");
     }
     let mut small = vec![0u8; 5];
-    assert!(s.colorize_l(&[0; 4], 2, 2, &mut small).is_err());
+    assert!(colorize_io::pipeline::Worker::new()
+        .colorize_plane(&mut s, &[0; 4], 2, 2, &mut small)
+        .is_err());
 }
 
 #[test]
@@ -132,7 +140,9 @@ fn reduced_regression_outputs_colourize_any_size() {
                 assert_eq!(p.a.len(), (16 / k) * (16 / k));
             }
             let mut rgb = vec![0u8; 3 * w * h];
-            s.colorize_l(&l, w, h, &mut rgb).unwrap();
+            colorize_io::pipeline::Worker::new()
+                .colorize_plane(&mut s, &l, w, h, &mut rgb)
+                .unwrap();
             let (mut sa, mut sb) = (0f64, 0f64);
             for px in rgb.chunks_exact(3) {
                 let (_, pa, pb) = rgb8_to_lab(px[0], px[1], px[2]);
@@ -163,7 +173,9 @@ fn inverted_residual_model_runs_in_a_session() {
         .map(|i| gray8_to_l(((i % w) * 255 / (w - 1)) as u8))
         .collect();
     let mut rgb = vec![0u8; 3 * w * h];
-    s.colorize_l(&l, w, h, &mut rgb).unwrap();
+    colorize_io::pipeline::Worker::new()
+        .colorize_plane(&mut s, &l, w, h, &mut rgb)
+        .unwrap();
     let worst = rgb
         .chunks_exact(3)
         .zip(&l)

@@ -11,11 +11,14 @@
 
 use std::path::Path;
 
-use colorize_device::cli::files::{stage_file, Depth};
-use colorize_device::images::{self, DecodeLimits, Metadata};
-use colorize_device::output::{self, Format, Pixels};
 use colorize_device::shared::lab16;
-use colorize_device::{icc, Session};
+use colorize_device::shared::recombine;
+use colorize_device::Session;
+use colorize_io::icc;
+use colorize_io::images::{self, DecodeLimits, Metadata};
+use colorize_io::lstar::{is_16_bit, l_plane};
+use colorize_io::output::{self, Format, Pixels};
+use colorize_io::pipeline::{Depth, OutputSpec, Worker};
 
 /// A photo-like RGB image: smooth gradients, texture, saturated patches
 /// (so that the lightness hold runs) and flat areas.
@@ -79,10 +82,12 @@ fn whole_frame(session: &mut Session<'_>, input: &Path, format: Format, sixteen:
         Some(space) => space.to_srgb(&img).unwrap(),
         None => img,
     };
-    let plane = images::l_plane(&srgb);
+    let plane = l_plane(&srgb);
     let (w, h) = (plane.width, plane.height);
     let mut rgb = vec![0u8; 3 * w * h];
-    session.colorize_l(&plane.l, w, h, &mut rgb).unwrap();
+    let ab = session.predict(&plane.l, w, h).unwrap();
+    let mut scratch = vec![0; recombine::scratch_len(ab.width, w)];
+    recombine::frame(&ab, &plane.l, w, h, &mut rgb, &mut scratch);
     let mut out = Vec::new();
     let provenance = session.model().provenance();
     if sixteen {
@@ -126,7 +131,6 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
     let tmp = tempfile::tempdir().unwrap();
     let model = colorize_device::default_model().unwrap();
     let mut session = model.session().unwrap();
-    let provenance = model.provenance();
     let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
     // The large photo only natively: it alone would take minutes under
     // qemu in a debug build.
@@ -138,7 +142,7 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
         (37, 41, true, None),
         (2561, 1599, false, None),
     ];
-    let mut l = Vec::new();
+    let mut worker = Worker::new();
     for &(w, h, sixteen_in, icc) in cases {
         if w * h > 1 << 20 && !large {
             continue;
@@ -165,17 +169,14 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
             let out = tmp
                 .path()
                 .join(format!("out-{w}x{h}-{sixteen}.{}", format.extension()));
-            stage_file(
-                &mut session,
-                &mut l,
-                &input,
-                &out,
-                (format, depth),
-                &provenance,
-                &DecodeLimits::DEFAULT,
-            )
-            .and_then(|staged| staged.commit())
-            .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+            let (img, meta) = images::open_with_metadata(&input, &DecodeLimits::DEFAULT).unwrap();
+            worker
+                .load(img, meta)
+                .and_then(|frame| {
+                    worker.stage(&mut session, &frame, &out, OutputSpec { format, depth })
+                })
+                .and_then(|staged| staged.commit())
+                .unwrap_or_else(|e| panic!("{what}: {e:#}"));
             let streamed = std::fs::read(&out).unwrap();
             let whole = whole_frame(&mut session, &input, format, sixteen);
             assert!(
@@ -185,7 +186,7 @@ fn streamed_outputs_are_byte_identical_to_the_whole_frame_path() {
             // And it is a file a decoder reads back at its size.
             let back = image::load_from_memory(&streamed).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!((back.width(), back.height()), (w, h), "{what}");
-            assert_eq!(images::is_16_bit(&back), sixteen, "{what}");
+            assert_eq!(is_16_bit(&back), sixteen, "{what}");
         }
     }
 }

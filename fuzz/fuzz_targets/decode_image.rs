@@ -5,7 +5,8 @@
 
 use std::sync::Once;
 
-use colorize_device::images::{decode_bytes, l_plane, DecodeLimits};
+use colorize_io::images::{decode_bytes, DecodeLimits};
+use colorize_io::lstar::l_plane;
 use libfuzzer_sys::fuzz_target;
 
 /// Tighter than the defaults so that no single input can use more than a

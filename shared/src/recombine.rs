@@ -3,7 +3,7 @@
 //!
 //! a*b* are upsampled bilinearly with pixel-centre alignment (the same mapping
 //! as `align_corners = false`), in integer arithmetic. Callers hand in any
-//! band of rows ([`colorize_rows`]), so a frame can stream from the L* plane
+//! band of rows ([`rows`]), so a frame can stream from the L* plane
 //! to the encoder without a full-size RGB buffer; the working set is the
 //! caller's scratch, a few rows long, never a full-size copy.
 //!
@@ -33,7 +33,7 @@ pub struct AbPlanes<'a> {
     pub b: &'a [i16],
 }
 
-/// Scratch `i32`s that [`colorize_rows`] needs for a prediction `ab_width`
+/// Scratch `i32`s that [`rows`] needs for a prediction `ab_width`
 /// wide and output rows `out_width` wide: a weight per output column, a run
 /// end and four coefficients per source column, one row of a* and one of b*.
 pub const fn scratch_len(ab_width: usize, out_width: usize) -> usize {
@@ -88,7 +88,7 @@ impl SrcSteps {
     }
 }
 
-/// Rows [`colorize`] hands to [`colorize_rows`] at a time: a band's RGB
+/// Rows [`frame`] hands to [`rows`] at a time: a band's RGB
 /// (3 x 16 x 2560 bytes for a wide photo) stays in the L2 cache.
 pub const BAND_ROWS: usize = 16;
 
@@ -103,7 +103,7 @@ const L_TOLERANCE: i32 = 128;
 /// lightness held ([`hold_pixel`]). Any split of an image into bands gives
 /// the same bytes. `scratch` is at least [`scratch_len`]`(ab.width,
 /// out_width)` long.
-pub fn colorize_rows(
+pub fn rows(
     ab: &AbPlanes<'_>,
     out_width: usize,
     out_height: usize,
@@ -115,16 +115,16 @@ pub fn colorize_rows(
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { colorize_rows_avx2(ab, out_width, out_height, y0, l_rows, rgb, scratch) };
+        return unsafe { rows_avx2(ab, out_width, out_height, y0, l_rows, rgb, scratch) };
     }
-    colorize_rows_body(ab, out_width, out_height, y0, l_rows, rgb, scratch)
+    rows_body(ab, out_width, out_height, y0, l_rows, rgb, scratch)
 }
 
 /// The same code compiled for AVX2 (x86_64 hosts that have it, detected
 /// at run time): identical integer arithmetic, so identical results.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
-unsafe fn colorize_rows_avx2(
+unsafe fn rows_avx2(
     ab: &AbPlanes<'_>,
     out_width: usize,
     out_height: usize,
@@ -133,11 +133,11 @@ unsafe fn colorize_rows_avx2(
     rgb: &mut [u8],
     scratch: &mut [i32],
 ) {
-    colorize_rows_body(ab, out_width, out_height, y0, l_rows, rgb, scratch)
+    rows_body(ab, out_width, out_height, y0, l_rows, rgb, scratch)
 }
 
 #[inline(always)]
-fn colorize_rows_body(
+fn rows_body(
     ab: &AbPlanes<'_>,
     out_width: usize,
     out_height: usize,
@@ -149,19 +149,19 @@ fn colorize_rows_body(
     let (lw, lh) = (ab.width, ab.height);
     assert!(
         lw > 0 && lh > 0 && ab.a.len() == lw * lh && ab.b.len() == lw * lh,
-        "colorize_rows: a/b planes do not match {lw}x{lh}"
+        "recombine::rows: a/b planes do not match {lw}x{lh}"
     );
     assert!(
         out_width > 0 && l_rows.len() % out_width == 0 && rgb.len() == 3 * l_rows.len(),
-        "colorize_rows: band buffers do not match width {out_width}"
+        "recombine::rows: band buffers do not match width {out_width}"
     );
     assert!(
         y0 + l_rows.len() / out_width <= out_height,
-        "colorize_rows: band runs past the image"
+        "recombine::rows: band runs past the image"
     );
     assert!(
         scratch.len() >= scratch_len(lw, out_width),
-        "colorize_rows: scratch too short"
+        "recombine::rows: scratch too short"
     );
     let (wx, rest) = scratch.split_at_mut(out_width);
     let (run_end, rest) = rest.split_at_mut(lw);
@@ -271,11 +271,11 @@ fn colorize_rows_body(
 }
 
 /// Full-resolution L* (`width x height`, Q8.8) plus a model's a*b* at its
-/// own size -> sRGB8 (`3 * width * height` bytes): [`colorize_rows`] over
+/// own size -> sRGB8 (`3 * width * height` bytes): [`rows`] over
 /// the whole image. The one colourize step after the model, for the device,
 /// the trainer's `colorize` and its sample images. `scratch` is at least
 /// [`scratch_len`]`(ab.width, width)` long.
-pub fn colorize(
+pub fn frame(
     ab: &AbPlanes<'_>,
     l: &[u16],
     width: usize,
@@ -294,7 +294,7 @@ pub fn colorize(
         .zip(rgb.chunks_mut(3 * BAND_ROWS * width))
         .enumerate()
     {
-        colorize_rows(
+        rows(
             ab,
             width,
             height,
@@ -384,7 +384,7 @@ mod tests {
         let mut y = 0;
         while y < h {
             let n = band.min(h - y);
-            colorize_rows(
+            rows(
                 ab,
                 w,
                 h,
@@ -461,7 +461,7 @@ mod tests {
             }
             let mut whole = vec![0u8; 3 * w * h];
             let mut scratch = vec![0i32; scratch_len(lw, w)];
-            colorize(&ab, &l, w, h, &mut whole, &mut scratch);
+            frame(&ab, &l, w, h, &mut whole, &mut scratch);
             assert!(whole == want, "colorize, {lw}x{lh} -> {w}x{h}");
         }
     }
@@ -640,6 +640,6 @@ mod tests {
             a: &[0; 4],
             b: &[0; 4],
         };
-        colorize_rows(&ab, 2, 1, 0, &[0; 2], &mut [0; 6], &mut [0; 25]);
+        rows(&ab, 2, 1, 0, &[0; 2], &mut [0; 6], &mut [0; 25]);
     }
 }

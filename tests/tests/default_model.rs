@@ -41,10 +41,9 @@ fn embedded_model_colourizes_a_gradient_keeping_lightness() {
         .collect();
     let model = default_model().unwrap();
     let mut rgb = vec![0u8; 3 * w * h];
-    model
-        .session()
-        .unwrap()
-        .colorize_l(&l, w, h, &mut rgb)
+    let mut session = model.session().unwrap();
+    colorize_io::pipeline::Worker::new()
+        .colorize_plane(&mut session, &l, w, h, &mut rgb)
         .unwrap();
     let mut chroma = 0.0;
     for (px, want) in rgb.chunks_exact(3).zip(&l) {

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::camera::PixelFormat;
-use crate::images::DecodeLimits;
+use colorize_io::images::DecodeLimits;
 
 /// Most frames that can wait between the capture thread and the colourizer;
 /// the queues are `heapless` with this fixed capacity.

@@ -33,9 +33,9 @@ use heapless::spsc::Queue;
 
 use crate::camera::FrameSource;
 use crate::gpio::{Debouncer, InputLine};
-use crate::images;
-use crate::output::{self, Format};
-use crate::runtime::Colorize;
+use colorize_io::images;
+use colorize_io::output;
+use colorize_io::pipeline::{Colorize, OutputSpec, Worker};
 use config::{BoxConfig, MAX_FRAME_SLOTS};
 use inbox::Inbox;
 use led::{LedState, StatusLed};
@@ -179,10 +179,7 @@ pub fn run(
         let mut pending = 0usize;
         let mut polled_once = false;
         let mut seen_errors = 0u32;
-        let mut rgb: Vec<u8> = Vec::new();
-        let mut l: Vec<u16> = Vec::new();
-        let mut png: Vec<u8> = Vec::new();
-        let provenance = colorizer.provenance();
+        let mut worker = Worker::new();
         let mut frame_no = 0u64;
         // A frame whose write ran out of space: kept (its slot with it) and
         // written first once space returns.
@@ -220,27 +217,16 @@ pub fn run(
                 .flatten()
             {
                 led.set(LedState::Busy, now_ms(start));
-                let n = slot.width * slot.height;
-                if rgb.len() < 3 * n {
-                    rgb.resize(3 * n, 0);
-                }
                 frame_no += 1;
                 let name = capture_name(frame_no, slot.sequence);
-                let res = colorizer
-                    .colorize(&slot.l[..n], slot.width, slot.height, &mut rgb[..3 * n])
-                    .and_then(|_| {
-                        let rgb = &rgb[..3 * n];
-                        output::encode(
-                            &mut png,
-                            Format::Png,
-                            slot.width,
-                            slot.height,
-                            rgb,
-                            &provenance,
-                            &Default::default(),
-                        )
+                let n = slot.width * slot.height;
+                let res = worker
+                    .load_plane(&slot.l[..n], slot.width, slot.height)
+                    .and_then(|frame| {
+                        let path = cfg.output.dir.join(&name);
+                        worker.stage(colorizer, &frame, &path, OutputSpec::PNG)
                     })
-                    .and_then(|_| output::write_atomic(&cfg.output.dir, &name, &png));
+                    .and_then(|staged| staged.commit());
                 if let Err(e) = &res {
                     if space::is_disk_full(e) {
                         log(format_args!(
@@ -304,15 +290,7 @@ pub fn run(
                         continue; // taken away by someone else meanwhile
                     }
                     led.set(LedState::Busy, now_ms(start));
-                    match process_file(
-                        cfg,
-                        colorizer,
-                        &provenance,
-                        &path,
-                        &mut l,
-                        &mut rgb,
-                        &mut png,
-                    ) {
+                    match process_file(cfg, colorizer, &mut worker, &path) {
                         Ok(out) => {
                             summary.files_done += 1;
                             summary.wrote(out);
@@ -526,37 +504,28 @@ fn shutter_loop(
     }
 }
 
-/// Decodes an inbox file, colourizes it and writes the output; only then
-/// moves the input to the done folder.
+/// Decodes an inbox file, colourizes it and writes the output as
+/// `colorize files` would ([`Worker::stage`], PNG at the input's depth);
+/// only then moves the input to the done folder.
 fn process_file(
     cfg: &BoxConfig,
     colorizer: &mut dyn Colorize,
-    provenance: &str,
+    worker: &mut Worker,
     path: &Path,
-    l: &mut Vec<u16>,
-    rgb: &mut Vec<u8>,
-    png: &mut Vec<u8>,
 ) -> Result<PathBuf> {
     output::phase("read", path);
     let bytes = std::fs::read(path).context("cannot read")?;
-    let (img, mut meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits.decode())?;
+    let (img, meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits.decode())?;
     drop(bytes);
-    let (space, note) = crate::icc::prepare(&img, &mut meta);
-    if let Some(note) = note {
+    let frame = worker.load(img, meta)?;
+    if let Some(note) = &frame.note {
         log(format_args!("note: {}: {note}", path.display()));
     }
-    let (w, h) = images::l_plane_in(&img, space.as_ref(), l)?;
-    images::recycle(img);
-    rgb.resize(3 * w * h, 0);
-    colorizer
-        .colorize(l, w, h, rgb)
-        .context("colourization failed")?;
-    if let Some(space) = space {
-        space.srgb8_to_input_space(rgb)?;
-    }
-    output::encode(png, Format::Png, w, h, rgb, provenance, &meta)?;
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    let out = output::write_atomic(&cfg.output.dir, &format!("{stem}.png"), png)?;
+    let out = cfg.output.dir.join(format!("{stem}.png"));
+    let out = worker
+        .stage(colorizer, &frame, &out, OutputSpec::PNG)?
+        .commit()?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;
     output::phase("moved", &moved);
     log(format_args!(

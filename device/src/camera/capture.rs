@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use super::{CaptureError, FrameSource};
-use crate::output::{self, Format};
-use crate::runtime::Colorize;
+use colorize_io::output;
+use colorize_io::pipeline::{Colorize, OutputSpec, Worker};
 
 /// A device control to set once a given number of frames is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,9 +143,7 @@ pub fn capture_to_dir(
     eprintln!("camera: negotiated {w}x{h}");
     // Every per-frame buffer is allocated here, once; the loop reuses them.
     let mut l = vec![0u16; w * h];
-    let mut rgb = vec![0u8; 3 * w * h];
-    let mut png = Vec::with_capacity(3 * w * h + 1024);
-    let provenance = colorizer.provenance();
+    let mut worker = Worker::new();
     let mut report = CaptureReport {
         size: (w, h),
         ..Default::default()
@@ -162,19 +160,15 @@ pub fn capture_to_dir(
             Ok(info) => {
                 skips_in_row = 0;
                 let name = format!("{}-{next_index:05}.png", opts.prefix);
-                colorizer
-                    .colorize(&l, w, h, &mut rgb)
-                    .context("colourization failed")?;
-                output::encode(
-                    &mut png,
-                    Format::Png,
-                    w,
-                    h,
-                    &rgb,
-                    &provenance,
-                    &Default::default(),
-                )?;
-                let path = output::write_atomic(&opts.out_dir, &name, &png)?;
+                let frame = worker.load_plane(&l, w, h)?;
+                let path = worker
+                    .stage(
+                        colorizer,
+                        &frame,
+                        &opts.out_dir.join(&name),
+                        OutputSpec::PNG,
+                    )?
+                    .commit()?;
                 next_index += 1;
                 report.written.push(path);
                 eprintln!(
@@ -238,7 +232,6 @@ pub fn capture_to_dir(
                     (w, h) = src.size();
                     eprintln!("camera: renegotiated {w}x{h}");
                     l = vec![0; w * h];
-                    rgb = vec![0; 3 * w * h];
                     report.size = (w, h);
                 }
             }

@@ -1,5 +1,6 @@
-//! `colorize eval`: colour photos -> gray -> colourize -> the shared metrics,
-//! printed as the same JSON `colorize-train eval` prints.
+//! `colorize eval`: colour photos -> gray -> colourize (the one path,
+//! [`Worker::render`]) -> the shared metrics, printed as the same JSON
+//! `colorize-train eval` prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +8,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{ensure, Context, Result};
-use colorize_shared::lab::rgb8_to_l_plane;
 use colorize_shared::metrics::EvalAccumulator;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{thread_count, LimitArgs, ModelArg};
-use crate::images;
+use colorize_io::images;
+use colorize_io::inputs::collect_inputs;
+use colorize_io::pipeline::Worker;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -34,7 +36,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let model = args.model.load()?;
     let limits = args.limits.limits();
-    let files = images::collect_inputs(&args.truth)?;
+    let files = collect_inputs(&args.truth)?;
     ensure!(!files.is_empty(), "no images found in {:?}", args.truth);
     let bar = ProgressBar::new(files.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images, {elapsed} (eta {eta})")
@@ -48,16 +50,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(|_| {
                 s.spawn(|| -> Result<()> {
                     let mut session = model.session()?;
+                    let mut worker = Worker::new();
                     while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let result = (|| -> Result<()> {
-                            let truth = images::open(path, &limits)?.to_rgb8();
-                            let (w, h) = (truth.width() as usize, truth.height() as usize);
-                            let mut l = vec![0u16; w * h];
-                            rgb8_to_l_plane(truth.as_raw(), &mut l);
-                            let mut pred = vec![0u8; 3 * w * h];
-                            session.colorize_l(&l, w, h, &mut pred).with_context(|| {
-                                format!("{}: colourization failed", path.display())
-                            })?;
+                            let (img, meta) = images::open_with_metadata(path, &limits)?;
+                            let truth = img.to_rgb8();
+                            let frame = worker.load(img, meta)?;
+                            let mut pred = vec![0u8; 3 * frame.width * frame.height];
+                            worker
+                                .render(&mut session, &frame, &mut pred)
+                                .with_context(|| path.display().to_string())?;
                             acc.lock().unwrap().add(truth.as_raw(), &pred);
                             Ok(())
                         })();

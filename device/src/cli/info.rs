@@ -53,7 +53,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn file_info(path: &Path) -> Result<ExitCode> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: can not read", path.display()))?;
     println!("file: {}", path.display());
-    let Some(d) = crate::xmp::read(&bytes) else {
+    let Some(d) = colorize_io::xmp::read(&bytes) else {
         println!("no XMP metadata: not declared as colourized by a machine");
         return Ok(ExitCode::FAILURE);
     };
@@ -61,7 +61,7 @@ fn file_info(path: &Path) -> Result<ExitCode> {
     println!("DigitalSourceType: {}", show(&d.digital_source_type));
     println!("CreatorTool: {}", show(&d.creator_tool));
     println!("ModifyDate: {}", show(&d.modify_date));
-    let machine = d.digital_source_type.as_deref() == Some(crate::xmp::DIGITAL_SOURCE_TYPE);
+    let machine = d.digital_source_type.as_deref() == Some(colorize_io::xmp::DIGITAL_SOURCE_TYPE);
     println!(
         "{}",
         if machine {

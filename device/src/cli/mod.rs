@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::images::DecodeLimits;
 use crate::Model;
+use colorize_io::images::DecodeLimits;
 
 #[cfg(target_os = "linux")]
 pub mod boxd;

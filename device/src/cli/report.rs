@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::batch::{Status, Summary};
+use crate::files::manifest::{Status, Totals};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -21,7 +21,7 @@ pub struct Args {
 /// Prints counts, failures and throughput; exits 1 if an input's latest
 /// record is a failure.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let s = Summary::read(&args.manifests)?;
+    let s = Totals::read(&args.manifests)?;
     print!("{}", s.render());
     Ok(if s.count(Status::Failed) > 0 {
         ExitCode::FAILURE

@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use colorize_device::shared::lab::lab_to_rgb8;
+use colorize_device::shared::recombine::AbPlanes;
 use colorize_device::Colorize;
 
 /// a*, b* the fake colourizer paints (Q8.8): a warm tint, far from gray.
 pub const TINT: (i16, i16) = (20 * 256, 30 * 256);
 
-/// Stands in for the model: keeps L*, adds a fixed tint, and lets a test
+/// Stands in for the model: predicts a fixed tint everywhere, and lets a test
 /// hook into the moment of colourization.
 pub struct TintColorizer<F: FnMut(usize)> {
     pub calls: usize,
@@ -28,23 +28,16 @@ pub fn tint() -> TintColorizer<fn(usize)> {
 }
 
 impl<F: FnMut(usize)> Colorize for TintColorizer<F> {
-    fn colorize(
-        &mut self,
-        l: &[u16],
-        width: usize,
-        height: usize,
-        rgb: &mut [u8],
-    ) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            l.len() == width * height && rgb.len() == 3 * l.len(),
-            "bad buffers"
-        );
+    fn predict(&mut self, l: &[u16], width: usize, height: usize) -> anyhow::Result<AbPlanes<'_>> {
+        anyhow::ensure!(l.len() == width * height, "bad buffers");
         self.calls += 1;
         (self.hook)(self.calls);
-        for (px, &l) in rgb.chunks_exact_mut(3).zip(l) {
-            px.copy_from_slice(&lab_to_rgb8(l, TINT.0, TINT.1));
-        }
-        Ok(())
+        Ok(AbPlanes {
+            width: 1,
+            height: 1,
+            a: &[TINT.0],
+            b: &[TINT.1],
+        })
     }
 
     fn provenance(&self) -> String {

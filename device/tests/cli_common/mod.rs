@@ -76,7 +76,7 @@ pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let mut out = (data.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(kind);
     out.extend_from_slice(data);
-    let crc = colorize_device::images::png_crc32(&out[4..]);
+    let crc = colorize_io::images::png_crc32(&out[4..]);
     out.extend_from_slice(&crc.to_be_bytes());
     out
 }

@@ -1,25 +1,14 @@
-//! Image files in: header checks against the decode limits, decoding, and
-//! the L* plane (gray, colour, 8 or 16 bit). Outputs: [`crate::output`].
+//! Image files in: header checks against the decode limits, decoding with
+//! the metadata an archive keeps. L* planes: [`crate::lstar`]; outputs:
+//! [`crate::output`].
 
-use std::fs;
 use std::io::{BufRead, BufReader, Cursor, Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use colorize_shared::lab::{gray8_to_l_plane, rgb8_to_l_plane};
-use colorize_shared::lab16;
 use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 
-/// A full-resolution L* plane (Q8.8, row-major).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LPlane {
-    pub width: usize,
-    pub height: usize,
-    pub l: Vec<u16>,
-}
-
-/// Extensions [`collect_inputs`] picks up inside folders.
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff"];
+use crate::lstar::{is_16_bit, l_plane, LPlane};
 
 /// Caps on what a decoder may be asked to produce, checked against the
 /// file's header before any pixel buffer is allocated, so a decompression
@@ -306,55 +295,10 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
 
 /// [`open`], with the file's [`Metadata`].
 pub fn open_with_metadata(path: &Path, limits: &DecodeLimits) -> Result<(DynamicImage, Metadata)> {
-    let file = fs::File::open(path).with_context(|| format!("{}: can not open", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("{}: can not open", path.display()))?;
     decode_reader(ImageReader::new(BufReader::new(file)), limits)
         .with_context(|| path.display().to_string())
-}
-
-/// The image's L*: gray images directly, colour ones through sRGB -> L*.
-/// 16-bit samples keep their full precision (`colorize_shared::lab16`);
-/// alpha is ignored.
-pub fn l_plane(img: &DynamicImage) -> LPlane {
-    let mut l = Vec::new();
-    let (width, height) = l_plane_into(img, &mut l);
-    LPlane { width, height, l }
-}
-
-/// [`l_plane`] into a reused buffer (resized to fit): the box's loop.
-/// Returns the width and height.
-pub fn l_plane_into(img: &DynamicImage, l: &mut Vec<u16>) -> (usize, usize) {
-    let (width, height) = (img.width() as usize, img.height() as usize);
-    l.resize(width * height, 0);
-    let gray = matches!(
-        img.color(),
-        ColorType::L8 | ColorType::La8 | ColorType::L16 | ColorType::La16
-    );
-    // 8-bit images (the common case) are read in place: a converted copy of
-    // a 2560x1600 RGB image is 12 MB and several ms per frame.
-    match img {
-        DynamicImage::ImageLuma8(g) => gray8_to_l_plane(g.as_raw(), l),
-        DynamicImage::ImageRgb8(rgb) => rgb8_to_l_plane(rgb.as_raw(), l),
-        DynamicImage::ImageLuma16(g) => lab16::gray16_to_l_plane(g.as_raw(), l),
-        DynamicImage::ImageRgb16(rgb) => lab16::rgb16_to_l_plane(rgb.as_raw(), l),
-        _ if gray && is_16_bit(img) => lab16::gray16_to_l_plane(img.to_luma16().as_raw(), l),
-        _ if is_16_bit(img) => lab16::rgb16_to_l_plane(img.to_rgb16().as_raw(), l),
-        _ if gray => gray8_to_l_plane(img.to_luma8().as_raw(), l),
-        _ => rgb8_to_l_plane(img.to_rgb8().as_raw(), l),
-    }
-    (width, height)
-}
-
-/// [`l_plane_into`] of an input in its own colour space: through `space`
-/// (its ICC profile, [`crate::icc::prepare`]) when it has one.
-pub fn l_plane_in(
-    img: &DynamicImage,
-    space: Option<&crate::icc::InputSpace>,
-    l: &mut Vec<u16>,
-) -> Result<(usize, usize)> {
-    match space {
-        Some(space) => space.l_plane_into(img, l),
-        None => Ok(l_plane_into(img, l)),
-    }
 }
 
 thread_local! {
@@ -414,88 +358,10 @@ fn read_pixels(decoder: impl ImageDecoder) -> image::ImageResult<DynamicImage> {
     })
 }
 
-/// Whether `img` has 16-bit samples.
-pub fn is_16_bit(img: &DynamicImage) -> bool {
-    matches!(
-        img.color(),
-        ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16
-    )
-}
-
 /// Decodes a file straight to its L* plane (the decoded image is dropped
 /// before this returns).
 pub fn load_l(path: &Path, limits: &DecodeLimits) -> Result<LPlane> {
     Ok(l_plane(&open(path, limits)?))
-}
-
-/// One input image and where its output goes, relative to the output
-/// folder: its path under the folder argument it was found in (archives are
-/// trees of boxes whose file names repeat), or its file name for a file
-/// given directly.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Input {
-    pub path: PathBuf,
-    pub relative: PathBuf,
-}
-
-/// Files given directly, plus the images found (recursively, sorted) in the
-/// folders given. A path that does not exist is an error.
-pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    Ok(collect_tree(inputs)?.into_iter().map(|i| i.path).collect())
-}
-
-/// [`collect_inputs`], with each file's path relative to its folder
-/// argument.
-pub fn collect_tree(inputs: &[PathBuf]) -> Result<Vec<Input>> {
-    let mut out = Vec::new();
-    for input in inputs {
-        let meta = fs::metadata(input)
-            .with_context(|| format!("{}: no such file or folder", input.display()))?;
-        if !meta.is_dir() {
-            let name = input
-                .file_name()
-                .map_or_else(|| input.clone(), PathBuf::from);
-            out.push(Input {
-                path: input.clone(),
-                relative: name,
-            });
-            continue;
-        }
-        let mut found = Vec::new();
-        let is_image = |p: &Path| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        };
-        for entry in walkdir::WalkDir::new(input).follow_links(true) {
-            let entry = match entry {
-                Ok(entry) => entry,
-                // An image that can not be looked at (a dangling link, say)
-                // is still an input: opening it reports it, alone.
-                Err(e) if e.path().is_some_and(is_image) && e.depth() > 0 => {
-                    found.push(e.path().expect("checked above").to_path_buf());
-                    continue;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| format!("{}: can not list", input.display()))
-                }
-            };
-            if entry.file_type().is_file() && is_image(entry.path()) {
-                found.push(entry.into_path());
-            }
-        }
-        found.sort();
-        out.extend(found.into_iter().map(|path| {
-            Input {
-                relative: path
-                    .strip_prefix(input)
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|_| path.clone()),
-                path,
-            }
-        }));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ impl InputSpace {
         }
         let layout = if self.rgb { Layout::Rgb } else { Layout::Gray };
         let (w, h) = (img.width(), img.height());
-        Ok(if crate::images::is_16_bit(img) {
+        Ok(if crate::lstar::is_16_bit(img) {
             let src = if self.rgb {
                 img.to_rgb16().into_raw()
             } else {
@@ -154,11 +154,11 @@ impl InputSpace {
     }
 
     /// L* of `img` through this profile into `l` (resized to fit), band by
-    /// band: the same values as [`images::l_plane_into`] of
+    /// band: the same values as [`lstar::l_plane_into`] of
     /// [`InputSpace::to_srgb`]'s image, without that full-size copy. Returns
     /// the width and height.
     ///
-    /// [`images::l_plane_into`]: crate::images::l_plane_into
+    /// [`lstar::l_plane_into`]: crate::lstar::l_plane_into
     pub fn l_plane_into(&self, img: &DynamicImage, l: &mut Vec<u16>) -> Result<(usize, usize)> {
         // Rows per band: the band's sRGB stays in the L2 cache.
         const ROWS: usize = 16;
@@ -167,7 +167,7 @@ impl InputSpace {
         let band_samples = channels * width * ROWS;
         match img {
             DynamicImage::ImageRgb8(_) if self.srgb8 => {
-                crate::images::l_plane_into(img, l);
+                crate::lstar::l_plane_into(img, l);
             }
             DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) if self.fits(img) => {
                 let t = self.forward8()?;
@@ -200,7 +200,7 @@ impl InputSpace {
             }
             // Alpha and the rarer layouts: through a converted copy.
             _ => {
-                crate::images::l_plane_into(&self.to_srgb(img)?, l);
+                crate::lstar::l_plane_into(&self.to_srgb(img)?, l);
             }
         }
         Ok((width, height))
@@ -383,6 +383,19 @@ fn run<T: Copy + Default>(
     Ok(dst)
 }
 
+/// [`l_plane_into`](crate::lstar::l_plane_into) of an input in its own colour space: through `space`
+/// (its ICC profile, [`prepare`]) when it has one.
+pub fn l_plane_in(
+    img: &DynamicImage,
+    space: Option<&InputSpace>,
+    l: &mut Vec<u16>,
+) -> Result<(usize, usize)> {
+    match space {
+        Some(space) => space.l_plane_into(img, l),
+        None => Ok(crate::lstar::l_plane_into(img, l)),
+    }
+}
+
 /// The colour space of one input from its profile: the space to take L*
 /// through ([`InputSpace::l_plane_into`]) and the output back to, with
 /// `meta.icc` set to the profile the output carries. A profile that can not
@@ -409,7 +422,7 @@ pub fn prepare(
         Err(e) => return (None, Some(e.to_string())),
     };
     // Built now, so that a profile moxcms can not use is reported here.
-    let built = if crate::images::is_16_bit(img) {
+    let built = if crate::lstar::is_16_bit(img) {
         space.forward16().map(drop)
     } else {
         space.forward8().map(drop)
@@ -545,7 +558,7 @@ mod tests {
         assert_eq!(meta.icc.as_deref(), Some(LCMS_SRGB), "still carried");
         // What the conversions it skips would have given.
         let mut through = Vec::new();
-        crate::images::l_plane_into(&space.to_srgb(&img).unwrap(), &mut through);
+        crate::lstar::l_plane_into(&space.to_srgb(&img).unwrap(), &mut through);
         let mut skipped = Vec::new();
         space.l_plane_into(&img, &mut skipped).unwrap();
         assert_eq!(skipped, through);

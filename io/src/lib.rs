@@ -1,0 +1,18 @@
+//! Image files in and out, for the device and the trainer alike (no
+//! inference runtime here): decoding within limits with the metadata an
+//! archive keeps ([`images`], [`exif`], [`xmp`], [`icc`]), the L* plane
+//! every model takes ([`lstar`]), streaming encoders and atomic, durable
+//! writes ([`output`]), and the one colourize path every caller goes
+//! through ([`pipeline`]).
+//!
+//! Layers, lowest first (no module imports one above it): `lstar`, `exif`,
+//! `xmp`, `inputs` -> `images` -> `icc`, `output` -> `pipeline`.
+
+pub mod exif;
+pub mod icc;
+pub mod images;
+pub mod inputs;
+pub mod lstar;
+pub mod output;
+pub mod pipeline;
+pub mod xmp;
