@@ -63,19 +63,19 @@ pub enum RunMode {
 
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
+pub struct RunReport {
     pub files_done: usize,
     pub files_failed: usize,
     pub frames_done: usize,
     pub capture_errors: usize,
     /// How many times intake paused for want of disk space.
     pub intake_pauses: usize,
-    /// The first [`Summary::MAX_OUTPUTS`] outputs written (a box that runs
+    /// The first [`RunReport::MAX_OUTPUTS`] outputs written (a box that runs
     /// for months must not keep a list that grows with every scan).
     pub outputs: Vec<PathBuf>,
 }
 
-impl Summary {
+impl RunReport {
     pub const MAX_OUTPUTS: usize = 1024;
 
     fn wrote(&mut self, p: PathBuf) {
@@ -111,7 +111,7 @@ pub fn run(
     hw: Hardware,
     stop: &AtomicBool,
     mode: RunMode,
-) -> Result<Summary> {
+) -> Result<RunReport> {
     std::fs::create_dir_all(&cfg.output.dir)
         .with_context(|| format!("cannot create output folder {}", cfg.output.dir.display()))?;
     let stale = output::prepare_folder(&cfg.output.dir)?;
@@ -139,7 +139,7 @@ pub fn run(
     // presses then, so no frame is taken that could not be kept.
     let disk_low = AtomicBool::new(false);
     let mut guard = SpaceGuard::new(&cfg.output.dir, cfg.limits.min_free_bytes());
-    let mut summary = Summary::default();
+    let mut report = RunReport::default();
 
     let result = std::thread::scope(|s| -> Result<()> {
         let shutter = match (hw.camera, hw.button) {
@@ -192,7 +192,7 @@ pub fn run(
             }
             let errs = capture_errors.load(Ordering::SeqCst);
             if errs != seen_errors {
-                summary.capture_errors += (errs - seen_errors) as usize;
+                report.capture_errors += (errs - seen_errors) as usize;
                 seen_errors = errs;
                 led.set(LedState::Error, now_ms(start));
             }
@@ -204,7 +204,7 @@ pub fn run(
                 if Instant::now() >= next_space_check || (work_waiting && !guard.is_paused()) {
                     next_space_check =
                         Instant::now() + Duration::from_millis(cfg.inbox.poll_ms.min(1000));
-                    report_intake(guard.check(), &guard, &disk_low, cfg, &mut summary, pending)
+                    report_intake(guard.check(), &guard, &disk_low, cfg, &mut report, pending)
                 } else {
                     !guard.is_paused()
                 };
@@ -237,7 +237,7 @@ pub fn run(
                             &guard,
                             &disk_low,
                             cfg,
-                            &mut summary,
+                            &mut report,
                             pending,
                         );
                         frame_no -= 1; // numbered again when written
@@ -251,8 +251,8 @@ pub fn run(
                 match res {
                     Ok(p) => {
                         log(format_args!("captured frame -> {}", p.display()));
-                        summary.frames_done += 1;
-                        summary.wrote(p);
+                        report.frames_done += 1;
+                        report.wrote(p);
                         led.set(LedState::Idle, now_ms(start));
                     }
                     Err(e) => {
@@ -292,8 +292,8 @@ pub fn run(
                     led.set(LedState::Busy, now_ms(start));
                     match process_file(cfg, colorizer, &mut worker, &path) {
                         Ok(out) => {
-                            summary.files_done += 1;
-                            summary.wrote(out);
+                            report.files_done += 1;
+                            report.wrote(out);
                             led.set(LedState::Idle, now_ms(start));
                         }
                         Err(e) if space::is_disk_full(&e) => {
@@ -308,13 +308,13 @@ pub fn run(
                                 &guard,
                                 &disk_low,
                                 cfg,
-                                &mut summary,
+                                &mut report,
                                 pending,
                             );
                         }
                         Err(e) => {
                             log(format_args!("{}: {e:#}", path.display()));
-                            summary.files_failed += 1;
+                            report.files_failed += 1;
                             led.set(LedState::Error, now_ms(start));
                             if let Err(e) = fail_input(cfg, &path) {
                                 // Cannot even move it aside: stop rather than
@@ -341,7 +341,7 @@ pub fn run(
         outcome
     });
     led.off();
-    result.map(|_| summary)
+    result.map(|_| report)
 }
 
 /// Says (once per pause) why intake stopped and when it resumed, and
@@ -351,7 +351,7 @@ fn report_intake(
     guard: &SpaceGuard,
     disk_low: &AtomicBool,
     cfg: &BoxConfig,
-    summary: &mut Summary,
+    report: &mut RunReport,
     waiting: usize,
 ) -> bool {
     disk_low.store(guard.is_paused(), Ordering::SeqCst);
@@ -360,7 +360,7 @@ fn report_intake(
         Intake::Open => true,
         Intake::StillPaused => false,
         Intake::Paused { free } => {
-            summary.intake_pauses += 1;
+            report.intake_pauses += 1;
             log(format_args!(
                 "the output disk ({}) has {} MiB free, under the {} MiB reserve \
                  ([limits] min_free_mb): taking no scan and refusing the shutter until \
