@@ -20,7 +20,11 @@ use colorize_shared::contract::DEFAULT_INPUT_SIZE;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let force = args.iter().any(|a| a == "--force");
-    let Some(dir) = args.iter().find(|a| !a.starts_with("--")).map(PathBuf::from) else {
+    let Some(dir) = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .map(PathBuf::from)
+    else {
         bail!("usage: make_bootstrap_model DIR [--force] (DIR is required; existing models are kept without --force)");
     };
     let size = DEFAULT_INPUT_SIZE;
@@ -42,7 +46,11 @@ fn main() -> Result<()> {
         })
         .collect();
     const NAMES: [&str; 2] = ["colorize-default.onnx", "colorize-default-int8.onnx"];
-    if let Some(kept) = NAMES.iter().map(|n| dir.join(n)).find(|p| p.exists() && !force) {
+    if let Some(kept) = NAMES
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists() && !force)
+    {
         bail!(
             "{}: exists; nothing written (pass --force to replace the models in {})",
             kept.display(),

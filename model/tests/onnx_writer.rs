@@ -1,14 +1,67 @@
 //! The ONNX writer against the plain-Rust reference forward pass: every op,
-//! in float and in int8.
+//! in float and in int8, each written model run by tract (the device's
+//! runtime) and checked against the contract.
 
-use colorize_device::Model;
 use colorize_model::forward::forward;
 use colorize_model::net::{Net, Node, Op, Tensor};
 use colorize_model::onnx::{to_onnx, to_onnx_int8};
 use colorize_model::pb::ModelProto;
 use colorize_model::synthetic::{conv_net, inverted_residual_net, mlp_net};
 use colorize_model::Message;
-use colorize_shared::contract::{meta, OutputKind, OUTPUT_NAME};
+use colorize_shared::contract::{self, meta, ModelGeometry, OutputKind, OUTPUT_NAME};
+use tract_onnx::prelude::*;
+
+/// A written model run by tract, the runtime the device uses: the plan, the
+/// geometry the contract reads from its shapes, and its card.
+struct Model {
+    plan: std::sync::Arc<TypedRunnableModel>,
+    geometry: ModelGeometry,
+    metadata: Vec<(String, String)>,
+}
+
+impl Model {
+    fn from_bytes(bytes: &[u8]) -> anyhow::Result<Model> {
+        let proto = ModelProto::decode(bytes)?;
+        colorize_model::integrity::verify(&proto, "test model")?;
+        let metadata = proto
+            .metadata_props
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect();
+        let typed = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])?
+            .into_typed()?;
+        let shape = |fact: &TypedFact| fact.shape.as_concrete().unwrap().to_vec();
+        let geometry =
+            contract::check_shapes(&shape(typed.input_fact(0)?), &shape(typed.output_fact(0)?))
+                .map_err(anyhow::Error::msg)?;
+        let plan = typed.into_optimized()?.into_runnable()?;
+        Ok(Model {
+            plan,
+            geometry,
+            metadata,
+        })
+    }
+
+    fn geometry(&self) -> ModelGeometry {
+        self.geometry
+    }
+
+    fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn run(&self, input: &[f32]) -> anyhow::Result<Vec<f32>> {
+        let g = self.geometry;
+        let t = tract_onnx::prelude::Tensor::from_shape(&[1, 1, g.height, g.width], input)?;
+        let out = self.plan.run(tvec![t.into()])?;
+        let out = out[0].try_as_plain_ram()?;
+        Ok(out.as_slice::<f32>()?.to_vec())
+    }
+}
 
 /// Deterministic inputs in the contract's -1..1 range.
 fn noise(n: usize, seed: u32) -> Vec<f32> {
