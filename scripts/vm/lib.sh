@@ -121,19 +121,20 @@ copy_shared_libs() { # arch binary initrd
 
 
 # The colorize binary for a board: $COLORIZE_BIN, or a build of the profile
-# $VM_PROFILE (release by default; `debug` reuses what `cargo test --target`
-# built). Sets $bin.
+# $VM_PROFILE (release by default; `dist` is what ships, scripts/dist.sh;
+# `debug` reuses what `cargo test --target` built). Sets $bin.
 board_binary() { # arch
     local target=${RUST_TARGET[$1]}
     bin=${COLORIZE_BIN:-}
     if [ -z "$bin" ]; then
         local profile=${VM_PROFILE:-release}
         log "building colorize for $target ($profile)"
-        if [ "$profile" = release ]; then
-            cargo build --release -p colorize-device --features camera --target "$target"
-        else
-            cargo build -p colorize-device --features camera --target "$target"
-        fi
+        case $profile in
+            release) cargo build --release -p colorize-device --features camera --target "$target" ;;
+            # What ships (LTO, stripped): the build the boards should be tested on.
+            dist) bash "$COLORIZE_ROOT/scripts/dist.sh" "$target" ;;
+            *) cargo build -p colorize-device --features camera --target "$target" ;;
+        esac
         bin="$COLORIZE_TARGET/$target/$profile/colorize"
     fi
 }
