@@ -12,6 +12,7 @@
 #   --seed S   replay the cuts of an earlier run (each run prints its seed)
 #   --tally    write the result into docs/robustness.md ("Power cuts")
 # env:   COLORIZE_BIN=path  the aarch64 binary to test (default: build it)
+#        VM_PROFILE=dist     the shipping build (scripts/dist.sh); release by default
 #        VM_PROFILE=debug    use the dev-profile binary `cargo test --target` built
 #        POWER_WORK=dir      where images and consoles go (default: the cache)
 # Examples:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: installs what is missing, then host tests
 # (train-host included), the same tests for aarch64 and armv7 under qemu-user,
-# and the fmt and clippy gates. `.ci/run` calls exactly this.
+# the fuzz targets' seeds, the emulated boards (arm64 on the dist build) and
+# the fmt and clippy gates. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t0=$SECONDS
@@ -17,7 +18,7 @@ source scripts/env.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$COLORIZE_CACHE/target}"
 bash scripts/setup.sh
 source scripts/env.sh
-own_crates=(-p colorize-shared -p colorize-model -p colorize-device -p colorize-train -p colorize-e2e)
+own_crates=(-p colorize-shared -p colorize-model -p colorize-io -p colorize-device -p colorize-train -p colorize-e2e)
 for target in "" aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     cargo clean -q "${own_crates[@]}" ${target:+--target "$target"}
 done
@@ -58,8 +59,19 @@ for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     cargo test --target "$target" --features colorize-device/camera -- --show-output
 done
 
-step "emulated arm64 and armhf boards: vivid camera under qemu-system" && VM_PROFILE=debug bash scripts/vm-test.sh aarch64 armv7
+step "fuzz targets: built (stable, no instrumentation) and every seed replayed"
+bash scripts/fuzz-replay.sh
 
-step "emulated arm64 board: 5 power cuts while the box writes (ext4 disk)"
-VM_PROFILE=debug bash scripts/power-test.sh --cuts 5
+# The arm64 board runs what ships: the dist build (LTO, stripped) that
+# scripts/dist.sh makes. The armhf board reuses the debug build the qemu-user
+# tests made.
+step "dist build for aarch64 (scripts/dist.sh)"
+bash scripts/dist.sh aarch64-unknown-linux-gnu
+
+step "emulated arm64 board (dist build) and armhf board: vivid camera under qemu-system"
+VM_PROFILE=dist bash scripts/vm-test.sh aarch64
+VM_PROFILE=debug bash scripts/vm-test.sh armv7
+
+step "emulated arm64 board (dist build): 5 power cuts while the box writes (ext4 disk)"
+VM_PROFILE=dist bash scripts/power-test.sh --cuts 5
 step "all tests passed"

@@ -7,6 +7,7 @@
 #
 # usage: scripts/vm-test.sh [aarch64|armv7 ...]   (default: aarch64)
 # env:   COLORIZE_BIN=path   use this binary instead of building
+#        VM_PROFILE=dist      the shipping build (scripts/dist.sh); release by default
 #        VM_PROFILE=debug     use (and build if needed) the dev-profile binary that
 #                             `cargo test --target ...` already built: one build
 #                             per target serves qemu-user tests and the VM
