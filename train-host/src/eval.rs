@@ -132,3 +132,29 @@ pub fn evaluate_per_image(
     })?;
     Ok((loss, acc.summary(), scores))
 }
+
+/// `eval --per-image`: one CSV row per scored image (gray truths, `None`,
+/// have none), numbered in load order: PSNR, PSNR of predicting gray, the
+/// colourfulness of prediction and truth, and the shares of green and blue
+/// pixels in truth and prediction.
+pub fn per_image_csv(scores: &[Option<ImageScores>]) -> String {
+    let mut csv = String::from(
+        "image,psnr,psnr_gray,colourfulness_pred,colourfulness_truth,green_truth,green_pred,blue_truth,blue_pred\n",
+    );
+    for (i, s) in scores.iter().enumerate() {
+        if let Some(s) = s {
+            csv += &format!(
+                "{i},{:.4},{:.4},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4}\n",
+                s.psnr,
+                s.psnr_gray,
+                s.colourfulness_pred,
+                s.colourfulness_truth,
+                s.green_truth,
+                s.green_pred,
+                s.blue_truth,
+                s.blue_pred
+            );
+        }
+    }
+    csv
+}

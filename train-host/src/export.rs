@@ -141,6 +141,16 @@ pub fn calibration_inputs(
         .collect())
 }
 
+/// [`calibration_inputs`] at the sizes of the checkpoint `ckpt`'s model.
+pub fn checkpoint_calibration(
+    ckpt: &Path,
+    sources: &[PathBuf],
+    max: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let (_vs, model, _) = checkpoint::load_checkpoint(ckpt, tch::Device::Cpu)?;
+    calibration_inputs(sources, model.config.sample_size(), model.config.size, max)
+}
+
 /// Writes `out` (f32, or int8 with calibration inputs); `vividness` as in
 /// [`checkpoint_to_net`].
 pub fn export(

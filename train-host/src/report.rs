@@ -132,3 +132,13 @@ fn moving_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
         })
         .collect()
 }
+
+/// `colorize-train curves`: redraws `out` (a run's curves.png) from the
+/// run's `metrics` (metrics.csv) with the current drawing code.
+pub fn redraw_curves(metrics: &Path, out: &Path) -> Result<()> {
+    let rows = crate::checkpoint::read_metrics(metrics)?;
+    if rows.is_empty() {
+        anyhow::bail!("{}: no epoch rows", metrics.display());
+    }
+    write_curves(out, &rows)
+}

@@ -18,6 +18,6 @@ pub use batch::{make_batch, split, Batch};
 pub use cache::{default_cache_dir, load_cached};
 pub use classes::{parse_classes, wnid_of};
 pub use load::{load, LoadOptions, LoadReport};
-pub use mosaic::{mosaic_tile_size, write_mosaics};
+pub use mosaic::{mosaic_tile_size, pack, write_mosaics, PackReport};
 pub use rng::Rng;
 pub use sample::{decode_resized, Sample};

@@ -4,8 +4,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
+use super::cache::load_cached;
+use super::load::LoadOptions;
 use super::sample::Sample;
 
 /// `name.tiles64.jpg` -> 64: a mosaic of 64x64 images (see [`write_mosaics`]).
@@ -69,10 +71,57 @@ pub fn write_mosaics(
     Ok(files)
 }
 
+/// What [`pack`] did.
+pub struct PackReport {
+    /// Images decoded and kept.
+    pub loaded: usize,
+    pub skipped_gray: usize,
+    /// Images packed.
+    pub packed: usize,
+    /// The mosaics written.
+    pub files: Vec<PathBuf>,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+/// `colorize-train pack`: loads `sources` (through the decoded-data cache
+/// `cache`), keeps `images` of them (default: all) evenly spaced over the
+/// sources' order, so every class of class-ordered shards keeps its share,
+/// and writes them into `dir` as mosaics of `opts.size` tiles.
+pub fn pack(
+    sources: &[PathBuf],
+    opts: &LoadOptions,
+    images: Option<usize>,
+    per_side: usize,
+    quality: u8,
+    dir: &Path,
+    cache: Option<&Path>,
+) -> Result<PackReport> {
+    let (samples, report) = load_cached(sources, opts, cache)?;
+    let n = images.unwrap_or(samples.len()).min(samples.len());
+    if n == 0 {
+        bail!("no images to pack in --data");
+    }
+    // Evenly spaced indices: i * len / n.
+    let picked: Vec<&Sample> = (0..n).map(|i| &samples[i * samples.len() / n]).collect();
+    let files = write_mosaics(&picked, opts.size, per_side.max(1), quality, dir)?;
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    Ok(PackReport {
+        loaded: samples.len(),
+        skipped_gray: report.skipped_gray,
+        packed: n,
+        files,
+        bytes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::load::{load, LoadOptions};
+    use crate::data::load::load;
 
     #[test]
     fn mosaic_names() {
