@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::model::{Arch, Compute, Model, ModelConfig};
+use crate::model::{Arch, Compute, ModelConfig, TorchModel};
 use crate::optim::{Optimizer, OptimizerKind};
 
 /// One row of the bench table.
@@ -48,7 +48,7 @@ pub fn measure(
     steps: usize,
 ) -> Result<Throughput> {
     let vs = nn::VarStore::new(device);
-    let mut model = Model::new(&vs.root(), cfg.clone())?;
+    let mut model = TorchModel::new(&vs.root(), cfg.clone())?;
     model.compute = compute;
     let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-4);
     let s = cfg.size as i64;

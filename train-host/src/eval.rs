@@ -11,7 +11,7 @@ use tch::{Device, TchError, Tensor};
 
 use crate::data::{self, make_batch, Sample};
 use crate::loss::Loss;
-use crate::model::Model;
+use crate::model::TorchModel;
 use crate::resources::is_oom;
 
 pub(crate) fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor) {
@@ -56,7 +56,7 @@ pub fn prediction_rgb8(s: &Sample, output: &[f32], size: usize) -> Vec<u8> {
 /// calling `each(sample_index, output)` with every image's `[2, size, size]`
 /// output, and returns the mean loss.
 pub fn predict(
-    model: &Model,
+    model: &TorchModel,
     loss: Option<&Loss>,
     samples: &[Sample],
     batch_size: &mut usize,
@@ -102,7 +102,7 @@ pub fn predict(
 
 /// Scores a model on samples with the shared metrics.
 pub fn evaluate(
-    model: &Model,
+    model: &TorchModel,
     loss: Option<&Loss>,
     samples: &[Sample],
     batch_size: &mut usize,
@@ -115,7 +115,7 @@ pub fn evaluate(
 /// [`evaluate`], also returning every sample's own scores (`None`: gray
 /// truth, not scored).
 pub fn evaluate_per_image(
-    model: &Model,
+    model: &TorchModel,
     loss: Option<&Loss>,
     samples: &[Sample],
     batch_size: &mut usize,

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint;
 use crate::data;
-use crate::model::{Head, Model};
+use crate::model::{Head, TorchModel};
 use crate::train::TrainConfig;
 
 /// SHA-256 of every weight and bias, in node order, as little-endian f32:
@@ -31,7 +31,7 @@ pub fn weights_sha256(net: &Net) -> String {
 /// The model card of a checkpoint: training data and command from the run's
 /// `config.json`, validation metrics from the best row of its `metrics.csv`
 /// (both beside the checkpoint, when present).
-pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, String)> {
+pub fn model_card(ckpt: &Path, model: &TorchModel, net_sha: &str) -> Vec<(String, String)> {
     let dir = ckpt.parent().unwrap_or(Path::new("."));
     let mut card = vec![
         (meta::ARCH.to_string(), model.config.arch.name().to_string()),

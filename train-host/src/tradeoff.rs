@@ -11,7 +11,7 @@ use colorize_shared::metrics::EvalSummary;
 use tch::Device;
 
 use crate::data::Sample;
-use crate::model::{Head, Model};
+use crate::model::{Head, TorchModel};
 use crate::plot;
 use crate::{checkpoint, data, eval, report};
 
@@ -33,7 +33,7 @@ pub fn sweep_values(n: usize) -> Vec<f32> {
 /// model's annealing as it found it.
 pub fn score(
     name: &str,
-    model: &mut Model,
+    model: &mut TorchModel,
     samples: &[Sample],
     vividness: &[f32],
     batch_size: &mut usize,
@@ -162,7 +162,7 @@ pub fn write_plot(
 /// `vividness.png`: `samples` as gray | vividness 0 | `default` | 1 | truth.
 pub fn write_grid(
     path: &Path,
-    model: &Model,
+    model: &TorchModel,
     samples: &[Sample],
     default: f32,
     batch_size: &mut usize,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use colorize_shared::{contract, lab, recombine};
 use tch::{Device, Tensor};
 
-use crate::model::Model;
+use crate::model::TorchModel;
 use crate::{checkpoint, resources};
 
 /// Colourize image files with a checkpoint at full resolution (a quick look).
@@ -58,7 +58,7 @@ pub fn run(a: Args) -> Result<()> {
 /// Full-resolution L from the input, a*b* predicted at model size, then
 /// recombined with the shared bilinear upsampling.
 fn colorize_one(
-    model: &Model,
+    model: &TorchModel,
     device: Device,
     size: usize,
     path: &Path,

@@ -7,12 +7,12 @@ use colorize_shared::contract::AB_RANGE;
 use tch::{Kind, TchError, Tensor};
 
 use super::config::Head;
-use super::torch::Model;
+use super::torch::TorchModel;
 
-impl Model {
+impl TorchModel {
     /// `--vivid-temperature`: the annealing temperature at vividness 1, in
     /// (0, 1]; `None` keeps the model's. Takes effect at the next
-    /// [`Model::set_vividness`].
+    /// [`TorchModel::set_vividness`].
     pub fn set_vivid_temperature(&mut self, t: Option<f32>) -> Result<()> {
         if let Some(t) = t {
             ensure!(

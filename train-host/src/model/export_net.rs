@@ -9,9 +9,9 @@ use colorize_shared::contract::OUTPUT_NAME;
 use tch::{Kind, Tensor};
 
 use super::layers::LayerOp;
-use super::torch::Model;
+use super::torch::TorchModel;
 
-impl Model {
+impl TorchModel {
     /// The trained network as the hand-over IR for the ONNX writer. Dropout
     /// layers vanish: later layers read the dropout's input directly.
     pub fn to_net(&self, metadata: Vec<(String, String)>) -> Result<Net> {

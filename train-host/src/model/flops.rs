@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use colorize_shared::contract::INPUT_NAME;
 
 use super::layers::{Layer, LayerOp};
-use super::torch::Model;
+use super::torch::TorchModel;
 
-impl Model {
+impl TorchModel {
     /// Multiply-accumulates of one forward pass on one frame.
     pub fn macs(&self) -> u64 {
         let mut total = 0;

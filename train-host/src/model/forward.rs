@@ -7,7 +7,7 @@ use colorize_shared::contract::{INPUT_NAME, OUTPUT_NAME};
 use tch::{Kind, TchError, Tensor};
 
 use super::layers::LayerOp;
-use super::torch::Model;
+use super::torch::TorchModel;
 
 /// How the forward pass computes; the weights always stay f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,7 +53,7 @@ fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor, TchError> {
     x.f_mul(&keep)?.f_mul_scalar(1.0 / (1.0 - p))
 }
 
-impl Model {
+impl TorchModel {
     /// `[n, 1, size, size]` -> the output (`[n, 2, size, size]`, or at a
     /// fraction of it). Fallible so that a CUDA out-of-memory error comes
     /// back as a value the trainer can act on.
@@ -61,7 +61,7 @@ impl Model {
         self.forward_cached(input, Vec::new(), train)
     }
 
-    /// [`Model::forward`] with the frozen layers' outputs given (from a
+    /// [`TorchModel::forward`] with the frozen layers' outputs given (from a
     /// [`crate::encoder::FeatureCache`]): only the other layers run.
     pub fn forward_cached(
         &self,

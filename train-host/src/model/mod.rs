@@ -4,7 +4,7 @@
 //!
 //! One module per job: [`config`] says what to build (stored with
 //! checkpoints), [`layers`] turns it into the layer list, [`torch`] binds the
-//! list to libtorch variables ([`Model`]), [`forward`] runs it, [`decode`]
+//! list to libtorch variables ([`TorchModel`]), [`forward`] runs it, [`decode`]
 //! turns its output into a*b*, [`flops`] counts its cost and [`export_net`]
 //! hands it to the ONNX writer.
 
@@ -20,7 +20,7 @@ pub use config::{Arch, Head, ModelConfig, OutputActivation};
 pub use forward::Compute;
 pub(crate) use layers::Builder;
 pub use layers::{layers, Layer, LayerOp, LITE_LAST_BLOCK, LITE_TAP_STRIDE8};
-pub use torch::Model;
+pub use torch::TorchModel;
 
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,7 @@ fn cfg(arch: Arch) -> ModelConfig {
 #[test]
 fn unet_fits_the_arm_budget() {
     let vs = nn::VarStore::new(tch::Device::Cpu);
-    let m = Model::new(&vs.root(), cfg(Arch::Unet)).unwrap();
+    let m = TorchModel::new(&vs.root(), cfg(Arch::Unet)).unwrap();
     let gflop = 2.0 * m.macs() as f64 / 1e9;
     assert!(gflop < 0.3, "unet costs {gflop} GFLOP per frame");
     assert!(gflop > 0.05, "unet MAC count looks wrong: {gflop} GFLOP");
@@ -36,7 +36,7 @@ fn dist_head_decodes_like_the_shared_annealed_mean() {
         c.width = c.width.min(8);
         c.head = Head::Dist;
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let m = Model::new(&vs.root(), c).unwrap();
+        let m = TorchModel::new(&vs.root(), c).unwrap();
         let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, tch::Device::Cpu));
         // Logits with some spread, as a trained model gives.
         let out = m.forward(&x, false).unwrap() * 300.0;
@@ -99,7 +99,7 @@ fn relu_output_replaces_the_final_tanh() {
         let ls = layers(&c).unwrap();
         assert!(ls.iter().all(|l| l.op != LayerOp::Tanh), "{arch:?}");
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let m = Model::new(&vs.root(), c).unwrap();
+        let m = TorchModel::new(&vs.root(), c).unwrap();
         // Inputs in -1..1, so a tanh output would have both signs.
         let s = small_size(arch) as i64;
         let x = Tensor::rand([2, 1, s, s], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
@@ -118,7 +118,7 @@ fn forward_and_backward_of_every_arch() {
         c.size = s as usize;
         c.width = c.width.min(8);
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let m = Model::new(&vs.root(), c).unwrap();
+        let m = TorchModel::new(&vs.root(), c).unwrap();
         let x = Tensor::rand([3, 1, s, s], (Kind::Float, tch::Device::Cpu));
         let y = m.forward(&x, true).unwrap();
         // lite predicts at 1/4 of its input.

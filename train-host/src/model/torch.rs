@@ -1,4 +1,6 @@
-//! [`Model`]: the layer list bound to its libtorch variables.
+//! [`TorchModel`]: the layer list bound to its libtorch variables. (Not
+//! `Model`: the device crate's `Model` is a tract plan of the exported
+//! network, a different thing.)
 
 use std::collections::HashMap;
 
@@ -11,20 +13,20 @@ use super::forward::Compute;
 use super::layers::{layers, Layer, LayerOp};
 
 /// A model's layers bound to its tch variables.
-pub struct Model {
+pub struct TorchModel {
     pub config: ModelConfig,
     pub layers: Vec<Layer>,
     pub compute: Compute,
     /// How a distribution head is decoded at each vividness (its card's
     /// entries: the rebalancing weights its loss used), and the decode of
-    /// [`Model::decode`] now ([`Model::set_vividness`]; the plain mean until then).
+    /// [`TorchModel::decode`] now ([`TorchModel::set_vividness`]; the plain mean until then).
     pub decoding: BinDecoding,
     pub annealing: Annealing,
     pub(super) convs: HashMap<String, nn::Conv2D>,
     pub(super) linears: HashMap<String, nn::Linear>,
 }
 
-impl Model {
+impl TorchModel {
     /// Creates the variables under `vs` (PyTorch's default initialisation).
     pub fn new(vs: &nn::Path, config: ModelConfig) -> Result<Self> {
         let layers = layers(&config)?;
@@ -90,7 +92,7 @@ impl Model {
                 let _ = ws.f_mul_scalar_(0.1);
             });
         }
-        Ok(Model {
+        Ok(TorchModel {
             config,
             layers,
             compute: Compute::default(),

@@ -19,7 +19,7 @@ use crate::data::{make_batch, Sample};
 use crate::encoder::{self, FeatureCache};
 use crate::eval::to_tensors;
 use crate::loss::Loss;
-use crate::model::{Arch, Compute, Model};
+use crate::model::{Arch, Compute, TorchModel};
 use crate::optim::Optimizer;
 use crate::resources::{cpu_batch_that_fits, mem_available_bytes};
 use colorize_shared::colour_bins::BinDecoding;
@@ -54,7 +54,7 @@ pub(super) struct Run<'a> {
     pub(super) train_set: Vec<Sample>,
     pub(super) val_set: Vec<Sample>,
     pub(super) vs: nn::VarStore,
-    pub(super) model: Model,
+    pub(super) model: TorchModel,
     pub(super) opt: Optimizer,
     pub(super) loss: Loss,
     /// A rebalanced distribution head's bin weights, for the model card.
@@ -194,9 +194,13 @@ impl<'a> Run<'a> {
 /// then, for a new run only, `--init-from`'s weights where names and shapes
 /// match and the pretrained encoder of `lite` (a resumed run's checkpoint
 /// replaces all of them, so loading them would be wasted).
-fn build_model(cfg: &TrainConfig, device: Device, resuming: bool) -> Result<(nn::VarStore, Model)> {
+fn build_model(
+    cfg: &TrainConfig,
+    device: Device,
+    resuming: bool,
+) -> Result<(nn::VarStore, TorchModel)> {
     let mut vs = nn::VarStore::new(device);
-    let mut model = Model::new(&vs.root(), cfg.model.clone())?;
+    let mut model = TorchModel::new(&vs.root(), cfg.model.clone())?;
     model.compute = Compute {
         bf16: cfg.bf16,
         channels_last: cfg.channels_last,
@@ -276,7 +280,7 @@ fn restore(
 /// On the CPU, the largest batch up to `batch_size` whose activations fit
 /// the memory available: swapping is far slower than a smaller batch, and
 /// there is no out-of-memory error to halve on as there is on CUDA.
-fn cpu_batch(model: &Model, batch_size: usize) -> usize {
+fn cpu_batch(model: &TorchModel, batch_size: usize) -> usize {
     let (fits, note) = cpu_batch_that_fits(model, batch_size, mem_available_bytes());
     if let Some(note) = note {
         eprintln!("{note}");
@@ -292,7 +296,7 @@ fn setup_loss(
     cfg: &TrainConfig,
     train_set: &[Sample],
     device: Device,
-    model: &mut Model,
+    model: &mut TorchModel,
     out: &Path,
     resuming: bool,
 ) -> Result<(Loss, Option<Vec<f32>>)> {
@@ -314,7 +318,7 @@ fn setup_loss(
 /// has frozen layers: the encoder then runs once per image, not once per
 /// step.
 fn feature_cache(
-    model: &Model,
+    model: &TorchModel,
     train_set: &[Sample],
     limits: &RunLimits,
     device: Device,
@@ -338,7 +342,7 @@ fn feature_cache(
 /// head; see [`encoder::normalise_readers`]).
 fn normalise_lite_readers(
     cfg: &TrainConfig,
-    model: &Model,
+    model: &TorchModel,
     train_set: &[Sample],
     device: Device,
 ) -> Result<()> {
