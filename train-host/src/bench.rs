@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::model::{Compute, Model, ModelConfig};
+use crate::model::{Arch, Compute, ModelConfig, TorchModel};
 use crate::optim::{Optimizer, OptimizerKind};
 
 /// One row of the bench table.
@@ -14,6 +14,28 @@ pub struct Throughput {
     pub gflop_per_frame: f64,
     pub train_ips: f64,
     pub infer_ips: f64,
+}
+
+impl Throughput {
+    /// Achieved training GFLOP/s: a training step is about three forward
+    /// passes (forward, and the two halves of backward).
+    pub fn train_gflops(&self) -> f64 {
+        3.0 * self.gflop_per_frame * self.train_ips
+    }
+}
+
+/// The benched model of `arch`: its default width and depth at `size`.
+pub fn bench_config(arch: Arch, size: usize) -> ModelConfig {
+    ModelConfig {
+        arch,
+        size,
+        width: arch.default_width(),
+        depth: arch.default_depth(),
+        dropout: 0.0,
+        output: Default::default(),
+        head: Default::default(),
+        finetune_encoder: false,
+    }
 }
 
 /// Times `steps` training steps (Adam, MSE on random data) and `steps`
@@ -26,7 +48,7 @@ pub fn measure(
     steps: usize,
 ) -> Result<Throughput> {
     let vs = nn::VarStore::new(device);
-    let mut model = Model::new(&vs.root(), cfg.clone())?;
+    let mut model = TorchModel::new(&vs.root(), cfg.clone())?;
     model.compute = compute;
     let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-4);
     let s = cfg.size as i64;

@@ -18,7 +18,7 @@ use colorize_shared::colour_bins::BinDecoding;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
 
-use crate::model::{Model, ModelConfig};
+use crate::model::{ModelConfig, TorchModel};
 use crate::optim::{Optimizer, OptimizerKind};
 
 /// One row of `metrics.csv`.
@@ -204,11 +204,11 @@ pub fn add_bin_log_weights(dir: &Path, name: &str, log_weights: &[f32]) -> Resul
 pub fn load_checkpoint(
     ckpt: &Path,
     device: Device,
-) -> Result<(nn::VarStore, Model, CheckpointMeta)> {
+) -> Result<(nn::VarStore, TorchModel, CheckpointMeta)> {
     let meta: CheckpointMeta = load_json(&meta_path(ckpt))
         .with_context(|| format!("{} needs its metadata file beside it", ckpt.display()))?;
     let mut vs = nn::VarStore::new(device);
-    let mut model = Model::new(&vs.root(), meta.model.clone())?;
+    let mut model = TorchModel::new(&vs.root(), meta.model.clone())?;
     vs.load(ckpt)
         .with_context(|| format!("loading weights {}", ckpt.display()))?;
     if let Some(w) = &meta.bin_log_weights {
@@ -347,7 +347,7 @@ mod tests {
 
     fn setup(dir: &Path) -> (nn::VarStore, Optimizer) {
         let vs = nn::VarStore::new(Device::Cpu);
-        let _m = Model::new(&vs.root(), meta(0).model).unwrap();
+        let _m = TorchModel::new(&vs.root(), meta(0).model).unwrap();
         let opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-3);
         commit(dir, "last", &vs, Some(&opt), &meta(1)).unwrap();
         (vs, opt)
@@ -402,12 +402,12 @@ mod tests {
             finetune_encoder: false,
         };
         let src = nn::VarStore::new(Device::Cpu);
-        Model::new(&src.root(), cfg(Head::Regression)).unwrap();
+        TorchModel::new(&src.root(), cfg(Head::Regression)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("src.ot");
         src.save(&path).unwrap();
         let mut dst = nn::VarStore::new(Device::Cpu);
-        Model::new(&dst.root(), cfg(Head::Dist)).unwrap();
+        TorchModel::new(&dst.root(), cfg(Head::Dist)).unwrap();
         let (taken, fresh) = init_matching(&mut dst, &path).unwrap();
         assert_eq!(
             fresh,

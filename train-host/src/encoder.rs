@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::data::{make_batch, Sample};
-use crate::model::{Builder, LayerOp, Model};
+use crate::model::{Builder, LayerOp, TorchModel};
 
 /// One inverted-residual block: kernel, stride, expansion, in and out channels.
 #[derive(Clone, Copy, Debug)]
@@ -136,7 +136,7 @@ pub(crate) fn push_lite0(
 
 /// Where each of our convolutions' weights is in the .safetensors file:
 /// (our layer, their convolution, their BatchNorm).
-fn conv_sources(model: &Model) -> Vec<(String, String, String)> {
+fn conv_sources(model: &TorchModel) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for l in &model.layers {
         if !matches!(l.op, LayerOp::Conv { .. }) || !l.name.starts_with("enc_") {
@@ -168,7 +168,7 @@ fn conv_sources(model: &Model) -> Vec<(String, String, String)> {
 /// BatchNorm into its convolution. A 1-channel stem gets the sum of the
 /// RGB stem's kernels: the same response to a gray image (R = G = B).
 /// Returns the number of tensors set.
-pub fn load_pretrained(model: &Model, path: &Path) -> Result<usize> {
+pub fn load_pretrained(model: &TorchModel, path: &Path) -> Result<usize> {
     ensure!(
         path.exists(),
         "{}: pretrained EfficientNet-Lite0 weights not found; scripts/setup.sh installs them \
@@ -236,7 +236,7 @@ pub fn load_pretrained(model: &Model, path: &Path) -> Result<usize> {
 /// starts with inputs of unit scale: the encoder's features reach tens,
 /// which saturated the fresh head's tanh (and its logits) in the first
 /// steps.
-pub fn normalise_readers(model: &Model, x: &Tensor) -> Result<()> {
+pub fn normalise_readers(model: &TorchModel, x: &Tensor) -> Result<()> {
     let encoder = |n: &str| n.starts_with("enc_");
     let mut taps: Vec<String> = Vec::new();
     for l in model.layers.iter().filter(|l| !encoder(&l.name)) {
@@ -290,7 +290,7 @@ impl FeatureCache {
     /// Loads the cache for `samples` from `dir`, or computes it (and saves
     /// it there).
     pub fn build(
-        model: &Model,
+        model: &TorchModel,
         samples: &[Sample],
         dir: Option<&Path>,
         device: Device,
@@ -367,7 +367,7 @@ impl FeatureCache {
 
     /// SHA-256 over the frozen weights, the taps, the input size and every
     /// image's L* plane.
-    fn key(model: &Model, samples: &[Sample], taps: &[(String, [i64; 3])]) -> Result<String> {
+    fn key(model: &TorchModel, samples: &[Sample], taps: &[(String, [i64; 3])]) -> Result<String> {
         let mut h = Sha256::new();
         h.update(
             format!(

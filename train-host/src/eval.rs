@@ -11,7 +11,7 @@ use tch::{Device, TchError, Tensor};
 
 use crate::data::{self, make_batch, Sample};
 use crate::loss::Loss;
-use crate::model::Model;
+use crate::model::TorchModel;
 use crate::resources::is_oom;
 
 pub(crate) fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor) {
@@ -56,7 +56,7 @@ pub fn prediction_rgb8(s: &Sample, output: &[f32], size: usize) -> Vec<u8> {
 /// calling `each(sample_index, output)` with every image's `[2, size, size]`
 /// output, and returns the mean loss.
 pub fn predict(
-    model: &Model,
+    model: &TorchModel,
     loss: Option<&Loss>,
     samples: &[Sample],
     batch_size: &mut usize,
@@ -102,7 +102,7 @@ pub fn predict(
 
 /// Scores a model on samples with the shared metrics.
 pub fn evaluate(
-    model: &Model,
+    model: &TorchModel,
     loss: Option<&Loss>,
     samples: &[Sample],
     batch_size: &mut usize,
@@ -115,7 +115,7 @@ pub fn evaluate(
 /// [`evaluate`], also returning every sample's own scores (`None`: gray
 /// truth, not scored).
 pub fn evaluate_per_image(
-    model: &Model,
+    model: &TorchModel,
     loss: Option<&Loss>,
     samples: &[Sample],
     batch_size: &mut usize,
@@ -131,4 +131,30 @@ pub fn evaluate_per_image(
         scores[i] = acc.add_scored(&s.crop_rgb8(x0, y0, size), &prediction_rgb8(s, out, size));
     })?;
     Ok((loss, acc.summary(), scores))
+}
+
+/// `eval --per-image`: one CSV row per scored image (gray truths, `None`,
+/// have none), numbered in load order: PSNR, PSNR of predicting gray, the
+/// colourfulness of prediction and truth, and the shares of green and blue
+/// pixels in truth and prediction.
+pub fn per_image_csv(scores: &[Option<ImageScores>]) -> String {
+    let mut csv = String::from(
+        "image,psnr,psnr_gray,colourfulness_pred,colourfulness_truth,green_truth,green_pred,blue_truth,blue_pred\n",
+    );
+    for (i, s) in scores.iter().enumerate() {
+        if let Some(s) = s {
+            csv += &format!(
+                "{i},{:.4},{:.4},{:.3},{:.3},{:.4},{:.4},{:.4},{:.4}\n",
+                s.psnr,
+                s.psnr_gray,
+                s.colourfulness_pred,
+                s.colourfulness_truth,
+                s.green_truth,
+                s.green_pred,
+                s.blue_truth,
+                s.blue_pred
+            );
+        }
+    }
+    csv
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint;
 use crate::data;
-use crate::model::{Head, Model};
+use crate::model::{Head, TorchModel};
 use crate::train::TrainConfig;
 
 /// SHA-256 of every weight and bias, in node order, as little-endian f32:
@@ -31,7 +31,7 @@ pub fn weights_sha256(net: &Net) -> String {
 /// The model card of a checkpoint: training data and command from the run's
 /// `config.json`, validation metrics from the best row of its `metrics.csv`
 /// (both beside the checkpoint, when present).
-pub fn model_card(ckpt: &Path, model: &Model, net_sha: &str) -> Vec<(String, String)> {
+pub fn model_card(ckpt: &Path, model: &TorchModel, net_sha: &str) -> Vec<(String, String)> {
     let dir = ckpt.parent().unwrap_or(Path::new("."));
     let mut card = vec![
         (meta::ARCH.to_string(), model.config.arch.name().to_string()),
@@ -139,6 +139,16 @@ pub fn calibration_inputs(
         .iter()
         .map(|s| data::make_batch(&[s], size, input_size, None).input)
         .collect())
+}
+
+/// [`calibration_inputs`] at the sizes of the checkpoint `ckpt`'s model.
+pub fn checkpoint_calibration(
+    ckpt: &Path,
+    sources: &[PathBuf],
+    max: usize,
+) -> Result<Vec<Vec<f32>>> {
+    let (_vs, model, _) = checkpoint::load_checkpoint(ckpt, tch::Device::Cpu)?;
+    calibration_inputs(sources, model.config.sample_size(), model.config.size, max)
 }
 
 /// Writes `out` (f32, or int8 with calibration inputs); `vividness` as in

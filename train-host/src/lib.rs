@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod cli;
 pub mod cuda;
 pub mod data;
 pub mod encoder;

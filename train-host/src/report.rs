@@ -12,13 +12,13 @@ use tch::Device;
 use crate::checkpoint::EpochRow;
 use crate::data::Sample;
 use crate::eval::{predict, prediction_rgb8};
-use crate::model::Model;
+use crate::model::TorchModel;
 use crate::plot;
 
 /// `samples.png`: one row per image, gray | predicted | truth, 2x enlarged.
 pub fn write_samples(
     path: &Path,
-    model: &Model,
+    model: &TorchModel,
     samples: &[Sample],
     batch_size: &mut usize,
     device: Device,
@@ -37,7 +37,7 @@ pub fn write_samples(
 /// truth, 2x enlarged.
 pub fn write_samples_at(
     path: &Path,
-    model: &Model,
+    model: &TorchModel,
     samples: &[Sample],
     annealings: &[Annealing],
     batch_size: &mut usize,
@@ -131,4 +131,14 @@ fn moving_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
             (points[i].0, m)
         })
         .collect()
+}
+
+/// `colorize-train curves`: redraws `out` (a run's curves.png) from the
+/// run's `metrics` (metrics.csv) with the current drawing code.
+pub fn redraw_curves(metrics: &Path, out: &Path) -> Result<()> {
+    let rows = crate::checkpoint::read_metrics(metrics)?;
+    if rows.is_empty() {
+        anyhow::bail!("{}: no epoch rows", metrics.display());
+    }
+    write_curves(out, &rows)
 }

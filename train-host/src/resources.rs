@@ -8,10 +8,10 @@ use std::fs;
 use anyhow::{bail, Result};
 use tch::{Device, TchError};
 
-use crate::model::Model;
+use crate::model::TorchModel;
 
 /// Bytes a CPU training step holds per image and per value of its layer
-/// outputs ([`Model::activation_elems`]). Measured peak RSS slopes on the
+/// outputs ([`TorchModel::activation_elems`]). Measured peak RSS slopes on the
 /// paper CNN (batch 200 -> 600): 2.0 B with bf16 and channels-last, 4.4 B in
 /// f32; these add about 20 % of margin.
 const CPU_STEP_BYTES_PER_ELEM_BF16: f64 = 2.5;
@@ -36,7 +36,7 @@ pub fn mem_available_bytes() -> Option<u64> {
 /// [`CPU_MEMORY_SHARE`] of `available`. Returns the batch size and, when it
 /// changed, the message to print.
 pub fn cpu_batch_that_fits(
-    model: &Model,
+    model: &TorchModel,
     batch: usize,
     available: Option<u64>,
 ) -> (usize, Option<String>) {
@@ -99,7 +99,7 @@ mod tests {
     use crate::model::{Arch, ModelConfig, OutputActivation};
     use tch::nn;
 
-    fn paper(bf16: bool) -> Model {
+    fn paper(bf16: bool) -> TorchModel {
         let vs = nn::VarStore::new(Device::Cpu);
         let cfg = ModelConfig {
             arch: Arch::Paper,
@@ -111,7 +111,7 @@ mod tests {
             head: Default::default(),
             finetune_encoder: false,
         };
-        let mut m = Model::new(&vs.root(), cfg).unwrap();
+        let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;
         m
     }

@@ -4,16 +4,16 @@
 //! of the model card (`tradeoff.png`, `vividness.png`).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use colorize_shared::metrics::EvalSummary;
 use tch::Device;
 
 use crate::data::Sample;
-use crate::model::{Head, Model};
+use crate::model::{Head, TorchModel};
 use crate::plot;
-use crate::{eval, report};
+use crate::{checkpoint, data, eval, report};
 
 /// A model's scores: one per vividness for a distribution head, one (at
 /// vividness `None`) for a regression head.
@@ -33,7 +33,7 @@ pub fn sweep_values(n: usize) -> Vec<f32> {
 /// model's annealing as it found it.
 pub fn score(
     name: &str,
-    model: &mut Model,
+    model: &mut TorchModel,
     samples: &[Sample],
     vividness: &[f32],
     batch_size: &mut usize,
@@ -162,7 +162,7 @@ pub fn write_plot(
 /// `vividness.png`: `samples` as gray | vividness 0 | `default` | 1 | truth.
 pub fn write_grid(
     path: &Path,
-    model: &Model,
+    model: &TorchModel,
     samples: &[Sample],
     default: f32,
     batch_size: &mut usize,
@@ -173,6 +173,114 @@ pub fn write_grid(
         .map(|&v| model.decoding.annealing(v))
         .collect();
     report::write_samples_at(path, model, samples, &anns, batch_size, device)
+}
+
+/// What `colorize-train tradeoff` is asked to compare.
+pub struct TradeoffOptions {
+    /// Checkpoints (.ot with .json beside).
+    pub models: Vec<PathBuf>,
+    /// Plot names, in `models` order (default: the run folder's name).
+    pub names: Vec<String>,
+    /// Validation images: folders or shards.
+    pub data: Vec<PathBuf>,
+    pub max_images: Option<usize>,
+    /// Vividness values of the sweep.
+    pub points: usize,
+    /// Rows of vividness.png.
+    pub grid_images: usize,
+    /// See [`pick_default`].
+    pub min_gain: Option<f64>,
+    /// The annealing temperature at vividness 1 (`None`: the model's).
+    pub vivid_temperature: Option<f32>,
+    /// Output folder.
+    pub out: PathBuf,
+    pub batch_size: usize,
+}
+
+/// What [`compare`] found.
+pub struct TradeoffOutcome {
+    /// The first distribution-head model's name, its default vividness and
+    /// the scores there, when one was picked.
+    pub default: Option<(String, f32, EvalSummary)>,
+    /// Whether any model has a distribution head.
+    pub has_dist: bool,
+}
+
+/// Scores every model of `opts` on the same images (distribution heads over
+/// the vividness sweep), writes tradeoff.csv and tradeoff.png, and for the
+/// first distribution-head model picks the default vividness
+/// ([`pick_default`]) and writes vividness.png.
+pub fn compare(opts: &TradeoffOptions, device: Device) -> Result<TradeoffOutcome> {
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let mut models = Vec::new();
+    for (i, path) in opts.models.iter().enumerate() {
+        let (vs, mut model, _) = checkpoint::load_checkpoint(path, device)?;
+        model.set_vivid_temperature(opts.vivid_temperature)?;
+        let name = opts.names.get(i).cloned().unwrap_or_else(|| {
+            path.parent()
+                .and_then(|p| p.file_name())
+                .map_or_else(|| format!("model{i}"), |n| n.to_string_lossy().to_string())
+        });
+        models.push((vs, model, name.to_uppercase()));
+    }
+    // Scored on images of one size: lite (input 128) and ctx (64) both see
+    // Tiny ImageNet at 64.
+    let size = models[0].1.config.sample_size();
+    if let Some((_, m, name)) = models
+        .iter()
+        .find(|(_, m, _)| m.config.sample_size() != size)
+    {
+        bail!(
+            "{name}: image size {} differs from the first model's {size}",
+            m.config.sample_size()
+        );
+    }
+    let load = data::LoadOptions {
+        size,
+        classes: None,
+        gray_threshold: 0.0,
+        max_images: opts.max_images,
+        progress: true,
+    };
+    let (samples, _) = data::load(&opts.data, &load)?;
+    if samples.is_empty() {
+        bail!("no images in --data");
+    }
+    let values = sweep_values(opts.points);
+    let mut bs = opts.batch_size.max(1);
+    let mut curves = Vec::new();
+    for (_, model, name) in &mut models {
+        curves.push(score(name, model, &samples, &values, &mut bs, device)?);
+    }
+    write_csv(&opts.out.join("tradeoff.csv"), &curves)?;
+    let dist = models
+        .iter()
+        .zip(&curves)
+        .find(|((_, m, _), _)| m.config.head == Head::Dist);
+    let default = dist.and_then(|((_, m, name), c)| {
+        pick_default(c, opts.min_gain).map(|(v, s)| (m, name.as_str(), v, s))
+    });
+    write_plot(
+        &opts.out.join("tradeoff.png"),
+        &curves,
+        default.map(|(_, name, v, s)| (name, v, s)),
+    )?;
+    if let Some((model, _, v, _)) = default {
+        let n = opts.grid_images.min(samples.len());
+        write_grid(
+            &opts.out.join("vividness.png"),
+            model,
+            &samples[..n],
+            v,
+            &mut bs,
+            device,
+        )?;
+    }
+    Ok(TradeoffOutcome {
+        default: default.map(|(_, name, v, s)| (name.to_string(), v, s)),
+        has_dist: dist.is_some(),
+    })
 }
 
 #[cfg(test)]

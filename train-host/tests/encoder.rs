@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use colorize_train::data::{self, LoadOptions};
 use colorize_train::encoder::{self, FeatureCache};
-use colorize_train::model::{Arch, Model, ModelConfig};
+use colorize_train::model::{Arch, ModelConfig, TorchModel};
 use tch::{nn, Device, Kind, Tensor};
 
 const GOLDFISH: &str = "n01443537";
@@ -51,9 +51,9 @@ fn tiny_imagenet_shard() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-fn classifier(in_channels: usize) -> (nn::VarStore, Model) {
+fn classifier(in_channels: usize) -> (nn::VarStore, TorchModel) {
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = Model::with_layers(
+    let m = TorchModel::with_layers(
         &vs.root(),
         cfg(224),
         encoder::imagenet_classifier(in_channels),
@@ -68,7 +68,7 @@ fn classifier(in_channels: usize) -> (nn::VarStore, Model) {
 
 /// Top-1 ImageNet class of RGB8 64x64 images enlarged to 224, with the
 /// inputs scaled by `norm`.
-fn top1(m: &Model, rgb: &[Vec<u8>], norm: impl Fn(&Tensor) -> Tensor) -> Vec<i64> {
+fn top1(m: &TorchModel, rgb: &[Vec<u8>], norm: impl Fn(&Tensor) -> Tensor) -> Vec<i64> {
     let n = rgb.len() as i64;
     let flat: Vec<f32> = rgb.iter().flatten().map(|&v| v as f32).collect();
     let x = Tensor::from_slice(&flat)
@@ -136,7 +136,7 @@ fn one_channel_stem_sees_gray_as_the_rgb_stem_does() {
 #[test]
 fn cached_encoder_outputs_give_the_same_prediction_as_the_whole_network() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let m = Model::new(&vs.root(), cfg(64)).unwrap();
+    let m = TorchModel::new(&vs.root(), cfg(64)).unwrap();
     encoder::load_pretrained(&m, &weights()).unwrap();
     // Frozen: no gradient reaches the encoder.
     for (name, t) in vs.variables() {

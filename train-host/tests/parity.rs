@@ -1,10 +1,10 @@
 //! tch and the exported ONNX model (run by tract in colorize-device) agree.
 use colorize_device::runtime;
 use colorize_model::onnx;
-use colorize_train::model::{Arch, Model, ModelConfig};
+use colorize_train::model::{Arch, ModelConfig, TorchModel};
 use tch::{nn, Device, Kind, Tensor};
 
-fn model(arch: Arch) -> (nn::VarStore, Model) {
+fn model(arch: Arch) -> (nn::VarStore, TorchModel) {
     tch::manual_seed(11);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = ModelConfig {
@@ -17,11 +17,11 @@ fn model(arch: Arch) -> (nn::VarStore, Model) {
         head: Default::default(),
         finetune_encoder: false,
     };
-    let m = Model::new(&vs.root(), cfg).unwrap();
+    let m = TorchModel::new(&vs.root(), cfg).unwrap();
     (vs, m)
 }
 
-fn tch_run(m: &Model, input: &[f32]) -> Vec<f32> {
+fn tch_run(m: &TorchModel, input: &[f32]) -> Vec<f32> {
     let x = Tensor::from_slice(input).view([1, 1, 64, 64]);
     let y = tch::no_grad(|| m.forward(&x, false)).unwrap();
     Vec::<f32>::try_from(&y.view(-1)).unwrap()
@@ -74,7 +74,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         head: Head::Dist,
         finetune_encoder: false,
     };
-    let mut m = Model::new(&vs.root(), cfg).unwrap();
+    let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
     // Peaked distributions, as a trained model gives, not the near-uniform
     // ones of the initialisation.
     tch::no_grad(|| {

@@ -1,0 +1,207 @@
+//! `colorize-train train`: the arguments become a [`TrainConfig`] and
+//! [`RunLimits`]; [`train::train_with_limits`] does the work.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::data;
+use crate::loss::LossKind;
+use crate::model::{Arch, Head, ModelConfig, OutputActivation};
+use crate::optim::OptimizerKind;
+use crate::resources;
+use crate::train::{self, RunLimits, Schedule, TrainConfig};
+
+/// Train a model; writes checkpoints, metrics.csv, curves.png, samples.png
+/// and config.json into --out.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  colorize-train train --data ../shared/data/tiny-imagenet/train-0.tar.gz --arch paper --epochs 1 --out /tmp/run
+  colorize-train train --data ../shared/data/tiny-imagenet --classes n01443537 --arch unet --loss rebal --out runs/fish
+  colorize-train train --data photos/ --val holdout/ --size 96 --optimizer adam --lr 1e-3 --out runs/photos
+  colorize-train train --out runs/fish --resume --epochs 20
+  colorize-train train --data ../shared/data/tiny-imagenet --arch ctx --optimizer adam --lr 1e-3 \\
+      --schedule cosine --bf16 --epochs 30 --max-minutes 120 --out ~/.cache/colorize/runs/default
+  colorize-train train --out ~/.cache/colorize/runs/default --resume --epochs 30 --max-minutes 120")]
+pub struct Args {
+    /// Image folders (recursive: JPEG, PNG, TIFF) or .tar / .tar.gz shards, read as a stream. Repeatable.
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Vec<PathBuf>,
+    /// Explicit validation folder or shard (repeatable); otherwise --val-split of --data.
+    #[arg(long)]
+    pub val: Vec<PathBuf>,
+    /// Fraction of --data held out for validation (deterministic per --seed).
+    #[arg(long, default_value_t = 0.1)]
+    pub val_split: f64,
+    /// Only these ImageNet classes (wnids, comma separated), taken from the image paths.
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<String>,
+    /// File with class wnids, one per line or comma separated.
+    #[arg(long)]
+    pub classes_file: Option<PathBuf>,
+    /// Model input size; images are resized so their shorter side is this
+    /// (lite: half this, then enlarged 2x as the device does) [default: 64,
+    /// lite 128].
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Images whose mean a*b* chroma (Lab units) is below this are skipped as grayscale.
+    #[arg(long, default_value_t = 3.0)]
+    pub gray_threshold: f32,
+    /// Use at most this many images of --data (after filtering): the first ones
+    /// in file order, which in Tiny ImageNet shards means the first classes;
+    /// combine with --classes(-file) for a quick run that spans many classes.
+    #[arg(long)]
+    pub max_images: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Arch::Paper)]
+    pub arch: Arch,
+    /// Channels (paper, unet base width) or hidden units (mlp) [default: paper 32, unet 16, mlp 512].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Hidden conv layers (paper) or downsampling levels (unet) [default: paper 6, unet 3].
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Dropout probability after hidden layers (unet: at the bottleneck).
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Activation of the output layer (relu: the paper's ablation, only
+    /// non-negative a*, b*).
+    #[arg(long, value_enum, default_value_t = OutputActivation::Tanh)]
+    pub output: OutputActivation,
+    /// What the model predicts: a*b* (regression, --loss applies) or a
+    /// distribution over a*b* bins (dist: rebalanced cross-entropy; decoded
+    /// with the annealed mean, see `eval --vividness`).
+    #[arg(long, value_enum, default_value_t = Head::Regression)]
+    pub head: Head,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Rmsprop)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate (1e-3 makes RMSprop diverge on unet).
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    /// Total epochs (with --resume: train until this many are done).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Batch size; halved automatically on a CUDA out-of-memory error.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = LossKind::Mse)]
+    pub loss: LossKind,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Run folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue from OUT/last.ot with the settings in OUT/config.json (only
+    /// --epochs, --device, --max-minutes, --checkpoint-minutes and the cache
+    /// options apply). Resumes mid-epoch, learning-rate schedule included.
+    #[arg(long)]
+    pub resume: bool,
+    /// Learning-rate schedule over --epochs.
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    pub schedule: Schedule,
+    /// Start from the weights of this checkpoint where names and shapes
+    /// match (the rest keeps its fresh initialisation): for example a
+    /// regression model's body under a new --head dist.
+    #[arg(long, value_name = "CKPT", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
+    /// --arch lite: train the pretrained encoder with the head (on a GPU;
+    /// on a CPU the frozen encoder's outputs are cached instead).
+    #[arg(long)]
+    pub finetune_encoder: bool,
+    /// The pretrained encoder's weights for --arch lite [default: what
+    /// scripts/setup.sh installs, $COLORIZE_CACHE/pretrained/efficientnet-lite0.safetensors].
+    #[arg(long, value_name = "FILE")]
+    pub encoder_weights: Option<PathBuf>,
+    /// Mixed precision: bf16 activations and weight copies, f32 master
+    /// weights (AVX512-BF16/AMX on CPUs that have them, tensor cores on CUDA).
+    #[arg(long)]
+    pub bf16: bool,
+    /// Channels-last (NHWC) strides for activations and conv weights.
+    #[arg(long)]
+    pub channels_last: bool,
+    /// Stop cleanly after this many minutes of training, with a checkpoint
+    /// (continue later with --resume). SIGINT/SIGTERM stop the same way.
+    #[arg(long)]
+    pub max_minutes: Option<f64>,
+    /// Minutes between mid-epoch checkpoints (written atomically).
+    #[arg(long, default_value_t = 5.0)]
+    pub checkpoint_minutes: f64,
+    /// Where decoded data sets are cached [default: $COLORIZE_DATA_CACHE,
+    /// else ~/.cache/colorize/data].
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Decode the data every time, without reading or writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// libtorch intra-op threads [default: one per core].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let device = resources::pick_device(&a.device)?;
+    if let Some(t) = a.threads {
+        tch::set_num_threads(t.max(1) as i32);
+    }
+    let classes = data::parse_classes(&a.classes, a.classes_file.as_deref())?;
+    let mut classes: Option<Vec<String>> = classes.map(|c| c.into_iter().collect());
+    if let Some(c) = &mut classes {
+        c.sort();
+    }
+    let cfg = TrainConfig {
+        model: ModelConfig {
+            arch: a.arch,
+            size: a.size.unwrap_or(a.arch.default_size()),
+            width: a.width.unwrap_or(a.arch.default_width()),
+            depth: a.depth.unwrap_or(a.arch.default_depth()),
+            dropout: a.dropout,
+            output: a.output,
+            head: a.head,
+            finetune_encoder: a.finetune_encoder,
+        },
+        data: a.data,
+        val: a.val,
+        val_split: a.val_split,
+        classes,
+        gray_threshold: a.gray_threshold,
+        max_images: a.max_images,
+        optimizer: a.optimizer,
+        lr: a.lr,
+        epochs: a.epochs,
+        batch_size: a.batch_size.max(1),
+        seed: a.seed,
+        loss: a.loss,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        schedule: a.schedule,
+        bf16: a.bf16,
+        channels_last: a.channels_last,
+        init_from: a.init_from,
+        encoder_weights: a.encoder_weights,
+    };
+    let limits = RunLimits {
+        max_minutes: a.max_minutes,
+        checkpoint_seconds: a.checkpoint_minutes * 60.0,
+        data_cache: if a.no_cache {
+            None
+        } else {
+            a.cache_dir.or_else(data::default_cache_dir)
+        },
+    };
+    let rows = train::train_with_limits(cfg, &a.out, a.resume, device, !a.quiet, &limits)?;
+    if let Some(best) = rows.iter().max_by(|x, y| x.val_psnr.total_cmp(&y.val_psnr)) {
+        println!(
+            "best epoch {}: val PSNR {:.3} dB, gain over gray {:+.3} dB, colourfulness ratio {:.3}; outputs in {}",
+            best.epoch,
+            best.val_psnr,
+            best.val_psnr - best.val_psnr_gray,
+            best.val_colourfulness_ratio,
+            a.out.display()
+        );
+    }
+    Ok(())
+}

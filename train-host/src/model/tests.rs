@@ -1,0 +1,148 @@
+use colorize_model::net::Op;
+use colorize_shared::colour_bins::{self, Annealing, BinDecoding};
+use colorize_shared::contract::{AB_RANGE, OUTPUT_NAME};
+use tch::{nn, Kind, Tensor};
+
+use super::*;
+
+fn cfg(arch: Arch) -> ModelConfig {
+    ModelConfig {
+        arch,
+        size: 64,
+        width: arch.default_width(),
+        depth: arch.default_depth(),
+        dropout: 0.1,
+        output: Default::default(),
+        head: Default::default(),
+        finetune_encoder: false,
+    }
+}
+
+#[test]
+fn unet_fits_the_arm_budget() {
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let m = TorchModel::new(&vs.root(), cfg(Arch::Unet)).unwrap();
+    let gflop = 2.0 * m.macs() as f64 / 1e9;
+    assert!(gflop < 0.3, "unet costs {gflop} GFLOP per frame");
+    assert!(gflop > 0.05, "unet MAC count looks wrong: {gflop} GFLOP");
+}
+
+#[test]
+fn dist_head_decodes_like_the_shared_annealed_mean() {
+    let q = colour_bins::bins().len();
+    for arch in [Arch::Paper, Arch::Unet, Arch::Ctx] {
+        let mut c = cfg(arch);
+        c.size = 16;
+        c.width = c.width.min(8);
+        c.head = Head::Dist;
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = TorchModel::new(&vs.root(), c).unwrap();
+        let x = Tensor::rand([2, 1, 16, 16], (Kind::Float, tch::Device::Cpu));
+        // Logits with some spread, as a trained model gives.
+        let out = m.forward(&x, false).unwrap() * 300.0;
+        let h = if arch == Arch::Ctx { 8 } else { 16 };
+        assert_eq!(out.size(), vec![2, q as i64, h, h], "{arch:?}");
+        let rebalanced = BinDecoding {
+            log_weights: Some((0..q).map(|k| (k as f32 * 0.7).sin() * 2.0).collect()),
+            vivid_temperature: 0.3,
+        };
+        for (what, ann) in [
+            ("T 1", Annealing::plain(1.0)),
+            ("T 0.1", Annealing::plain(0.1)),
+            ("rebalanced V 0.4", rebalanced.annealing(0.4)),
+        ] {
+            let ab = m.decode(&out, &ann).unwrap();
+            assert_eq!(ab.size(), vec![2, 2, 16, 16], "{arch:?}");
+            let z = Vec::<f32>::try_from(&out.get(1).select(1, 3).select(1, 2)).unwrap();
+            let (a, b) = colour_bins::annealed_mean(&z, &ann);
+            // Output pixel (6, 5) reads logit pixel (3, 2) at half resolution.
+            let (py, px) = if h == 8 { (6, 5) } else { (3, 2) };
+            let got = ab.get(1).select(1, py).select(1, px);
+            let got = Vec::<f32>::try_from(&got).unwrap();
+            assert!(
+                (got[0] * AB_RANGE - a).abs() < 0.01,
+                "{arch:?} {what}: {} vs {a}",
+                got[0] * AB_RANGE
+            );
+            assert!(
+                (got[1] * AB_RANGE - b).abs() < 0.01,
+                "{arch:?} {what}: {} vs {b}",
+                got[1] * AB_RANGE
+            );
+        }
+        // The exported output is the logits, named per the contract.
+        let net = m.to_net(vec![]).unwrap();
+        assert_eq!(net.nodes.last().unwrap().output, OUTPUT_NAME);
+    }
+    let mut c = cfg(Arch::Mlp);
+    c.head = Head::Dist;
+    assert!(layers(&c).is_err());
+}
+
+/// The smallest input each arch takes in these tests: lite's encoder
+/// needs 1/32 of it to be a whole number and 1/16 a power of two.
+fn small_size(arch: Arch) -> usize {
+    if arch == Arch::Lite {
+        64
+    } else {
+        16
+    }
+}
+
+#[test]
+fn relu_output_replaces_the_final_tanh() {
+    for &arch in Arch::all() {
+        let mut c = cfg(arch);
+        c.size = small_size(arch);
+        c.width = c.width.min(8);
+        c.output = OutputActivation::Relu;
+        let ls = layers(&c).unwrap();
+        assert!(ls.iter().all(|l| l.op != LayerOp::Tanh), "{arch:?}");
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = TorchModel::new(&vs.root(), c).unwrap();
+        // Inputs in -1..1, so a tanh output would have both signs.
+        let s = small_size(arch) as i64;
+        let x = Tensor::rand([2, 1, s, s], (Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+        let y = m.forward(&x, false).unwrap();
+        assert!(y.min().double_value(&[]) >= 0.0, "{arch:?}");
+        let net = m.to_net(vec![]).unwrap();
+        assert!(net.nodes.iter().all(|n| n.op != Op::Tanh), "{arch:?}");
+    }
+}
+
+#[test]
+fn forward_and_backward_of_every_arch() {
+    for &arch in Arch::all() {
+        let mut c = cfg(arch);
+        let s = small_size(arch) as i64;
+        c.size = s as usize;
+        c.width = c.width.min(8);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = TorchModel::new(&vs.root(), c).unwrap();
+        let x = Tensor::rand([3, 1, s, s], (Kind::Float, tch::Device::Cpu));
+        let y = m.forward(&x, true).unwrap();
+        // lite predicts at 1/4 of its input.
+        let o = if arch == Arch::Lite { s / 4 } else { s };
+        assert_eq!(y.size(), vec![3, 2, o, o], "{arch:?}");
+        let loss = y.square().mean(Kind::Float);
+        loss.backward();
+        for (name, v) in vs.variables() {
+            let g = v.grad();
+            // The pretrained encoder is frozen: no gradient, by design.
+            if name.starts_with("enc_") {
+                assert!(!g.defined(), "{arch:?}: frozen {name} got a gradient");
+                continue;
+            }
+            assert!(g.defined(), "{arch:?}: no gradient for {name}");
+            let norm = g.abs().sum(Kind::Float).double_value(&[]);
+            assert!(
+                norm.is_finite(),
+                "{arch:?}: gradient of {name} is not finite"
+            );
+        }
+        // Export drops dropout and names the output per the contract.
+        let net = m.to_net(vec![]).unwrap();
+        assert_eq!(net.nodes.last().unwrap().output, OUTPUT_NAME);
+        assert!(net.nodes.iter().all(|n| !n.name.ends_with("_drop")));
+    }
+}
