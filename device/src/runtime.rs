@@ -353,6 +353,14 @@ impl Session<'_> {
             b: &self.b,
         })
     }
+
+    /// The input tensor's data as the last [`Session::predict`] left it
+    /// (`[1, 1, H, W]`, the contract's units): what the model saw, for the
+    /// train/serve parity test.
+    pub fn last_input(&self) -> Result<Vec<f32>> {
+        let view = self.input.try_as_plain_ram()?;
+        Ok(view.as_slice::<f32>()?.to_vec())
+    }
 }
 
 impl colorize_io::pipeline::Colorize for Session<'_> {

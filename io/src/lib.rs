@@ -2,11 +2,12 @@
 //! inference runtime here): decoding within limits with the metadata an
 //! archive keeps ([`images`], [`exif`], [`xmp`], [`icc`]), the L* plane
 //! every model takes ([`lstar`]), streaming encoders and atomic, durable
-//! writes ([`output`]), and the one colourize path every caller goes
-//! through ([`pipeline`]).
+//! writes ([`output`]), the one colourize path every caller goes through
+//! ([`pipeline`]), and training samples derived by that same code
+//! ([`samples`]).
 //!
 //! Layers, lowest first (no module imports one above it): `lstar`, `exif`,
-//! `xmp`, `inputs` -> `images` -> `icc`, `output` -> `pipeline`.
+//! `xmp`, `inputs` -> `images` -> `icc`, `output`, `samples` -> `pipeline`.
 
 pub mod exif;
 pub mod icc;
@@ -15,4 +16,5 @@ pub mod inputs;
 pub mod lstar;
 pub mod output;
 pub mod pipeline;
+pub mod samples;
 pub mod xmp;

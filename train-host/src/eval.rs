@@ -3,12 +3,12 @@
 //! the dataset metrics of `colorize_shared::metrics`.
 
 use anyhow::{Context, Result};
+use colorize_io::pipeline::Worker;
 use colorize_shared::colour_bins::Annealing;
-use colorize_shared::contract::{self};
 use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
-use colorize_shared::recombine;
 use tch::{Device, TchError, Tensor};
 
+use crate::colorizer::Predicted;
 use crate::data::{self, make_batch, Sample};
 use crate::loss::Loss;
 use crate::model::TorchModel;
@@ -28,27 +28,20 @@ pub(crate) fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor
 
 /// Predicted sRGB8 for the centre crop of a sample, given the model's output
 /// `[2, size, size]`: the sample's own L with the predicted a*b*, through
-/// the device's colourize step ([`recombine::colorize`]), so that what the
+/// the one colourize path ([`Worker::colorize_plane`]), so that what the
 /// trainer scores is what the device shows.
 pub fn prediction_rgb8(s: &Sample, output: &[f32], size: usize) -> Vec<u8> {
     let px = size * size;
-    let (mut a, mut b) = (vec![0i16; px], vec![0i16; px]);
-    contract::output_to_ab_planes(output, &mut a, &mut b);
     let (x0, y0) = s.centre(size);
     let mut l = vec![0u16; px];
     for y in 0..size {
         let row = (y0 + y) * s.width + x0;
         l[y * size..(y + 1) * size].copy_from_slice(&s.l[row..row + size]);
     }
-    let ab = recombine::AbPlanes {
-        width: size,
-        height: size,
-        a: &a,
-        b: &b,
-    };
     let mut rgb = vec![0u8; 3 * px];
-    let mut scratch = vec![0i32; recombine::scratch_len(size, size)];
-    recombine::colorize(&ab, &l, size, size, &mut rgb, &mut scratch);
+    Worker::new()
+        .colorize_plane(&mut Predicted::new(output, size), &l, size, size, &mut rgb)
+        .expect("buffers sized above");
     rgb
 }
 

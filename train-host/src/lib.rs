@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod colorizer;
 pub mod cuda;
 pub mod data;
 pub mod encoder;

@@ -19,7 +19,9 @@ use crate::xmp;
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     Png,
+    #[cfg_attr(feature = "clap", value(alias = "jpg"))]
     Jpeg,
+    #[cfg_attr(feature = "clap", value(alias = "tif"))]
     Tiff,
 }
 

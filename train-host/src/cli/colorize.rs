@@ -1,13 +1,17 @@
 //! `colorize-train colorize`: image files colourized with a checkpoint at
-//! full resolution (a quick look).
+//! full resolution, through the device's colourize path
+//! ([`colorize_io::pipeline::Worker`]): the same decoding limits, ICC, EXIF
+//! and encoders as `colorize files`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use colorize_shared::{contract, lab, recombine};
-use tch::{Device, Tensor};
+use colorize_io::images::{self, DecodeLimits};
+use colorize_io::output::{self, Format};
+use colorize_io::pipeline::{Depth, OutputSpec, Worker};
+use colorize_shared::lab;
 
-use crate::model::TorchModel;
+use crate::colorizer::TorchColorizer;
 use crate::{checkpoint, resources};
 
 /// Colourize image files with a checkpoint at full resolution (a quick look).
@@ -26,83 +30,72 @@ pub struct Args {
     pub out: PathBuf,
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Downscale inputs larger than this on their longer side first (for
-    /// figures; the model itself always sees its input size).
+    /// Figures: shrink the output (and the gray panel) to at most this on
+    /// its longer side. The image is colourized at full size first, as
+    /// `colorize files` would; the model always sees its input size.
     #[arg(long)]
     pub max_side: Option<u32>,
-    /// Write the gray input and the colourized result side by side.
+    /// Figures: the gray input and the colourized result side by side.
     #[arg(long)]
     pub with_gray: bool,
     /// Vividness 0..1 of a distribution-head model (see `eval --vividness`).
     #[arg(long, default_value_t = 0.0)]
     pub vividness: f32,
-    /// Output format: png, or jpg (quality 90, for figures in docs).
-    #[arg(long, default_value = "png", value_parser = ["png", "jpg"])]
-    pub format: String,
+    /// Output format (JPEG at the device's quality).
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    pub format: Format,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let device = resources::pick_device(&a.device)?;
     let (_vs, mut model, _) = checkpoint::load_checkpoint(&a.model, device)?;
     model.set_vividness(a.vividness);
-    let size = model.config.size;
+    let name = a.model.display().to_string();
+    let mut colorizer = TorchColorizer::new(&model, device, &name);
+    let mut worker = Worker::new();
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    output::prepare_folder(&a.out)?;
     for path in &a.inputs {
-        let out = colorize_one(&model, device, size, path, &a)
+        let out = colorize_one(&mut colorizer, &mut worker, path, &a)
             .with_context(|| format!("colourizing {}", path.display()))?;
         eprintln!("{} -> {}", path.display(), out.display());
     }
     Ok(())
 }
 
-/// Full-resolution L from the input, a*b* predicted at model size, then
-/// recombined with the shared bilinear upsampling.
+/// One input: staged and committed as `colorize files` does, or, for a
+/// figure, rendered whole, laid out and encoded.
 fn colorize_one(
-    model: &TorchModel,
-    device: Device,
-    size: usize,
+    colorizer: &mut TorchColorizer<'_>,
+    worker: &mut Worker,
     path: &Path,
     a: &Args,
 ) -> Result<PathBuf> {
-    let mut img = image::open(path)?.to_rgb8();
-    if let Some(max) = a.max_side {
-        let (w, h) = img.dimensions();
-        if w.max(h) > max {
-            let (nw, nh) = if w >= h {
-                (max, (h as u64 * max as u64 / w as u64).max(1) as u32)
-            } else {
-                ((w as u64 * max as u64 / h as u64).max(1) as u32, max)
-            };
-            img = image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle);
-        }
+    let (img, meta) = images::open_with_metadata(path, &DecodeLimits::DEFAULT)?;
+    let frame = worker.load(img, meta)?;
+    if let Some(note) = &frame.note {
+        eprintln!("note: {}: {note}", path.display());
     }
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let mut l = vec![0u16; w * h];
-    lab::rgb8_to_l_plane(img.as_raw(), &mut l);
-    let mut small = vec![0u16; size * size];
-    contract::resize_l_plane(&l, w, h, &mut small, size, size);
-    let mut input = vec![0f32; size * size];
-    contract::l_plane_to_input(&small, &mut input);
-    let x = Tensor::from_slice(&input)
-        .view([1, 1, size as i64, size as i64])
-        .to_device(device);
-    let y = tch::no_grad(|| model.decode(&model.forward(&x, false)?, &model.annealing))?;
-    // a*b* at the decode's size (lite: half the input's).
-    let side = y.size()[2] as usize;
-    let y = Vec::<f32>::try_from(&y.to_device(Device::Cpu).reshape(-1))?;
-    let (mut pa, mut pb) = (vec![0i16; side * side], vec![0i16; side * side]);
-    contract::output_to_ab_planes(&y, &mut pa, &mut pb);
-    let ab = recombine::AbPlanes {
-        width: side,
-        height: side,
-        a: &pa,
-        b: &pb,
-    };
+    let stem = path.file_stem().context("input has no file name")?;
+    // Not `with_extension`: stems like "4.1.01" contain dots.
+    let out = a.out.join(format!(
+        "{}.{}",
+        stem.to_string_lossy(),
+        a.format.extension()
+    ));
+    if !a.with_gray && a.max_side.is_none() {
+        let spec = OutputSpec {
+            format: a.format,
+            depth: Depth::Same,
+        };
+        return worker.stage(colorizer, &frame, &out, spec)?.commit();
+    }
+    let (w, h) = (frame.width, frame.height);
     let mut rgb = vec![0u8; 3 * w * h];
-    let mut scratch = vec![0i32; recombine::scratch_len(side, w)];
-    recombine::colorize(&ab, &l, w, h, &mut rgb, &mut scratch);
+    worker.render(colorizer, &frame, &mut rgb)?;
     let colour = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("image buffer size")?;
-    let result = if a.with_gray {
+    let mut figure = if a.with_gray {
+        let l = worker.l_plane();
         let mut both = image::RgbImage::new(2 * w as u32, h as u32);
         for (x, y, p) in colour.enumerate_pixels() {
             let g = lab::lab_to_rgb8(l[y as usize * w + x as usize], 0, 0);
@@ -113,20 +106,30 @@ fn colorize_one(
     } else {
         colour
     };
-    let stem = path.file_stem().context("input has no file name")?;
-    // Not `with_extension`: stems like "4.1.01" contain dots.
-    let out = a
-        .out
-        .join(format!("{}.{}", stem.to_string_lossy(), a.format));
-    let file =
-        std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-    let mut writer = std::io::BufWriter::new(file);
-    if a.format == "jpg" {
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut writer, 90)
-            .encode_image(&result)?;
-    } else {
-        result.write_to(&mut writer, image::ImageFormat::Png)?;
+    if let Some(max) = a.max_side {
+        let (fw, fh) = figure.dimensions();
+        let side = if a.with_gray { fw / 2 } else { fw }.max(fh);
+        if side > max {
+            let (nw, nh) = (
+                (fw as u64 * max as u64 / side as u64).max(1) as u32,
+                (fh as u64 * max as u64 / side as u64).max(1) as u32,
+            );
+            figure =
+                image::imageops::resize(&figure, nw, nh, image::imageops::FilterType::Triangle);
+        }
     }
-    std::io::Write::flush(&mut writer).with_context(|| format!("writing {}", out.display()))?;
-    Ok(out)
+    let (fw, fh) = (figure.width() as usize, figure.height() as usize);
+    let mut bytes = Vec::new();
+    output::encode(
+        &mut bytes,
+        a.format,
+        fw,
+        fh,
+        figure.as_raw(),
+        &colorize_io::pipeline::Colorize::provenance(colorizer),
+        &Default::default(),
+    )?;
+    let dir = out.parent().unwrap_or(Path::new("."));
+    let name = out.file_name().context("output has no file name")?;
+    output::write_atomic(dir, &name.to_string_lossy(), &bytes)
 }

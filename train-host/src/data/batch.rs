@@ -4,7 +4,7 @@
 use colorize_shared::contract;
 
 use super::rng::Rng;
-use super::sample::Sample;
+use super::Sample;
 
 /// Splits off a deterministic `fraction` of the samples for validation: a
 /// seeded shuffle of the indices, so the split does not follow class order.
@@ -41,9 +41,8 @@ pub struct Batch {
 
 /// Builds a batch of `size x size` crops. With `rng`, crops are random and
 /// half the images are flipped horizontally; without it, crops are centred
-/// (validation). The input is the crop's L* resized to `input_size` by
-/// [`contract::resize_l_plane`], as the device resizes an image to the
-/// model's input: train/serve parity.
+/// (validation). The input is [`Sample::crop_input`]: the crop's L*
+/// resized to `input_size` by the device's own code (train/serve parity).
 pub fn make_batch(
     samples: &[&Sample],
     size: usize,
@@ -55,8 +54,7 @@ pub fn make_batch(
     let n = samples.len();
     let mut input = vec![0f32; n * ipx];
     let mut target = vec![0f32; n * 2 * px];
-    let mut l = vec![0u16; px];
-    let mut resized = vec![0u16; ipx];
+    let (mut l, mut resized) = (Vec::new(), Vec::new());
     for (i, s) in samples.iter().enumerate() {
         let (x0, y0, flip) = match rng.as_deref_mut() {
             Some(r) => (
@@ -75,18 +73,19 @@ pub fn make_batch(
             for x in 0..size {
                 let src = row + if flip { size - 1 - x } else { x };
                 let dst = y * size + x;
-                l[dst] = s.l[src];
                 ta[dst] = contract::ab_to_target(s.a[src]);
                 tb[dst] = contract::ab_to_target(s.b[src]);
             }
         }
-        let l_in = if input_size == size {
-            &l
-        } else {
-            contract::resize_l_plane(&l, size, size, &mut resized, input_size, input_size);
-            &resized
-        };
-        contract::l_plane_to_input(l_in, &mut input[i * ipx..(i + 1) * ipx]);
+        s.crop_input(
+            (x0, y0),
+            size,
+            flip,
+            input_size,
+            &mut l,
+            &mut resized,
+            &mut input[i * ipx..(i + 1) * ipx],
+        );
     }
     Batch {
         n,

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::load::{load, LoadOptions, LoadReport};
-use super::sample::Sample;
+use super::Sample;
 
 /// Bumped whenever the cache layout or the decoding changes.
-const CACHE_VERSION: &str = "colorize-data-cache-1";
+const CACHE_VERSION: &str = "colorize-data-cache-2";
 
 /// What identifies a decoded data set: the sources (path, size and
 /// modification time of every file read) and every option that changes

@@ -11,7 +11,7 @@ use image::imageops::FilterType;
 
 use super::classes::wnid_of;
 use super::mosaic::mosaic_tile_size;
-use super::sample::{decode_resized, Sample};
+use super::{decode_resized, Sample};
 
 /// What to keep while loading.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use super::cache::load_cached;
 use super::load::LoadOptions;
-use super::sample::Sample;
+use super::Sample;
 
 /// `name.tiles64.jpg` -> 64: a mosaic of 64x64 images (see [`write_mosaics`]).
 pub fn mosaic_tile_size(path: &str) -> Option<usize> {
