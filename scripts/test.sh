@@ -33,6 +33,9 @@ step() {
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "house rules: no import cycles, cli imported only by cli, files within 600 lines, colorize-train free of tract"
+python3 scripts/check-layers.py
+
 # The camera (V4L2, `--features camera`) is off in a default build: lint and
 # test both builds.
 step "cargo clippy -D warnings (workspace, all targets, camera on and off)"

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod files;
 pub mod gpio;
 pub mod runtime;
+pub mod score;
 
 pub use colorize_io::pipeline::Colorize;
 pub use runtime::{Model, Session};

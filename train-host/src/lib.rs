@@ -7,7 +7,7 @@ pub mod cli;
 pub mod colorizer;
 pub mod cuda;
 pub mod data;
-pub mod encoder;
+
 pub mod eval;
 pub mod export;
 pub mod loss;

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use colorize_train::data::{self, LoadOptions};
-use colorize_train::encoder::{self, FeatureCache};
+use colorize_train::model::encoder::{self, FeatureCache};
 use colorize_train::model::{Arch, ModelConfig, TorchModel};
 use tch::{nn, Device, Kind, Tensor};
 

@@ -19,6 +19,7 @@
 //! systemd's stop timeout is never needed.
 
 pub mod config;
+mod hardware;
 pub mod inbox;
 pub mod led;
 pub mod space;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::boxd::config::BoxConfig;
-use crate::boxd::{CameraOpener, Hardware, RunMode};
+use crate::boxd::{Hardware, RunMode};
 
 /// The scanner-box daemon: colourize inbox files and button-triggered camera frames.
 #[derive(clap::Args, Debug)]
@@ -45,7 +45,7 @@ pub fn run(args: &BoxArgs) -> Result<()> {
     }
     let model = crate::load_model(cfg.model.path.as_deref(), cfg.model.vividness)?;
     let mut session = model.session()?;
-    let hw = open_hardware(&cfg)?;
+    let hw = Hardware::open(&cfg)?;
     let mode = if args.drain {
         RunMode::UntilIdle
     } else {
@@ -57,44 +57,4 @@ pub fn run(args: &BoxArgs) -> Result<()> {
         s.files_done, s.frames_done, s.files_failed, s.capture_errors
     );
     Ok(())
-}
-
-fn open_hardware(cfg: &BoxConfig) -> Result<Hardware> {
-    use crate::camera::{open_v4l2, CaptureRequest, FrameSource};
-    use crate::gpio::{CdevInput, CdevOutput, InputLine, OutputLine};
-
-    let button: Option<Box<dyn InputLine>> = if cfg.button.enabled {
-        let b = &cfg.button;
-        Some(Box::new(CdevInput::open(&b.chip, b.line, b.active_low)?))
-    } else {
-        None
-    };
-    let led: Option<Box<dyn OutputLine>> = if cfg.led.enabled {
-        let l = &cfg.led;
-        Some(Box::new(CdevOutput::open(&l.chip, l.line, l.active_low)?))
-    } else {
-        None
-    };
-    let camera: Option<CameraOpener> = if cfg.camera.enabled {
-        let req = CaptureRequest {
-            width: cfg.camera.width,
-            height: cfg.camera.height,
-            format: cfg.camera.pixel_format()?,
-            buffers: cfg.camera.buffers,
-            ..Default::default()
-        };
-        let dev = cfg.camera.device.clone();
-        // Opened lazily by the shutter thread, so a camera plugged in after
-        // boot (or replugged) is picked up at the next press.
-        Some(Box::new(move || -> Result<Box<dyn FrameSource + Send>> {
-            open_v4l2(&dev, &req)
-        }))
-    } else {
-        None
-    };
-    Ok(Hardware {
-        camera,
-        button,
-        led,
-    })
 }

@@ -10,10 +10,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use colorize_io::output::Format;
 use colorize_io::pipeline::{Depth, OutputSpec};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{thread_count, LimitArgs, ModelArg};
-use crate::files::{self, shard::Shard, Batch, Progress};
+use super::{thread_count, Bar, LimitArgs, ModelArg};
+use crate::files::{self, shard::Shard, Batch};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -95,12 +94,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
             .context("cannot install signal handlers")?;
     }
-    let bar = Bar(ProgressBar::hidden().with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} images, {elapsed} (eta {eta}) {msg}")
-            .expect("valid template"),
-    ));
+    let bar = Bar::new("{bar:40} {pos}/{len} images, {elapsed} (eta {eta}) {msg}");
     let done = files::run(&model, &args.inputs, &batch, &bar, &stop)?;
-    bar.0.finish_and_clear();
+    bar.finish();
     let mut summary = format!("{} ok, {} failed", done.ok, done.failed);
     if done.skipped > 0 {
         summary += &format!(", {} skipped", done.skipped);
@@ -117,25 +113,4 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The batch's progress on a terminal: a bar, with error and note lines
-/// printed above it.
-struct Bar(ProgressBar);
-
-impl Progress for Bar {
-    fn start(&self, images: usize) {
-        self.0.set_length(images as u64);
-        self.0
-            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    }
-    fn advance(&self) {
-        self.0.inc(1);
-    }
-    fn error(&self, message: &str) {
-        self.0.suspend(|| eprintln!("error: {message}"));
-    }
-    fn note(&self, message: &str) {
-        self.0.suspend(|| eprintln!("note: {message}"));
-    }
 }

@@ -119,3 +119,36 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Box(args) => boxd::run(&args).map(|_| ExitCode::SUCCESS),
     }
 }
+
+/// A job's progress on a terminal ([`crate::files::Progress`]): a bar,
+/// shown once the job knows its length, with error and note lines printed
+/// above it.
+pub struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    pub fn new(template: &str) -> Self {
+        Bar(indicatif::ProgressBar::hidden()
+            .with_style(indicatif::ProgressStyle::with_template(template).expect("valid template")))
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl crate::files::Progress for Bar {
+    fn start(&self, images: usize) {
+        self.0.set_length(images as u64);
+        self.0
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    fn advance(&self) {
+        self.0.inc(1);
+    }
+    fn error(&self, message: &str) {
+        self.0.suspend(|| eprintln!("error: {message}"));
+    }
+    fn note(&self, message: &str) {
+        self.0.suspend(|| eprintln!("note: {message}"));
+    }
+}

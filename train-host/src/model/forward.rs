@@ -62,7 +62,7 @@ impl TorchModel {
     }
 
     /// [`TorchModel::forward`] with the frozen layers' outputs given (from a
-    /// [`crate::encoder::FeatureCache`]): only the other layers run.
+    /// [`super::encoder::FeatureCache`]): only the other layers run.
     pub fn forward_cached(
         &self,
         input: &Tensor,

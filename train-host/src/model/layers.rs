@@ -352,12 +352,12 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             );
             ensure!(w >= 8, "--arch lite needs --width >= 8");
             b.frozen = !cfg.finetune_encoder;
-            crate::encoder::push_lite0(&mut b, INPUT_NAME, 1, LITE_LAST_BLOCK, false);
+            super::encoder::push_lite0(&mut b, INPUT_NAME, 1, LITE_LAST_BLOCK, false);
             b.frozen = false;
-            let t8 = crate::encoder::block_output(LITE_TAP_STRIDE8);
-            let t16 = crate::encoder::block_output(LITE_LAST_BLOCK);
-            let c8 = crate::encoder::LITE0_BLOCKS[LITE_TAP_STRIDE8].cout;
-            let c16 = crate::encoder::LITE0_BLOCKS[LITE_LAST_BLOCK].cout;
+            let t8 = super::encoder::block_output(LITE_TAP_STRIDE8);
+            let t16 = super::encoder::block_output(LITE_LAST_BLOCK);
+            let c8 = super::encoder::LITE0_BLOCKS[LITE_TAP_STRIDE8].cout;
+            let c16 = super::encoder::LITE0_BLOCKS[LITE_LAST_BLOCK].cout;
             let residual = |b: &mut Builder, x: &str, i: usize| -> String {
                 let r = b.conv_relu(&format!("body{i}"), x, w, w, 1);
                 b.push(&format!("body{i}_add"), LayerOp::Add, &[x, &r])

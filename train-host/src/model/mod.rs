@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod encoder;
 pub mod export_net;
 pub mod flops;
 pub mod forward;

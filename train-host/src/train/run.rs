@@ -16,9 +16,9 @@ use crate::checkpoint::{
     self, init_matching, load_json, meta_path, read_metrics, save_json, CheckpointMeta, EpochRow,
 };
 use crate::data::{make_batch, Sample};
-use crate::encoder::{self, FeatureCache};
 use crate::eval::to_tensors;
 use crate::loss::Loss;
+use crate::model::encoder::{self, FeatureCache};
 use crate::model::{Arch, Compute, TorchModel};
 use crate::optim::Optimizer;
 use crate::resources::{cpu_batch_that_fits, mem_available_bytes};

@@ -19,8 +19,8 @@ use anyhow::{bail, ensure, Context, Result};
 use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
+use super::{Builder, LayerOp, TorchModel};
 use crate::data::{make_batch, Sample};
-use crate::model::{Builder, LayerOp, TorchModel};
 
 /// One inverted-residual block: kernel, stride, expansion, in and out channels.
 #[derive(Clone, Copy, Debug)]
@@ -466,7 +466,7 @@ fn read_f16(path: &Path, n: i64, width: i64) -> Result<Tensor> {
 /// The whole ImageNet classifier (all 16 blocks, head, pooling, `enc_fc`
 /// logits) on an `in_channels` input, every layer frozen: for checking that
 /// the weights and the architecture are loaded right.
-pub fn imagenet_classifier(in_channels: usize) -> Vec<crate::model::Layer> {
+pub fn imagenet_classifier(in_channels: usize) -> Vec<super::Layer> {
     let mut b = Builder {
         frozen: true,
         ..Default::default()
