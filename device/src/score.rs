@@ -1,5 +1,5 @@
 //! `colorize eval`'s job: colour photos -> gray -> colourized through the
-//! one path ([`Worker::render`]) -> the shared metrics
+//! one path ([`Worker::render_srgb`]) -> the shared metrics, in sRGB
 //! ([`colorize_shared::metrics`]), the same JSON `colorize-train eval`
 //! prints.
 
@@ -44,12 +44,16 @@ pub fn score(
                     while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let result = (|| -> Result<()> {
                             let (img, meta) = images::open_with_metadata(path, limits)?;
-                            let truth = img.to_rgb8();
-                            let frame = worker.load(img, meta)?;
+                            let named = || path.display().to_string();
+                            let frame = worker.load_ref(&img, meta).with_context(named)?;
+                            // Scored in sRGB, as the trainer scores: the
+                            // metrics' colour shares assume it.
+                            let truth = frame.srgb8(&img).with_context(named)?;
+                            images::recycle(img);
                             let mut pred = vec![0u8; 3 * frame.width * frame.height];
                             worker
-                                .render(&mut session, &frame, &mut pred)
-                                .with_context(|| path.display().to_string())?;
+                                .render_srgb(&mut session, &frame, &mut pred)
+                                .with_context(named)?;
                             acc.lock().unwrap().add(truth.as_raw(), &pred);
                             Ok(())
                         })();

@@ -1,7 +1,8 @@
 //! One colourize path: a scan colourized by the box is the file `colorize
 //! files` writes for it, byte for byte: 8-bit gray and colour, a JPEG, a
-//! 16-bit gray TIFF (a 16-bit output from both) and a 16-bit RGB PNG with
-//! an ICC profile (converted back into it by both). The real binary runs
+//! colour PNG large enough to stream to disk as it is encoded, a 16-bit
+//! gray TIFF (a 16-bit output from both) and a 16-bit RGB PNG with an ICC
+//! profile (converted back into it by both). The real binary runs
 //! both, with the embedded default model and the outputs' dates fixed.
 
 mod box_common;
@@ -32,6 +33,13 @@ fn write_inputs(dir: &Path) {
         .unwrap()
         .save(dir.join("photo.jpg"))
         .unwrap();
+    // Over the PNG writer's 4 MiB hold, so the streaming path writes to the
+    // file as it goes.
+    let (bw, bh) = (1300u32, 1100u32);
+    image::RgbImage::from_raw(bw, bh, noise((3 * bw * bh) as usize, 5))
+        .unwrap()
+        .save(dir.join("large.png"))
+        .unwrap();
     let gray16: Vec<u16> = (0..w * h).map(|i| (i * 4099 % 65536) as u16).collect();
     let mut f = std::fs::File::create(dir.join("gray16.tiff")).unwrap();
     tiff::encoder::TiffEncoder::new(&mut f)
@@ -58,7 +66,7 @@ fn a_box_output_is_the_file_colorize_files_writes() {
     let inputs = root.join("inputs");
     write_inputs(&inputs);
     let names = files(&inputs);
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
 
     let by_files = root.join("by-files");
     let o = colorize()

@@ -6,8 +6,9 @@
 //! ([`pipeline`]), and training samples derived by that same code
 //! ([`samples`]).
 //!
-//! Layers, lowest first (no module imports one above it): `lstar`, `exif`,
-//! `xmp`, `inputs` -> `images` -> `icc`, `output`, `samples` -> `pipeline`.
+//! Layers, lowest first: `lstar`, `exif`, `xmp`, `inputs` -> `images` ->
+//! `icc`, `output`, `samples` -> `pipeline`; no module imports one above
+//! it (`scripts/check-layers.py` checks that there is no cycle).
 
 pub mod exif;
 pub mod icc;

@@ -12,7 +12,8 @@
 //!    same L* if the output is 16-bit, and back into the input's colour
 //!    space;
 //! 4. the bands stream into the encoder's temp file ([`Worker::stage`]),
-//!    or into memory ([`Worker::render`], for scoring).
+//!    or into memory ([`Worker::render`]; [`Worker::render_srgb`] for
+//!    scoring and figures).
 
 use std::path::Path;
 
@@ -78,6 +79,17 @@ pub struct Frame {
     pub note: Option<String>,
 }
 
+impl Frame {
+    /// The decoded image this frame was loaded from ([`Worker::load_ref`]),
+    /// in sRGB8: the truth a colourization is scored against.
+    pub fn srgb8(&self, img: &DynamicImage) -> Result<image::RgbImage> {
+        Ok(match &self.space {
+            Some(space) => space.to_srgb(img)?.to_rgb8(),
+            None => img.to_rgb8(),
+        })
+    }
+}
+
 /// One worker's buffers, reused from image to image: the L* plane, the
 /// recombination scratch and an 8-bit band for 16-bit outputs.
 #[derive(Default)]
@@ -100,17 +112,23 @@ impl Worker {
     /// A decoded image as a [`Frame`]: its profile prepared, its L* taken
     /// through it into this worker. The decoded pixels are given back for
     /// the next decode ([`crate::images::recycle`]).
-    pub fn load(&mut self, img: DynamicImage, mut meta: Metadata) -> Result<Frame> {
-        let (space, note) = icc::prepare(&img, &mut meta);
-        let (width, height) = icc::l_plane_in(&img, space.as_ref(), &mut self.l)?;
-        let sixteen_bit = is_16_bit(&img);
+    pub fn load(&mut self, img: DynamicImage, meta: Metadata) -> Result<Frame> {
+        let frame = self.load_ref(&img, meta)?;
         crate::images::recycle(img);
+        Ok(frame)
+    }
+
+    /// [`Worker::load`], leaving the pixels with the caller (who scores the
+    /// prediction against them, say: [`Frame::srgb8`]).
+    pub fn load_ref(&mut self, img: &DynamicImage, mut meta: Metadata) -> Result<Frame> {
+        let (space, note) = icc::prepare(img, &mut meta);
+        let (width, height) = icc::l_plane_in(img, space.as_ref(), &mut self.l)?;
         Ok(Frame {
             width,
             height,
             space,
             meta,
-            sixteen_bit,
+            sixteen_bit: is_16_bit(img),
             note,
         })
     }
@@ -150,15 +168,21 @@ impl Worker {
             Depth::Sixteen => true,
             Depth::Same => frame.sixteen_bit && spec.format != Format::Jpeg,
         };
-        ensure!(
-            !(sixteen && spec.format == Format::Jpeg),
-            "JPEG holds 8-bit samples only"
-        );
         let provenance = colorizer.provenance();
         let Worker { l, scratch, band8 } = self;
         let ab = predict(colorizer, l, frame)?;
-        let mut fill =
-            |y0: usize, band: BandMut<'_>| fill_band(&ab, frame, l, scratch, band8, y0, band);
+        let mut fill = |y0: usize, band: BandMut<'_>| {
+            fill_band(
+                &ab,
+                frame,
+                frame.space.as_ref(),
+                l,
+                scratch,
+                band8,
+                y0,
+                band,
+            )
+        };
         output::stage_image_bands(
             output,
             spec.format,
@@ -178,6 +202,28 @@ impl Worker {
         frame: &Frame,
         rgb: &mut [u8],
     ) -> Result<()> {
+        self.render_in(colorizer, frame, rgb, frame.space.as_ref())
+    }
+
+    /// [`Worker::render`] left in sRGB, whatever the input's profile: for
+    /// scoring against [`Frame::srgb8`] and for figures beside an sRGB
+    /// gray panel.
+    pub fn render_srgb(
+        &mut self,
+        colorizer: &mut dyn Colorize,
+        frame: &Frame,
+        rgb: &mut [u8],
+    ) -> Result<()> {
+        self.render_in(colorizer, frame, rgb, None)
+    }
+
+    fn render_in(
+        &mut self,
+        colorizer: &mut dyn Colorize,
+        frame: &Frame,
+        rgb: &mut [u8],
+        space: Option<&InputSpace>,
+    ) -> Result<()> {
         ensure!(
             rgb.len() == 3 * frame.width * frame.height,
             "output buffer has {} bytes, a {}x{} RGB image needs {}",
@@ -193,13 +239,20 @@ impl Worker {
             .enumerate()
         {
             let y0 = i * recombine::BAND_ROWS;
-            fill_band(&ab, frame, l, scratch, band8, y0, BandMut::Rgb8(band))?;
+            fill_band(
+                &ab,
+                frame,
+                space,
+                l,
+                scratch,
+                band8,
+                y0,
+                BandMut::Rgb8(band),
+            )?;
         }
         Ok(())
     }
-}
 
-impl Worker {
     /// An L* plane straight to sRGB8 ([`Worker::load_plane`], then
     /// [`Worker::render`]): the model on a plane, for tests and benchmarks.
     pub fn colorize_plane(
@@ -222,10 +275,13 @@ fn predict<'c>(colorizer: &'c mut dyn Colorize, l: &[u16], frame: &Frame) -> Res
 }
 
 /// Rows `y0 ..` of the output: recombined at full resolution, taken to 16
-/// bits at the same L* if asked, then into the input's colour space.
+/// bits at the same L* if asked, then into `space` (the input's, or none:
+/// sRGB).
+#[allow(clippy::too_many_arguments)]
 fn fill_band(
     ab: &AbPlanes<'_>,
     frame: &Frame,
+    space: Option<&InputSpace>,
     l: &[u16],
     scratch: &mut Vec<i32>,
     band8: &mut Vec<u8>,
@@ -241,7 +297,7 @@ fn fill_band(
         BandMut::Rgb8(rgb) => {
             let l_rows = &l[w * y0..][..rgb.len() / 3];
             recombine::rows(ab, w, h, y0, l_rows, rgb, scratch);
-            if let Some(space) = &frame.space {
+            if let Some(space) = space {
                 space.srgb8_to_input_space(rgb)?;
             }
         }
@@ -250,7 +306,7 @@ fn fill_band(
             band8.resize(rgb.len(), 0);
             recombine::rows(ab, w, h, y0, l_rows, band8, scratch);
             lab16::rgb8_to_rgb16_at_l(band8, l_rows, rgb);
-            if let Some(space) = &frame.space {
+            if let Some(space) = space {
                 space.srgb16_to_input_space(rgb)?;
             }
         }

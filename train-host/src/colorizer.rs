@@ -119,6 +119,6 @@ impl Colorize for Predicted {
     }
 
     fn provenance(&self) -> String {
-        String::from("colorize-train eval")
+        format!("{}colorize-train eval", colorize_io::xmp::NOTE_PREFIX)
     }
 }

@@ -141,7 +141,8 @@ pub fn capture_to_dir(
     let mut src = open()?;
     let (mut w, mut h) = src.size();
     eprintln!("camera: negotiated {w}x{h}");
-    // Every per-frame buffer is allocated here, once; the loop reuses them.
+    // The L* plane is allocated here, once, and the worker's buffers on the
+    // first frame; the loop reuses them (the worker copies each plane in).
     let mut l = vec![0u16; w * h];
     let mut worker = Worker::new();
     let mut report = CaptureReport {

@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use colorize_io::output::Format;
 use colorize_io::pipeline::{Depth, OutputSpec};
 
@@ -85,17 +83,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         threads: thread_count(args.threads),
         limits: args.limits.limits(),
     };
-    // SIGTERM (Slurm's scancel, Kubernetes, systemd) or Ctrl-C: finish the
-    // images in flight, record them, start no more; a second signal ends at
-    // once (its image stays a temp file, swept by the next run).
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .context("cannot install signal handlers")?;
-    }
     let bar = Bar::new("{bar:40} {pos}/{len} images, {elapsed} (eta {eta}) {msg}");
-    let done = files::run(&model, &args.inputs, &batch, &bar, &stop)?;
+    let done = files::run(&model, &args.inputs, &batch, &bar)?;
     bar.finish();
     let mut summary = format!("{} ok, {} failed", done.ok, done.failed);
     if done.skipped > 0 {

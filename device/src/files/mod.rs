@@ -9,6 +9,7 @@ pub mod shard;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -60,14 +61,16 @@ pub struct Outcome {
 /// Colourizes `inputs` (files and folders) as `batch` says. Errors that end
 /// the batch before any work (clashing outputs, an unwritable folder) are
 /// returned; errors of one input are counted and reported through
-/// `progress`. `stop` set (by a signal) finishes the images in flight and
-/// starts no more.
+/// `progress`. Once the workers start, SIGTERM (Slurm's scancel,
+/// Kubernetes, systemd) or Ctrl-C finishes the images in flight, records
+/// them and starts no more; a second signal ends the process at once (its
+/// image stays a temp file, swept by the next run). Before that (finding
+/// and planning the inputs), a signal ends it as usual.
 pub fn run(
     model: &Model,
     inputs: &[PathBuf],
     batch: &Batch,
     progress: &dyn Progress,
-    stop: &AtomicBool,
 ) -> Result<Outcome> {
     let manifest = batch.manifest.as_deref().map(Manifest::open).transpose()?;
     let shard_text = batch.shard.map(|s| format!("{}/{}", s.index, s.count));
@@ -140,6 +143,12 @@ pub fn run(
             continue;
         }
         jobs.push(job);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .context("cannot install signal handlers")?;
     }
     progress.start(jobs.len());
 

@@ -53,17 +53,24 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `dir/name` atomically and durably.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    write_atomic_with(dir, name, |f| {
-        // In two halves, so the power-cut test can cut with the temp file
-        // half on disk ([`phase`] "write").
-        let (a, b) = bytes.split_at(bytes.len() / 2);
-        f.write_all(a)?;
-        if phase_pause().is_some() {
-            f.flush()?;
-            phase("write", &dir.join(name));
-        }
-        Ok(f.write_all(b)?)
-    })
+    write_atomic_with(dir, name, |f| write_in_halves(f, bytes, &dir.join(name)))
+}
+
+/// Writes `bytes` in two halves, so that the power-cut test can cut with
+/// the temp file of `path` half on disk ([`phase`] "write").
+pub(crate) fn write_in_halves(f: &mut impl Write, bytes: &[u8], path: &Path) -> Result<()> {
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    f.write_all(a)?;
+    if phase_tracing() {
+        f.flush()?;
+        phase("write", path);
+    }
+    Ok(f.write_all(b)?)
+}
+
+/// Whether the power-cut test's hook is on ([`phase_pause`]).
+pub(crate) fn phase_tracing() -> bool {
+    phase_pause().is_some()
 }
 
 /// `COLORIZE_PHASE_TRACE=<ms>`: the power-cut test's hook

@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{bail, ensure, Context, Result};
 use image::ImageEncoder as _;
 
-use super::durable::{phase, stage_with, Staged};
+use super::durable::{phase_tracing, stage_with, write_in_halves, Staged};
 use super::png_rows;
 use crate::exif;
 use crate::images::Metadata;
@@ -466,18 +466,26 @@ pub fn stage_image_bands(
     let name = path
         .file_name()
         .with_context(|| format!("{}: not a file name", path.display()))?;
-    // The power-cut test's "write" step: the temp file half written.
-    let mut halfway = false;
-    let mut fill = |y0: usize, band: BandMut<'_>| {
-        if !halfway && 2 * y0 >= size.1 {
-            halfway = true;
-            phase("write", path);
-        }
-        fill(y0, band)
-    };
+    if phase_tracing() {
+        // The power-cut test (`COLORIZE_PHASE_TRACE`): the whole file is
+        // encoded first, so that its "write" step finds the temp file half
+        // on disk, as `write_atomic` leaves it. Not the streaming path.
+        let mut bytes = Vec::new();
+        encode_bands(
+            &mut io::Cursor::new(&mut bytes),
+            format,
+            size,
+            provenance,
+            meta,
+            fill,
+        )
+        .context("encoding failed")?;
+        return stage_with(dir, &name.to_string_lossy(), |f| {
+            write_in_halves(f, &bytes, path)
+        });
+    }
     stage_with(dir, &name.to_string_lossy(), |f| {
-        encode_bands(f, format, size, provenance, meta, &mut fill)
-            .with_context(|| format!("{}: encoding failed", path.display()))
+        encode_bands(f, format, size, provenance, meta, fill).context("encoding failed")
     })
 }
 

@@ -56,8 +56,7 @@ pub fn run(a: Args) -> Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     output::prepare_folder(&a.out)?;
     for path in &a.inputs {
-        let out = colorize_one(&mut colorizer, &mut worker, path, &a)
-            .with_context(|| format!("colourizing {}", path.display()))?;
+        let out = colorize_one(&mut colorizer, &mut worker, path, &a)?;
         eprintln!("{} -> {}", path.display(), out.display());
     }
     Ok(())
@@ -72,7 +71,8 @@ fn colorize_one(
     a: &Args,
 ) -> Result<PathBuf> {
     let (img, meta) = images::open_with_metadata(path, &DecodeLimits::DEFAULT)?;
-    let frame = worker.load(img, meta)?;
+    let named = || path.display().to_string();
+    let frame = worker.load(img, meta).with_context(named)?;
     if let Some(note) = &frame.note {
         eprintln!("note: {}: {note}", path.display());
     }
@@ -88,11 +88,17 @@ fn colorize_one(
             format: a.format,
             depth: Depth::Same,
         };
-        return worker.stage(colorizer, &frame, &out, spec)?.commit();
+        return worker
+            .stage(colorizer, &frame, &out, spec)
+            .and_then(|staged| staged.commit())
+            .with_context(named);
     }
     let (w, h) = (frame.width, frame.height);
     let mut rgb = vec![0u8; 3 * w * h];
-    worker.render(colorizer, &frame, &mut rgb)?;
+    // sRGB, like the gray panel beside it (the figure carries no profile).
+    worker
+        .render_srgb(colorizer, &frame, &mut rgb)
+        .with_context(named)?;
     let colour = image::RgbImage::from_raw(w as u32, h as u32, rgb).context("image buffer size")?;
     let mut figure = if a.with_gray {
         let l = worker.l_plane();
