@@ -154,6 +154,10 @@ def main():
         f"{ratio_cv:.2f}x its time", "<= 0.75x", verdict(ratio_cv <= 0.75))
     row("python", "Python colourize pipeline (OpenCV + onnxruntime)", f"{ratio_py:.2f}x faster",
         ">= 2x faster", verdict(ratio_py >= 2.0))
+    import reference_pipeline  # the venv's onnxruntime, as the pipeline itself
+    why = reference_pipeline.caveat(args.model)
+    if why:
+        lines += ["", f"Not the same work: {why}."]
     lines.append("")
     lines.append("Where our time goes, per photo (`device/examples/stages.rs --stage all`: each stage of "
                  f"`colorize files` alone, in process, median of {args.stage_runs}; ms)"

@@ -338,6 +338,9 @@ def report(info, rows, frame, args):
           "the out-of-gamut chroma reduction and the atomic, fsynced write. "
           "PNG: ours png crate `Compression::Fast` (fdeflate) with adaptive row filters, "
           "the reference OpenCV's default (zlib level 1); lossless either way.")
+        why = reference_pipeline.caveat(args.embedded)
+        if why:
+            p(f"- Not the same work: {why}.")
     if cam:
         p("- Camera loop: the difference of two `capture_to_dir` runs (20 and 4 frames, fake "
           "640x480 gray camera, PNG files written) over 16 frames, so set-up cancels out; the "
