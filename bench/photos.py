@@ -15,7 +15,7 @@ shared machine hits all three alike; medians are reported, with peak RSS
 example). With `--before DIR` (a `colorize` and `stages` built from an
 earlier commit) the same is measured for it, in the same run.
 
-Writes its section into BENCHMARKS.md between the photos markers.
+Writes its section of BENCHMARKS.md (bench/sections.py).
 """
 import argparse
 import json
@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BEGIN, END = "<!-- photos:begin -->", "<!-- photos:end -->"
+sys.path.insert(0, str(HERE))
+import sections  # noqa: E402
 STAGES = ["decode", "lplane", "predict", "recombine", "encode"]
 STAGE_NAMES = {
     "decode": "JPEG decode",
@@ -80,6 +81,7 @@ def main():
     ap.add_argument("--stage-runs", type=int, default=5)
     ap.add_argument("--out", default="BENCHMARKS.md")
     ap.add_argument("--note", default="")
+    ap.add_argument("--commit", default="?")
     args = ap.parse_args()
 
     photos = [str(Path(p).resolve()) for p in args.photos]
@@ -125,8 +127,9 @@ def main():
     ratio_cv = med["ours"] / med["opencv"]
     ratio_py = med["python"] / med["ours"]
     mib = lambda k: rss[k] / 1024
-    lines = [BEGIN, "", "## Six photos, one process each (issue 17)", ""]
-    lines.append(f"Written by `scripts/bench.sh photos` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+    lines = ["## Six photos, one process each (issue 17)", ""]
+    lines.append(f"Written by `scripts/bench.sh photos` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+                 f"at commit {args.commit}: "
                  f"{n} photos of 2560x1600 ({', '.join(Path(p).name for p in photos)}), each pipeline one "
                  f"process over all of them, pinned to one core (`taskset -c {args.cpu}`), one thread; "
                  f"median of {args.runs} interleaved rounds after a warm-up round. {cpu}, {os.cpu_count()} "
@@ -151,6 +154,10 @@ def main():
         f"{ratio_cv:.2f}x its time", "<= 0.75x", verdict(ratio_cv <= 0.75))
     row("python", "Python colourize pipeline (OpenCV + onnxruntime)", f"{ratio_py:.2f}x faster",
         ">= 2x faster", verdict(ratio_py >= 2.0))
+    import reference_pipeline  # the venv's onnxruntime, as the pipeline itself
+    why = reference_pipeline.caveat(args.model)
+    if why:
+        lines += ["", f"Not the same work: {why}."]
     lines.append("")
     lines.append("Where our time goes, per photo (`device/examples/stages.rs --stage all`: each stage of "
                  f"`colorize files` alone, in process, median of {args.stage_runs}; ms)"
@@ -169,18 +176,22 @@ def main():
         else:
             total_s = f"{total:.1f}"
         lines.append(f"| {r['photo']} | " + " | ".join(cells) + f" | {total_s} |")
+    # The binary measured above, as it ships (profile dist), stripped of its
+    # symbols like scripts/dist.sh does (without the `camera` feature, which
+    # scripts/dist.sh adds).
+    stripped = work / "colorize-stripped"
+    subprocess.run(["strip", "-o", str(stripped), str(Path(args.colorize).resolve())], check=True)
+    lines += ["", f"Binary size: the `colorize` measured above (x86_64, profile dist, embedded model "
+              f"`{args.model}` included, without the `camera` feature) is "
+              f"{Path(args.colorize).stat().st_size:,} bytes, {stripped.stat().st_size:,} bytes stripped "
+              "(`strip`, as `scripts/dist.sh` does; `scripts/dist.sh TARGET` prints the size of the "
+              "shipped build, `camera` feature included, for each target)."]
     lines += ["", "Reproduce: `scripts/bench.sh photos` (`BENCH_BEFORE=dir` adds an earlier build; see the "
-              "script).", "", END]
+              "script)."]
     section = "\n".join(lines)
-
-    path = Path(args.out)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
+    sections.write_section(args.out, "photos", section)
     print(section)
+    subprocess.run(["rm", "-rf", str(work)], check=True)
     json.dump({"median_s": med, "rss_kib": rss, "per_photo": per_photo}, sys.stderr)
     print(file=sys.stderr)
 

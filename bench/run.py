@@ -30,6 +30,7 @@ import onnxruntime as ort
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import reference_pipeline  # noqa: E402
+import sections  # noqa: E402
 
 
 def log(msg):
@@ -167,11 +168,15 @@ def report(info, rows, frame, args):
     src = next((r for r in rows if r["kind"] == "lab_input"), None)
     infer = [r for r in rows if r["kind"] == "infer"]
     cam = next((r for r in rows if r["kind"] == "camera_allocs"), None)
+    # The shipped input size: the smallest size the inference rows ran at
+    # (the other is the 256x256 variant).
+    shipped = min((r["size"] for r in infer), default=None)
     out = []
     p = out.append
-    p("# Benchmarks")
+    p("## Lab, inference, one frame, camera loop (issue 7)")
     p("")
-    p(f"Written by `scripts/bench.sh` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+    p(f"Written by `scripts/bench.sh main` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
+      f"at commit {args.commit}. "
       "Every row runs on one core (`taskset -c "
       f"{args.cpu}`), one thread: tract's default single-thread executor, OpenCV "
       "`cv2.setNumThreads(1)`, onnxruntime with one intra-op and one inter-op thread. "
@@ -183,6 +188,10 @@ def report(info, rows, frame, args):
       f"Load average at the start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min), "
       f"at the end {os.getloadavg()[0]:.2f} (1 min)"
       + (f"; {args.note}" if args.note else "") + ".")
+    p("")
+    kind = "int8" if "int8" in Path(args.embedded).name else "f32"
+    p(f"Embedded model (what `colorize` runs without `--model`): `{args.embedded}` ({kind}"
+      + (f", input {shipped}x{shipped}" if shipped else "") + ").")
     p("")
     p(f"Versions: opencv-python-headless {cv2.__version__}, onnxruntime {ort.__version__}, "
       f"numpy {np.__version__}, tract {args.tract_version}.")
@@ -261,7 +270,7 @@ def report(info, rows, frame, args):
         p(f"| 4 | camera loop ({cam['size']}, fake camera, embedded model): heap allocations per "
           f"steady-state frame, whole `capture_to_dir` | ours + tract | {cam['loop_per_frame']:.1f} | | | | "
           f"0 | {verdict(ok)} |")
-        p(f"| 4 | ... capture -> L* / our code in `colorize_l` / PNG encode (`output::encode`) / tract `run` | | "
+        p(f"| 4 | ... capture -> L* / our code in `Worker::colorize_plane` / PNG encode (`output::encode`) / tract `run` | | "
           f"{cam['capture']:.1f} / {cam['ours_in_colorize']:.1f} / {cam['encode_png']:.1f} / "
           f"{cam['tract_run']:.1f} | | | | 0 | |")
     p("")
@@ -273,9 +282,11 @@ def report(info, rows, frame, args):
         p("")
         p("| stage | ms |")
         p("|---|---|")
-        names = {"decode": "JPEG decode (`images::open`)", "l_plane": "sRGB8 -> L\\* plane (`images::l_plane`)",
-                 "predict": "area resize to 64x64 + tract inference, embedded model (`Session::predict`)",
-                 "colorize_l": "predict + bilinear a\\*b\\* upsampling + Lab -> sRGB8 + gamut hold (`Session::colorize_l`)",
+        names = {"decode": "JPEG decode (`images::open`)", "l_plane": "sRGB8 -> L\\* plane (`lstar::l_plane`)",
+                 "predict": f"box filter to {shipped}x{shipped} + tract inference, embedded model "
+                            "(`Session::predict`)",
+                 "colorize_plane": "predict + bilinear a\\*b\\* upsampling + Lab -> sRGB8 + gamut hold "
+                                   "(`pipeline::Worker::colorize_plane`, `recombine::frame`)",
                  "encode": "PNG encode (`output::encode`)"}
         for r in stages:
             p(f"| {names.get(r['stage'], r['stage'])} | {r['ms']:.1f} |")
@@ -308,30 +319,36 @@ def report(info, rows, frame, args):
       "Our rows produce Q8.8 L\\*a\\*b\\* planes (0.004 L\\* steps); OpenCV's 8-bit `COLOR_RGB2Lab` "
       "writes interleaved 8-bit Lab (L\\* in 0.39 steps, a\\*b\\* in whole units). "
       "Lab -> sRGB8 converts the forward result back in each case.")
+    skipped = [r for r in rows if r["kind"] == "infer_skip"]
+    if skipped:
+        big = (f"No 256x256 rows: tract can not run the model at another size than {shipped}x{shipped} "
+               f"({skipped[0]['why']}: a global branch with fully connected layers is fixed to the "
+               "shipped size). ")
+    else:
+        big = ("256x256 is the same weights with the declared input and output shapes scaled (the net "
+               f"is fully convolutional; the shipped files are fixed at {shipped}x{shipped} and the "
+               "device only runs that size). ")
     p("- Inference: the same ONNX file for both runtimes; input 1x1xHxW, median of "
-      f"{args.runs} runs after a warm-up. 256x256 is the same weights with the declared input "
-      "and output shapes changed (the net is fully convolutional; the shipped files are fixed "
-      "at 64x64 and the device only runs 64x64). GFLOP/frame is 2 x the multiply-adds of tract's "
+      f"{args.runs} runs after a warm-up. " + big + "GFLOP/frame is 2 x the multiply-adds of tract's "
       "cost model of the graph (convolutions).")
     if frame:
         p(f"- Whole frame: median of {args.frame_runs} runs of the whole process (start-up, model load "
-          "and optimisation included, the embedded model for ours, the same file "
-          "(`models/colorize-default.onnx`) for Python), pinned to one core. Ours also does what the reference leaves out: "
+          f"and optimisation included, the embedded model for ours, the same file "
+          f"(`{args.embedded}`) for Python), pinned to one core. Ours also does what the reference leaves out: "
           "the out-of-gamut chroma reduction and the atomic, fsynced write. "
           "PNG: ours png crate `Compression::Fast` (fdeflate) with adaptive row filters, "
           "the reference OpenCV's default (zlib level 1); lossless either way.")
+        why = reference_pipeline.caveat(args.embedded)
+        if why:
+            p(f"- Not the same work: {why}.")
     if cam:
         p("- Camera loop: the difference of two `capture_to_dir` runs (20 and 4 frames, fake "
           "640x480 gray camera, PNG files written) over 16 frames, so set-up cancels out; the "
           "stages are counted the same way over 20 frames. tract's `run` allocates its "
           "activations and outputs every call (tract 0.23 has no arena for the CPU plan).")
     p("")
-    notes = Path(args.notes)
-    if notes.exists():
-        p(notes.read_text().rstrip())
-        p("")
-    p("Reproduce: `scripts/bench.sh` (options: `BENCH_PHOTO=path.jpg`, `BENCH_CPU=n`, "
-      "`BENCH_RUNS=n`; see the script).")
+    p("Reproduce: `scripts/bench.sh main` (options: `BENCH_PHOTO=path.jpg`, `BENCH_CPU=n`, "
+      "`BENCH_RUNS=n`, `BENCH_FRAME_RUNS=n`; see the script).")
     return "\n".join(out) + "\n"
 
 
@@ -348,7 +365,9 @@ def main():
     ap.add_argument("--frame-runs", type=int, default=7)
     ap.add_argument("--note", default="")
     ap.add_argument("--tract-version", default="?")
-    ap.add_argument("--notes", default=str(HERE / "NOTES.md"))
+    ap.add_argument("--commit", default="?")
+    ap.add_argument("--embedded", required=True,
+                    help="the ONNX file `colorize` embeds (device/src/lib.rs DEFAULT_MODEL)")
     args = ap.parse_args()
 
     info = machine()
@@ -365,7 +384,9 @@ def main():
     log("onnxruntime")
     for m in args.model:
         rows.append(ort_infer(m, args.runs))
-        rows.append(ort_infer(work / f"{Path(m).stem}-256.onnx", args.runs))
+        big = work / f"{Path(m).stem}-256.onnx"
+        if big.exists():  # the bench example writes it only for a fully convolutional model
+            rows.append(ort_infer(big, args.runs))
 
     frame = None
     jpg = Path(next(r for r in rows if r["kind"] == "frame_input")["path"])
@@ -374,8 +395,7 @@ def main():
         tmp = Path(tmp)
         ours_cmd = [str(Path(args.colorize).resolve()), "files", str(jpg), "--out", str(tmp / "ours"),
                     "--threads", "1"]
-        # The file ours embeds (the f32 one, models/README.md).
-        embedded = next((m for m in args.model if "int8" not in Path(m).name), args.model[0])
+        embedded = args.embedded
         ref_out = tmp / "ref.png"
         ref_cmd = [sys.executable, str(HERE / "reference_pipeline.py"), str(jpg), str(ref_out), str(embedded)]
         s_o, min_o, rss_o = timed_process(ours_cmd, args.cpu, args.frame_runs)
@@ -390,14 +410,9 @@ def main():
     for r in rows:
         print(json.dumps(r), file=sys.stderr)
     text = report(info, rows, frame, args)
-    # Sections other tools write (`<!-- NAME:begin -->` .. `<!-- NAME:end -->`:
-    # the six-photo run, the ARM instruction counts) are kept.
-    old = Path(args.out).read_text() if Path(args.out).exists() else ""
-    kept = re.findall(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, flags=re.S)
-    for name in kept:
-        m = re.search(rf"<!-- {name}:begin -->.*?<!-- {name}:end -->", old, flags=re.S)
-        text = text.rstrip() + "\n\n" + m.group(0) + "\n"
-    Path(args.out).write_text(text)
+    # The other generated sections (six photos, ARM counts) are kept;
+    # anything not generated is dropped (bench/sections.py).
+    sections.write_section(args.out, "main", text)
     print(text)
 
 

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Benchmarks side by side with OpenCV and onnxruntime (issue 7): Lab
-# conversion, inference, whole frame, peak memory, camera-loop allocations.
-# One core, one thread each. Prints one markdown table and writes it, with
-# the machine's description, to BENCHMARKS.md. A command, not a test.
+# Writes BENCHMARKS.md, all of it: every figure there comes from this script
+# (bench/sections.py puts the sections together and drops anything else).
+# One core, one thread each. A command, not a test.
 #
-#   scripts/bench.sh                       # photo from ../shared/data/photos if there
-#   BENCH_PHOTO=my-2560x1600.jpg scripts/bench.sh
-#   scripts/bench.sh photos                # only the six-photo section (issue 17)
+#   scripts/bench.sh            # every section: main, photos, arm (about 40 min on 2 cores)
+#   scripts/bench.sh main       # Lab, inference, one whole frame, camera-loop allocations
+#   scripts/bench.sh photos     # the six photos through whole processes (issue 17)
+#   scripts/bench.sh arm        # ARM instruction counts under qemu-user (scripts/insn-count.sh)
 #   BENCH_BEFORE=dir scripts/bench.sh photos   # ... beside an earlier build
+#
+# `main` (issue 7): side by side with OpenCV and onnxruntime: Lab conversion,
+# inference, one whole frame as a process, peak memory, camera-loop
+# allocations (bench/run.py and device/examples/bench.rs).
 #
 # `photos`: `colorize files` over the six photos of ../shared/data/photos
 # (or BENCH_PHOTOS, a folder) as one process, against one Python process
 # that only decodes and re-encodes them with OpenCV and against the Python
-# OpenCV + onnxruntime colourize pipeline, with peak RSS and the per-photo
-# stages; writes its section of BENCHMARKS.md in place. BENCH_BEFORE is a
+# OpenCV + onnxruntime colourize pipeline, with peak RSS, the per-photo
+# stages and the binary's size (bench/photos.py). BENCH_BEFORE is a
 # folder holding `colorize` (profile dist) and `stages` (the example,
 # release) built from an earlier commit, e.g.
 #   git worktree add /tmp/before <rev> && cd /tmp/before && \
@@ -23,11 +27,18 @@
 # (`stages --stage all` came with issue 17: for an older commit, copy
 # today's device/examples/stages.rs into it first).
 #
+# `arm`: guest instructions per frame stage of the aarch64 and armv7 builds,
+# f32 and int8 model (scripts/insn-count.sh: cross builds of the `stages`
+# example, qemu-user with a counting plugin; needs scripts/setup.sh's cross
+# toolchains), written with totals by bench/arm.py.
+#
 # Environment: BENCH_PHOTO (a JPEG; default the first 2560x1600 photo in
 # ../shared/data/photos, else a generated image), BENCH_CPU (core to pin to,
 # default 0), BENCH_RUNS (inference runs, default 50), BENCH_FRAME_RUNS
-# (whole-frame runs, default 7), BENCH_OUT (default BENCHMARKS.md),
-# BENCH_NOTE (appended to the machine line, e.g. "shared with two builds").
+# (whole-frame runs, default 7; the six-photo rounds, default 5),
+# BENCH_ARM_PHOTO (default ../shared/data/photos/Path-2560x1600.jpg),
+# BENCH_OUT (default BENCHMARKS.md), BENCH_NOTE (appended to the machine
+# line, e.g. "shared with two builds"; say there when the runs were reduced).
 # Installs what is missing: apt `time` (peak RSS), and a Python venv in
 # .cache/bench-venv with opencv-python-headless, onnxruntime and numpy.
 set -euo pipefail
@@ -55,61 +66,107 @@ if ! "$venv/bin/python" -c 'import cv2, onnxruntime, numpy' 2>/dev/null; then
     "$venv/bin/pip" install -q --disable-pip-version-check opencv-python-headless onnxruntime numpy
 fi
 
-if [ "${1:-}" = photos ]; then
+what="${1:-all}"
+case "$what" in
+    all | main | photos | arm) ;;
+    *) log "unknown section '$what': all, main, photos or arm"; exit 2 ;;
+esac
+out="${BENCH_OUT:-BENCHMARKS.md}"
+target_dir="${CARGO_TARGET_DIR:-target}"
+# The commit every section names, and whether the sources measured differed
+# from it (a figure must be traceable to the code that produced it).
+commit="$(git rev-parse --short HEAD)"
+if [ -n "$(git status --porcelain -- device shared io model models bench scripts/bench.sh scripts/insn-count.sh Cargo.lock)" ]; then
+    commit="$commit (with uncommitted changes)"
+fi
+# The file `colorize` embeds, from the include_bytes! of DEFAULT_MODEL: the
+# Python pipelines load the same file, and the sections say which it is.
+embedded="$(sed -n 's|.*DEFAULT_MODEL.*include_bytes!("\.\./\.\./\(models/[^"]*\)").*|\1|p' device/src/lib.rs)"
+[ -f "$embedded" ] || { log "can not find the embedded model in device/src/lib.rs (got '$embedded')"; exit 1; }
+
+bench_main() {
+    log "cargo build --release -p colorize-device --bin colorize --example bench"
+    cargo build --release -q -p colorize-device --bin colorize --example bench
+
+    local photo="${BENCH_PHOTO:-}" f
+    if [ -z "$photo" ]; then
+        for f in ../shared/data/photos/*2560x1600*.jpg; do
+            [ -f "$f" ] && { photo="$f"; break; }
+        done
+    fi
+    local photo_args=()
+    if [ -n "$photo" ]; then
+        photo_args=(--photo "$photo")
+    else
+        log "no photo found: using a generated 2560x1600 image"
+    fi
+
+    local tract_version
+    tract_version="$(sed -n '/^name = "tract-onnx"$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)"
+    log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$venv/bin/python" bench/run.py \
+        --bench-bin "$target_dir/release/examples/bench" \
+        --colorize "$target_dir/release/colorize" \
+        "${photo_args[@]}" \
+        --model models/colorize-default.onnx \
+        --model models/colorize-default-int8.onnx \
+        --embedded "$embedded" \
+        --cpu "${BENCH_CPU:-0}" \
+        --runs "${BENCH_RUNS:-50}" \
+        --frame-runs "${BENCH_FRAME_RUNS:-7}" \
+        --out "$out" \
+        --note "${BENCH_NOTE:-}" \
+        --commit "$commit" \
+        --tract-version "$tract_version" >/dev/null
+    log "wrote the main section of $out"
+}
+
+bench_photos() {
     # `colorize` as it ships (profile dist: LTO, what scripts/dist.sh
     # builds); the per-stage example from the release profile.
     log "cargo build --profile dist -p colorize-device --bin colorize (LTO: minutes)"
     cargo build --profile dist -q -p colorize-device --bin colorize
     log "cargo build --release -p colorize-device --example stages"
     cargo build --release -q -p colorize-device --example stages
-    dir="${BENCH_PHOTOS:-../shared/data/photos}"
-    photos=("$dir"/*.jpg)
+    local dir="${BENCH_PHOTOS:-../shared/data/photos}"
+    local photos=("$dir"/*.jpg)
     [ -f "${photos[0]}" ] || { log "no JPEG photos in $dir (set BENCH_PHOTOS)"; exit 1; }
-    before=()
+    local before=()
     [ -n "${BENCH_BEFORE:-}" ] && before=(--before "$BENCH_BEFORE" --before-label "${BENCH_BEFORE_LABEL:-before}")
     log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     "$venv/bin/python" bench/photos.py \
-        --colorize "${CARGO_TARGET_DIR:-target}/dist/colorize" \
-        --stages "${CARGO_TARGET_DIR:-target}/release/examples/stages" \
+        --colorize "$target_dir/dist/colorize" \
+        --stages "$target_dir/release/examples/stages" \
         "${before[@]}" \
         --photos "${photos[@]}" \
-        --model models/colorize-default.onnx \
+        --model "$embedded" \
         --cpu "${BENCH_CPU:-0}" \
         --runs "${BENCH_FRAME_RUNS:-5}" \
-        --out "${BENCH_OUT:-BENCHMARKS.md}" \
-        --note "${BENCH_NOTE:-}"
-    log "wrote the photos section of ${BENCH_OUT:-BENCHMARKS.md}"
-    exit 0
-fi
+        --out "$out" \
+        --note "${BENCH_NOTE:-}" \
+        --commit "$commit" >/dev/null
+    log "wrote the photos section of $out"
+}
 
-log "cargo build --release -p colorize-device --bin colorize --example bench"
-cargo build --release -q -p colorize-device --bin colorize --example bench
+bench_arm() {
+    local photo="${BENCH_ARM_PHOTO:-../shared/data/photos/Path-2560x1600.jpg}" table
+    [ -f "$photo" ] || { log "no photo $photo for the ARM counts (set BENCH_ARM_PHOTO)"; exit 1; }
+    table="$(mktemp)"
+    # shellcheck disable=SC2064 # expand now: the local is gone when the trap runs
+    trap "rm -f '$table'" EXIT
+    log "scripts/insn-count.sh $photo (two cross builds, then qemu-user: minutes)"
+    REPEAT="${REPEAT:-2}" scripts/insn-count.sh "$photo" >"$table"
+    python3 bench/arm.py --table "$table" --photo "$photo" \
+        --qemu "$(qemu-aarch64 --version | head -n 1 | sed 's/ *(.*//') (and qemu-arm)" \
+        --repeat "${REPEAT:-2}" --embedded "$embedded" --commit "$commit" --out "$out" >/dev/null
+    log "wrote the arm section of $out"
+}
 
-photo="${BENCH_PHOTO:-}"
-if [ -z "$photo" ]; then
-    for f in ../shared/data/photos/*2560x1600*.jpg; do
-        [ -f "$f" ] && { photo="$f"; break; }
-    done
-fi
-photo_args=()
-if [ -n "$photo" ]; then
-    photo_args=(--photo "$photo")
-else
-    log "no photo found: using a generated 2560x1600 image"
-fi
-
-tract_version="$(sed -n '/^name = "tract-onnx"$/{n;s/version = "\(.*\)"/\1/p}' Cargo.lock)"
-log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$venv/bin/python" bench/run.py \
-    --bench-bin "${CARGO_TARGET_DIR:-target}/release/examples/bench" \
-    --colorize "${CARGO_TARGET_DIR:-target}/release/colorize" \
-    "${photo_args[@]}" \
-    --model models/colorize-default.onnx \
-    --model models/colorize-default-int8.onnx \
-    --cpu "${BENCH_CPU:-0}" \
-    --runs "${BENCH_RUNS:-50}" \
-    --frame-runs "${BENCH_FRAME_RUNS:-7}" \
-    --out "${BENCH_OUT:-BENCHMARKS.md}" \
-    --note "${BENCH_NOTE:-}" \
-    --tract-version "$tract_version"
-log "wrote ${BENCH_OUT:-BENCHMARKS.md}"
+# Each section's time goes to stderr: the header's estimate comes from them.
+for section in main photos arm; do
+    if [ "$what" = all ] || [ "$what" = "$section" ]; then
+        started=$SECONDS
+        "bench_$section"
+        log "$section: $((SECONDS - started)) s"
+    fi
+done

@@ -36,6 +36,11 @@ cargo fmt --all --check
 step "house rules: no import cycles, cli imported only by cli, files within 600 lines, colorize-train free of tract"
 python3 scripts/check-layers.py
 
+# Files only, a second: a page that contradicts the code or BENCHMARKS.md
+# (the embedded model's kind, a quoted speed ratio) fails before any build.
+step "docs agree with the code and BENCHMARKS.md (scripts/check-docs.sh)"
+bash scripts/check-docs.sh
+
 # The camera (V4L2, `--features camera`) is off in a default build: lint and
 # test both builds.
 step "cargo clippy -D warnings (workspace, all targets, camera on and off)"

@@ -8,9 +8,10 @@
 //!         --model models/colorize-default.onnx --model models/colorize-default-int8.onnx
 //!
 //! Besides its rows it writes, for the Python side: `<work>/lab-input.rgb`
-//! (the exact RGB8 buffer the Lab rows convert) and, for every model, a
-//! 256x256 variant of the same weights (`<stem>-256.onnx`: the net is fully
-//! convolutional, only the declared input/output shapes change).
+//! (the exact RGB8 buffer the Lab rows convert) and, for every model that
+//! is fully convolutional, a 256x256 variant of the same weights
+//! (`<stem>-256.onnx`: only the declared input/output shapes change; a model
+//! that can not run at another size gets an `infer_skip` row instead).
 //!
 //! Timings are medians of repeated runs; nothing here is a test.
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -144,10 +145,34 @@ fn bench_lab(photo: Option<&Path>, work: &Path, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// The same ONNX model with `size x size` input and output declared instead
-/// of the shipped size; intermediate shape annotations are dropped so that
-/// runtimes infer them again.
+/// The model's declared input side (NCHW, square): what the device runs.
+fn input_size(bytes: &[u8]) -> Result<usize> {
+    let proto = ModelProto::decode(bytes)?;
+    let graph = proto.graph.as_ref().context("model has no graph")?;
+    let vi = graph.input.first().context("model has no input")?;
+    let Some(type_proto::Value::TensorType(t)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        bail!("{}: not a tensor", vi.name);
+    };
+    match t
+        .shape
+        .as_ref()
+        .context("no shape")?
+        .dim
+        .get(3)
+        .and_then(|d| d.value.as_ref())
+    {
+        Some(tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => Ok(*v as usize),
+        _ => bail!("{}: no fixed width", vi.name),
+    }
+}
+
+/// The same ONNX model with a `size x size` input declared instead of the
+/// shipped size, and every output's spatial dims scaled by the same factor
+/// (a model may predict at a fraction of its input size); intermediate shape
+/// annotations are dropped so that runtimes infer them again.
 fn resized_model(bytes: &[u8], size: usize) -> Result<Vec<u8>> {
+    let shipped = input_size(bytes)?;
     let mut proto = ModelProto::decode(bytes)?;
     let graph = proto.graph.as_mut().context("model has no graph")?;
     graph.value_info.clear();
@@ -162,7 +187,13 @@ fn resized_model(bytes: &[u8], size: usize) -> Result<Vec<u8>> {
             bail!("{}: not NCHW", vi.name);
         }
         for d in &mut dims[2..] {
-            d.value = Some(tensor_shape_proto::dimension::Value::DimValue(size as i64));
+            let Some(tensor_shape_proto::dimension::Value::DimValue(v)) = d.value else {
+                bail!("{}: a spatial dim is not fixed", vi.name);
+            };
+            let scaled = v as usize * size / shipped;
+            d.value = Some(tensor_shape_proto::dimension::Value::DimValue(
+                scaled as i64,
+            ));
         }
     }
     Ok(proto.encode_to_vec())
@@ -188,10 +219,29 @@ fn bench_inference(models: &[PathBuf], work: &Path, runs: usize) -> Result<()> {
     for path in models {
         let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let shipped = input_size(&bytes)?;
         let big = resized_model(&bytes, 256)?;
         let big_path = work.join(format!("{stem}-256.onnx"));
-        std::fs::write(&big_path, &big)?;
-        for (size, file, data) in [(64, path.clone(), &bytes), (256, big_path, &big)] {
+        // Only a fully convolutional net runs at another size (a global
+        // branch with fully connected layers is fixed to the shipped one):
+        // the variant is written for the Python side only if tract takes it.
+        let _ = std::fs::remove_file(&big_path);
+        let mut sizes = vec![(shipped, path.clone(), bytes.clone())];
+        match tract_onnx::onnx()
+            .model_for_read(&mut big.as_slice())
+            .and_then(|m| m.into_typed())
+        {
+            Ok(_) => {
+                std::fs::write(&big_path, &big)?;
+                sizes.push((256, big_path, big));
+            }
+            Err(e) => println!(
+                "{{\"kind\":\"infer_skip\",\"model\":{},\"size\":256,\"why\":{}}}",
+                json_str(&path.display().to_string()),
+                json_str(&format!("{e}"))
+            ),
+        }
+        for (size, file, data) in sizes {
             let typed = tract_onnx::onnx()
                 .model_for_read(&mut data.as_slice())?
                 .into_typed()?;
