@@ -272,6 +272,8 @@ impl Model {
             small_l: vec![0; g.pixels()],
             a: vec![0; ah * aw],
             b: vec![0; ah * aw],
+            vividness: self.vividness,
+            annealing: self.annealing.clone(),
         })
     }
 }
@@ -284,6 +286,10 @@ pub struct Session<'m> {
     small_l: Vec<u16>,
     a: Vec<i16>,
     b: Vec<i16>,
+    /// The model's vividness and its decode, until [`Session::set_vividness`]
+    /// changes this session's (the box's web page does, between scans).
+    vividness: f32,
+    annealing: colour_bins::Annealing,
 }
 
 impl Session<'_> {
@@ -336,12 +342,9 @@ impl Session<'_> {
                 OutputKind::Ab { .. } => {
                     contract::output_to_ab_planes(data, &mut self.a, &mut self.b)
                 }
-                OutputKind::Bins { .. } => colour_bins::decode_planes(
-                    data,
-                    &self.model.annealing,
-                    &mut self.a,
-                    &mut self.b,
-                ),
+                OutputKind::Bins { .. } => {
+                    colour_bins::decode_planes(data, &self.annealing, &mut self.a, &mut self.b)
+                }
             }
         }
         drop(out);
@@ -370,5 +373,24 @@ impl colorize_io::pipeline::Colorize for Session<'_> {
 
     fn provenance(&self) -> String {
         self.model.provenance()
+    }
+
+    fn vividness(&self) -> Option<f32> {
+        self.model.vividness().map(|_| self.vividness)
+    }
+
+    fn set_vividness(&mut self, v: f32) -> Result<()> {
+        ensure!(
+            (0.0..=1.0).contains(&v),
+            "vividness must be between 0 and 1, got {v}"
+        );
+        ensure!(
+            self.model.vividness().is_some(),
+            "{} predicts a*b* directly and has no vividness control",
+            self.model.source
+        );
+        self.vividness = v;
+        self.annealing = self.model.decoding.annealing(v);
+        Ok(())
     }
 }

@@ -18,8 +18,8 @@
 use std::path::Path;
 
 use anyhow::{ensure, Context, Result};
-use colorize_shared::lab16;
 use colorize_shared::recombine::{self, AbPlanes};
+use colorize_shared::{contract, lab, lab16};
 use image::DynamicImage;
 
 use crate::icc::{self, InputSpace};
@@ -35,6 +35,16 @@ pub trait Colorize {
     fn predict(&mut self, l: &[u16], width: usize, height: usize) -> Result<AbPlanes<'_>>;
     /// The provenance note outputs made with it carry.
     fn provenance(&self) -> String;
+    /// The vividness a distribution head decodes at (0: faithful, 1:
+    /// vivid); `None` for models without that control.
+    fn vividness(&self) -> Option<f32> {
+        None
+    }
+    /// Decodes at `v` from the next prediction on; an error for models
+    /// without a vividness control, or `v` outside 0..=1.
+    fn set_vividness(&mut self, v: f32) -> Result<()> {
+        anyhow::bail!("this model has no vividness control (asked for {v})")
+    }
 }
 
 /// Output bits per sample.
@@ -87,6 +97,45 @@ impl Frame {
             Some(space) => space.to_srgb(img)?.to_rgb8(),
             None => img.to_rgb8(),
         })
+    }
+}
+
+/// A small sRGB picture of one colourization: its gray input and its
+/// colour output side by side at the same size (the box's web page shows
+/// these). Made from the prediction the output was made with, so it costs
+/// no second inference.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Preview {
+    pub width: usize,
+    pub height: usize,
+    /// `3 * width * height` bytes, interleaved sRGB8, gray.
+    pub gray: Vec<u8>,
+    /// The same for the colourization.
+    pub colour: Vec<u8>,
+}
+
+impl Preview {
+    /// The preview's size for a `width x height` frame: at most `max_side`
+    /// pixels along its longer side, never larger than the frame.
+    pub fn size_for(width: usize, height: usize, max_side: usize) -> (usize, usize) {
+        let long = width.max(height).max(1);
+        if long <= max_side {
+            return (width.max(1), height.max(1));
+        }
+        let scale = |v: usize| ((v * max_side + long / 2) / long).max(1);
+        (scale(width), scale(height))
+    }
+
+    /// Gray and colour as one image, gray on the left.
+    pub fn side_by_side(&self) -> image::RgbImage {
+        let (w, h) = (self.width, self.height);
+        let mut out = vec![0u8; 2 * 3 * w * h];
+        for y in 0..h {
+            let row = &mut out[2 * 3 * w * y..][..2 * 3 * w];
+            row[..3 * w].copy_from_slice(&self.gray[3 * w * y..][..3 * w]);
+            row[3 * w..].copy_from_slice(&self.colour[3 * w * y..][..3 * w]);
+        }
+        image::RgbImage::from_raw(2 * w as u32, h as u32, out).expect("sized above")
     }
 }
 
@@ -163,6 +212,31 @@ impl Worker {
         output: &Path,
         spec: OutputSpec,
     ) -> Result<Staged> {
+        self.stage_inner(colorizer, frame, output, spec, None)
+    }
+
+    /// [`Worker::stage`], also filling `preview` (at most `max_side` pixels
+    /// on its longer side) from the same prediction.
+    pub fn stage_previewed(
+        &mut self,
+        colorizer: &mut dyn Colorize,
+        frame: &Frame,
+        output: &Path,
+        spec: OutputSpec,
+        max_side: usize,
+        preview: &mut Preview,
+    ) -> Result<Staged> {
+        self.stage_inner(colorizer, frame, output, spec, Some((max_side, preview)))
+    }
+
+    fn stage_inner(
+        &mut self,
+        colorizer: &mut dyn Colorize,
+        frame: &Frame,
+        output: &Path,
+        spec: OutputSpec,
+        preview: Option<(usize, &mut Preview)>,
+    ) -> Result<Staged> {
         let sixteen = match spec.depth {
             Depth::Eight => false,
             Depth::Sixteen => true,
@@ -183,14 +257,18 @@ impl Worker {
                 band,
             )
         };
-        output::stage_image_bands(
+        let staged = output::stage_image_bands(
             output,
             spec.format,
             (frame.width, frame.height, sixteen),
             &provenance,
             &frame.meta,
             &mut fill,
-        )
+        )?;
+        if let Some((max_side, preview)) = preview {
+            fill_preview(&ab, frame, l, scratch, max_side, preview);
+        }
+        Ok(staged)
     }
 
     /// Colourizes `frame` into `rgb` (`3 * width * height` bytes,
@@ -272,6 +350,34 @@ fn predict<'c>(colorizer: &'c mut dyn Colorize, l: &[u16], frame: &Frame) -> Res
     colorizer
         .predict(l, frame.width, frame.height)
         .context("colourization failed")
+}
+
+/// The frame's L* box-filtered down to the preview's size (the model's own
+/// resize), recombined there with the same a*b*; both halves sRGB.
+fn fill_preview(
+    ab: &AbPlanes<'_>,
+    frame: &Frame,
+    l: &[u16],
+    scratch: &mut Vec<i32>,
+    max_side: usize,
+    preview: &mut Preview,
+) {
+    let (w, h) = Preview::size_for(frame.width, frame.height, max_side);
+    let mut small = vec![0u16; w * h];
+    contract::resize_l_plane(l, frame.width, frame.height, &mut small, w, h);
+    preview.width = w;
+    preview.height = h;
+    preview.gray.clear();
+    preview.gray.extend(small.iter().flat_map(|&v| {
+        let g = lab::l_to_gray8(v);
+        [g, g, g]
+    }));
+    preview.colour.resize(3 * w * h, 0);
+    let need = recombine::scratch_len(ab.width, w);
+    if scratch.len() < need {
+        scratch.resize(need, 0);
+    }
+    recombine::frame(ab, &small, w, h, &mut preview.colour, scratch);
 }
 
 /// Rows `y0 ..` of the output: recombined at full resolution, taken to 16

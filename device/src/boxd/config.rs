@@ -30,6 +30,7 @@ pub struct BoxConfig {
     pub camera: CameraConfig,
     pub button: ButtonConfig,
     pub led: LedConfig,
+    pub web: WebConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -289,6 +290,95 @@ impl Default for LedConfig {
     }
 }
 
+/// `[web]`: the status page for a phone (`docs/deploy.md`, "The web page").
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Serve the page. Default: false.
+    pub enabled: bool,
+    /// Address and port. Default: `127.0.0.1:8080` (this machine only). Any
+    /// other address needs `token`.
+    pub bind: String,
+    /// The secret a browser logs in with (then kept as a cookie) or a script
+    /// sends as `Authorization: Bearer <token>`; at least 16 characters.
+    /// Needed when `bind` is not a loopback address. Unset: no login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// How many of the last scans the page shows (their thumbnails are
+    /// kept in `<output.dir>/.thumbs`). Default: 24.
+    pub recent: usize,
+    /// A thumbnail's longer side, in pixels. Default: 240.
+    pub thumbnail_px: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: false,
+            bind: "127.0.0.1:8080".into(),
+            token: None,
+            recent: 24,
+            thumbnail_px: 240,
+        }
+    }
+}
+
+/// The shortest `[web] token` accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+impl WebConfig {
+    /// `bind`, parsed.
+    pub fn addr(&self) -> Result<std::net::SocketAddr> {
+        self.bind.parse().map_err(|e| {
+            anyhow::anyhow!(
+                "[web] bind = {:?}: {e} (for example 127.0.0.1:8080)",
+                self.bind
+            )
+        })
+    }
+
+    fn check(&self, errs: &mut String) {
+        if !self.enabled {
+            return;
+        }
+        if !cfg!(feature = "web") {
+            let _ = writeln!(
+                errs,
+                "[web] enabled, but this colorize was built without the `web` feature \
+                 (scripts/dist.sh builds it in)"
+            );
+        }
+        match self.addr() {
+            Err(e) => {
+                let _ = writeln!(errs, "{e}");
+            }
+            Ok(a) if !a.ip().is_loopback() && self.token.is_none() => {
+                let _ = writeln!(
+                    errs,
+                    "[web] bind = {a} is reachable from other machines: set [web] token \
+                     (at least {MIN_TOKEN_LEN} characters) or bind 127.0.0.1"
+                );
+            }
+            Ok(_) => {}
+        }
+        if let Some(t) = &self.token {
+            let bad = |c: char| c.is_whitespace() || c.is_control() || c == ';' || c == ',';
+            if t.chars().count() < MIN_TOKEN_LEN || t.chars().any(bad) {
+                let _ = writeln!(
+                    errs,
+                    "[web] token must be at least {MIN_TOKEN_LEN} characters, without spaces, `;` or `,`"
+                );
+            }
+        }
+        if !(1..=200).contains(&self.recent) {
+            let _ = writeln!(errs, "[web] recent must be 1..=200");
+        }
+        if !(32..=1024).contains(&self.thumbnail_px) {
+            let _ = writeln!(errs, "[web] thumbnail_px must be 32..=1024");
+        }
+    }
+}
+
 impl BoxConfig {
     /// Parses and validates a TOML document.
     pub fn from_toml(text: &str) -> Result<Self> {
@@ -363,6 +453,7 @@ impl BoxConfig {
                 let _ = writeln!(errs, "[model] vividness must be between 0 and 1, got {v}");
             }
         }
+        self.web.check(&mut errs);
         if !errs.is_empty() {
             bail!("{}", errs.trim_end());
         }
@@ -382,7 +473,13 @@ impl BoxConfig {
                 self.limits.min_free_bytes() >> 20
             );
         }
-        s.push_str(&toml::to_string_pretty(self).expect("a config always serialises"));
+        // The secret stays in the file: --check-config's output goes to
+        // terminals and logs.
+        let mut shown = self.clone();
+        if let Some(t) = &mut shown.web.token {
+            *t = "(set, not shown)".into();
+        }
+        s.push_str(&toml::to_string_pretty(&shown).expect("a config always serialises"));
         s
     }
 }

@@ -22,7 +22,11 @@ pub mod config;
 mod hardware;
 pub mod inbox;
 pub mod led;
+pub mod monitor;
+mod shutter;
 pub mod space;
+#[cfg(feature = "web")]
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -33,13 +37,14 @@ use anyhow::{Context, Result};
 use heapless::spsc::Queue;
 
 use crate::camera::FrameSource;
-use crate::gpio::{Debouncer, InputLine};
-use colorize_io::images;
-use colorize_io::output;
-use colorize_io::pipeline::{Colorize, OutputSpec, Worker};
+use crate::gpio::InputLine;
+use colorize_io::output::{self, Staged};
+use colorize_io::pipeline::{Colorize, Frame, OutputSpec, Worker};
 use config::{BoxConfig, MAX_FRAME_SLOTS};
 use inbox::Inbox;
 use led::{LedState, StatusLed};
+use monitor::{ModelInfo, Monitor};
+use shutter::{shutter_loop, ShutterFlags, Slot};
 use space::{Intake, SpaceGuard};
 
 /// Opens (and after a failure, reopens) the camera on the shutter thread.
@@ -86,14 +91,6 @@ impl RunReport {
     }
 }
 
-/// One captured frame in flight.
-struct Slot {
-    l: Vec<u16>,
-    width: usize,
-    height: usize,
-    sequence: u32,
-}
-
 const QUEUE_N: usize = MAX_FRAME_SLOTS + 1;
 
 fn now_ms(start: Instant) -> u64 {
@@ -112,6 +109,19 @@ pub fn run(
     hw: Hardware,
     stop: &AtomicBool,
     mode: RunMode,
+) -> Result<RunReport> {
+    let mut monitor = Monitor::new(cfg, ModelInfo::default(), colorizer.vividness());
+    run_monitored(cfg, colorizer, hw, stop, mode, &mut monitor)
+}
+
+/// [`run`], reporting to `monitor` (which the web page reads).
+pub fn run_monitored(
+    cfg: &BoxConfig,
+    colorizer: &mut dyn Colorize,
+    hw: Hardware,
+    stop: &AtomicBool,
+    mode: RunMode,
+    monitor: &mut Monitor,
 ) -> Result<RunReport> {
     std::fs::create_dir_all(&cfg.output.dir)
         .with_context(|| format!("cannot create output folder {}", cfg.output.dir.display()))?;
@@ -141,6 +151,7 @@ pub fn run(
     let disk_low = AtomicBool::new(false);
     let mut guard = SpaceGuard::new(&cfg.output.dir, cfg.limits.min_free_bytes());
     let mut report = RunReport::default();
+    let shared = monitor.shared();
 
     let result = std::thread::scope(|s| -> Result<()> {
         let shutter = match (hw.camera, hw.button) {
@@ -160,6 +171,7 @@ pub fn run(
                     stop,
                     halt: &shutter_stop,
                     disk_low: &disk_low,
+                    shared: &shared,
                 };
                 let bc = &cfg.button;
                 Some(
@@ -186,10 +198,26 @@ pub fn run(
         // written first once space returns.
         let mut held: Option<Slot> = None;
         let mut next_space_check = Instant::now();
+        let mut queue_shown = usize::MAX;
 
         let outcome = loop {
             if stop.load(Ordering::SeqCst) {
                 break Ok(());
+            }
+            if let Some(v) = monitor.take_vividness_request() {
+                match colorizer.set_vividness(v) {
+                    Ok(()) => log(format_args!("vividness {v} from the next scan on")),
+                    Err(e) => {
+                        log(format_args!("vividness {v}: {e:#}"));
+                        monitor.failed(&format!("vividness {v}: {e:#}"), false);
+                    }
+                }
+                monitor.vividness_now(colorizer.vividness());
+            }
+            let queue = pending + ready.len() + usize::from(held.is_some()) + filled_rx.len();
+            if queue != queue_shown {
+                monitor.queue(queue);
+                queue_shown = queue;
             }
             let errs = capture_errors.load(Ordering::SeqCst);
             if errs != seen_errors {
@@ -205,7 +233,9 @@ pub fn run(
                 if Instant::now() >= next_space_check || (work_waiting && !guard.is_paused()) {
                     next_space_check =
                         Instant::now() + Duration::from_millis(cfg.inbox.poll_ms.min(1000));
-                    report_intake(guard.check(), &guard, &disk_low, cfg, &mut report, pending)
+                    let intake = guard.check();
+                    monitor.disk(guard.last_free(), guard.is_paused());
+                    report_intake(intake, &guard, &disk_low, cfg, &mut report, pending)
                 } else {
                     !guard.is_paused()
                 };
@@ -225,7 +255,7 @@ pub fn run(
                     .load_plane(&slot.l[..n], slot.width, slot.height)
                     .and_then(|frame| {
                         let path = cfg.output.dir.join(&name);
-                        worker.stage(colorizer, &frame, &path, OutputSpec::PNG)
+                        stage(&mut worker, colorizer, &frame, &path, monitor)
                     })
                     .and_then(|staged| staged.commit());
                 if let Err(e) = &res {
@@ -233,14 +263,9 @@ pub fn run(
                         log(format_args!(
                             "frame {frame_no}: {e:#}: kept until space returns"
                         ));
-                        report_intake(
-                            guard.write_failed(),
-                            &guard,
-                            &disk_low,
-                            cfg,
-                            &mut report,
-                            pending,
-                        );
+                        let intake = guard.write_failed();
+                        monitor.disk(guard.last_free(), guard.is_paused());
+                        report_intake(intake, &guard, &disk_low, cfg, &mut report, pending);
                         frame_no -= 1; // numbered again when written
                         held = Some(slot);
                         continue;
@@ -252,12 +277,14 @@ pub fn run(
                 match res {
                     Ok(p) => {
                         log(format_args!("captured frame -> {}", p.display()));
+                        monitor.scan_done(&p, "camera", colorizer.vividness());
                         report.frames_done += 1;
                         report.wrote(p);
                         led.set(LedState::Idle, now_ms(start));
                     }
                     Err(e) => {
                         log(format_args!("frame failed: {e:#}"));
+                        monitor.failed(&format!("frame {frame_no}: {e:#}"), true);
                         led.set(LedState::Error, now_ms(start));
                     }
                 }
@@ -271,6 +298,7 @@ pub fn run(
                         Ok(r) => ready = r,
                         Err(e) => {
                             log(format_args!("cannot list {}: {e}", cfg.inbox.dir.display()));
+                            monitor.failed(&format!("cannot list the inbox: {e}"), false);
                             led.set(LedState::Error, now_ms(start));
                         }
                     }
@@ -291,8 +319,9 @@ pub fn run(
                         continue; // taken away by someone else meanwhile
                     }
                     led.set(LedState::Busy, now_ms(start));
-                    match process_file(cfg, colorizer, &mut worker, &path) {
+                    match process_file(cfg, colorizer, &mut worker, &path, monitor) {
                         Ok(out) => {
+                            monitor.scan_done(&out, "inbox", colorizer.vividness());
                             report.files_done += 1;
                             report.wrote(out);
                             led.set(LedState::Idle, now_ms(start));
@@ -304,17 +333,14 @@ pub fn run(
                                 "{}: {e:#}: the scan stays in the inbox",
                                 path.display()
                             ));
-                            report_intake(
-                                guard.write_failed(),
-                                &guard,
-                                &disk_low,
-                                cfg,
-                                &mut report,
-                                pending,
-                            );
+                            let intake = guard.write_failed();
+                            monitor.disk(guard.last_free(), guard.is_paused());
+                            report_intake(intake, &guard, &disk_low, cfg, &mut report, pending);
                         }
                         Err(e) => {
                             log(format_args!("{}: {e:#}", path.display()));
+                            let name = path.file_name().unwrap_or_default().to_string_lossy();
+                            monitor.failed(&format!("{name}: {e:#}"), true);
                             report.files_failed += 1;
                             led.set(LedState::Error, now_ms(start));
                             if let Err(e) = fail_input(cfg, &path) {
@@ -393,115 +419,25 @@ fn capture_name(n: u64, sequence: u32) -> String {
     )
 }
 
-/// What the shutter thread shares with the main thread.
-struct ShutterFlags<'a> {
-    /// Counts capture failures and refused presses (the LED's error blink).
-    errors: &'a AtomicU32,
-    stop: &'a AtomicBool,
-    halt: &'a AtomicBool,
-    /// The output disk is below its reserve: refuse presses.
-    disk_low: &'a AtomicBool,
-}
-
-fn shutter_loop(
-    mut opener: CameraOpener,
-    mut button: Box<dyn InputLine>,
-    cfg: &config::ButtonConfig,
-    mut free: heapless::spsc::Consumer<'_, Slot>,
-    mut filled: heapless::spsc::Producer<'_, Slot>,
-    flags: ShutterFlags<'_>,
-) {
-    let ShutterFlags {
-        errors,
-        stop,
-        halt,
-        disk_low,
-    } = flags;
-    let start = Instant::now();
-    let mut debounce = Debouncer::new(cfg.debounce_ms);
-    let mut camera: Option<Box<dyn FrameSource + Send>> = None;
-    let mut button_warned = false;
-    // A slot whose capture failed stays here for the next press: this end of
-    // the free queue can only take, not give back.
-    let mut spare: Option<Slot> = None;
-    let fail = |msg: std::fmt::Arguments<'_>| {
-        log(msg);
-        errors.fetch_add(1, Ordering::SeqCst);
-    };
-    while !stop.load(Ordering::SeqCst) && !halt.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(cfg.poll_ms));
-        let level = match button.is_active() {
-            Ok(v) => {
-                button_warned = false;
-                v
-            }
-            Err(e) => {
-                if !button_warned {
-                    fail(format_args!("button: {e}"));
-                    button_warned = true;
-                }
-                false
-            }
-        };
-        if !debounce.update(level, now_ms(start)) {
-            continue;
-        }
-        if disk_low.load(Ordering::SeqCst) {
-            fail(format_args!(
-                "press refused: the output disk is under its free-space reserve"
-            ));
-            continue;
-        }
-        let Some(mut slot) = spare.take().or_else(|| free.dequeue()) else {
-            fail(format_args!(
-                "press ignored: every frame slot is waiting for the colourizer"
-            ));
-            continue;
-        };
-        if camera.is_none() {
-            match opener() {
-                Ok(c) => camera = Some(c),
-                Err(e) => {
-                    fail(format_args!("cannot open the camera: {e:#}"));
-                    spare = Some(slot);
-                    continue;
-                }
-            }
-        }
-        let cam = camera.as_mut().expect("opened above");
-        let (w, h) = cam.size();
-        if slot.l.len() != w * h {
-            // First use of this slot (or the camera renegotiated): the one
-            // allocation a slot ever makes.
-            slot.l = vec![0; w * h];
-        }
-        // A corrupt frame is worth retrying at once; the press still counts.
-        let mut res = cam.capture_l(&mut slot.l);
-        for _ in 0..3 {
-            match &res {
-                Err(e) if e.is_transient() => res = cam.capture_l(&mut slot.l),
-                _ => break,
-            }
-        }
-        match res {
-            Ok(info) => {
-                slot.width = info.width;
-                slot.height = info.height;
-                slot.sequence = info.sequence;
-                if let Err(slot) = filled.enqueue(slot) {
-                    // Cannot happen (as many queue places as slots); keep the
-                    // buffer rather than drop it.
-                    spare = Some(slot);
-                }
-            }
-            Err(e) => {
-                fail(format_args!("capture failed: {e}"));
-                if !e.is_transient() {
-                    camera = None; // reopen at the next press
-                }
-                spare = Some(slot);
-            }
-        }
+/// [`Worker::stage`] as `colorize files` would (PNG at the input's depth),
+/// with a thumbnail-sized preview when the web page wants one.
+fn stage(
+    worker: &mut Worker,
+    colorizer: &mut dyn Colorize,
+    frame: &Frame,
+    path: &Path,
+    monitor: &mut Monitor,
+) -> Result<Staged> {
+    match monitor.preview_side() {
+        Some(side) => worker.stage_previewed(
+            colorizer,
+            frame,
+            path,
+            OutputSpec::PNG,
+            side,
+            monitor.preview_mut(),
+        ),
+        None => worker.stage(colorizer, frame, path, OutputSpec::PNG),
     }
 }
 
@@ -513,10 +449,12 @@ fn process_file(
     colorizer: &mut dyn Colorize,
     worker: &mut Worker,
     path: &Path,
+    monitor: &mut Monitor,
 ) -> Result<PathBuf> {
     output::phase("read", path);
     let bytes = std::fs::read(path).context("cannot read")?;
-    let (img, meta) = images::decode_bytes_with_metadata(&bytes, &cfg.limits.decode())?;
+    let (img, meta) =
+        colorize_io::images::decode_bytes_with_metadata(&bytes, &cfg.limits.decode())?;
     drop(bytes);
     let frame = worker.load(img, meta)?;
     if let Some(note) = &frame.note {
@@ -524,9 +462,7 @@ fn process_file(
     }
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = cfg.output.dir.join(format!("{stem}.png"));
-    let out = worker
-        .stage(colorizer, &frame, &out, OutputSpec::PNG)?
-        .commit()?;
+    let out = stage(worker, colorizer, &frame, &out, monitor)?.commit()?;
     let moved = output::move_into(path, &cfg.inbox.done_path())?;
     output::phase("moved", &moved);
     log(format_args!(

@@ -62,6 +62,9 @@ pub struct SpaceGuard {
     /// more than this (plus a margin) is free, so the same too-large file is
     /// not retried while nothing changed.
     failed_at: Option<u64>,
+    /// Free bytes at the last look (`None` before the first, or when
+    /// `statvfs` failed).
+    last_free: Option<u64>,
 }
 
 /// After an ENOSPC, how much more must be free than when it happened.
@@ -74,12 +77,18 @@ impl SpaceGuard {
             min_free,
             paused: false,
             failed_at: None,
+            last_free: None,
         }
     }
 
     /// The reserve, in bytes.
     pub fn min_free(&self) -> u64 {
         self.min_free
+    }
+
+    /// Free bytes at the last check.
+    pub fn last_free(&self) -> Option<u64> {
+        self.last_free
     }
 
     pub fn is_paused(&self) -> bool {
@@ -89,8 +98,8 @@ impl SpaceGuard {
     /// Checks the disk. An unreadable `statvfs` counts as enough space: the
     /// write itself will then say what is wrong.
     pub fn check(&mut self) -> Intake {
-        let free = free_bytes(&self.dir).unwrap_or(u64::MAX);
-        self.decide(free)
+        self.last_free = free_bytes(&self.dir).ok();
+        self.decide(self.last_free.unwrap_or(u64::MAX))
     }
 
     fn decide(&mut self, free: u64) -> Intake {
@@ -115,8 +124,8 @@ impl SpaceGuard {
 
     /// A write ran out of space: pause until more is free than now.
     pub fn write_failed(&mut self) -> Intake {
-        let free = free_bytes(&self.dir).unwrap_or(0);
-        self.failed_with(free)
+        self.last_free = free_bytes(&self.dir).ok();
+        self.failed_with(self.last_free.unwrap_or(0))
     }
 
     fn failed_with(&mut self, free: u64) -> Intake {

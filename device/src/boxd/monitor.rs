@@ -1,0 +1,433 @@
+//! What the box is doing, for its web page (`[web]`, feature `web`):
+//! counters, queue, disk, camera and button, the last error and the last
+//! scans with their thumbnails.
+//!
+//! The colourizer reports events here; the web server only ever reads a
+//! copy of [`Status`]. The lock is held for a counter update or a clone of
+//! a few hundred bytes, never across I/O, so no client (slow or hostile)
+//! can hold up a scan. Without `[web]` the monitor keeps its counters and
+//! makes no thumbnails.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use colorize_io::pipeline::Preview;
+use serde::{Deserialize, Serialize};
+
+use super::config::BoxConfig;
+
+/// The folder under the output folder that holds the thumbnails and their
+/// records (a dot name: `colorize files` and the download route skip it).
+pub const THUMBS_DIR: &str = ".thumbs";
+
+/// The model, as the page shows it.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ModelInfo {
+    /// The card's model id (or arch).
+    pub id: String,
+    /// A few card entries: arch, training data, validation metrics.
+    pub card: Vec<(String, String)>,
+    /// Whether the model has a vividness control (a distribution head).
+    pub has_vividness: bool,
+}
+
+/// One scan on the page.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Scan {
+    /// The output's file name, in the output folder.
+    pub output: String,
+    /// The thumbnail's file name in [`THUMBS_DIR`].
+    pub thumb: String,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    /// `inbox` or `camera`.
+    pub source: String,
+    /// The vividness it was made at (distribution heads only).
+    pub vividness: Option<f32>,
+}
+
+/// What `/api/status` returns and the page shows.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Status {
+    pub model: ModelInfo,
+    /// The vividness the next scan uses.
+    pub vividness: Option<f32>,
+    pub scans_today: u64,
+    pub failed_today: u64,
+    pub scans_total: u64,
+    pub failed_total: u64,
+    /// Inbox files seen but not yet done, and frames waiting.
+    pub queue: usize,
+    pub free_disk_bytes: Option<u64>,
+    /// Intake paused for want of disk space.
+    pub disk_low: bool,
+    pub uptime_s: u64,
+    pub last_error: Option<String>,
+    /// When, in seconds since the Unix epoch.
+    pub last_error_time: Option<u64>,
+    /// `off`, `ready`, `failing`.
+    pub camera: &'static str,
+    /// `off`, `ready`, `failing`.
+    pub button: &'static str,
+    /// Newest first.
+    pub recent: VecDeque<Scan>,
+    #[serde(skip)]
+    day: i64,
+}
+
+/// A hardware line's state, shared with the shutter thread lock-free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LineState {
+    Off = 0,
+    Ready = 1,
+    Failing = 2,
+}
+
+impl LineState {
+    fn name(v: u8) -> &'static str {
+        match v {
+            1 => "ready",
+            2 => "failing",
+            _ => "off",
+        }
+    }
+}
+
+/// What the colourizer and the web server share.
+pub struct Shared {
+    status: Mutex<Status>,
+    started: Instant,
+    /// A vividness the page asked for (f32 bits), [`NO_REQUEST`] when none
+    /// waits: the colourizer applies it before its next scan.
+    vividness_request: AtomicU32,
+    pub camera: AtomicU8,
+    pub button: AtomicU8,
+}
+
+const NO_REQUEST: u32 = u32::MAX;
+
+impl Shared {
+    /// A copy of the status, `uptime_s` and the lines filled in.
+    pub fn snapshot(&self) -> Status {
+        let mut s = lock(&self.status).clone();
+        s.uptime_s = self.started.elapsed().as_secs();
+        s.camera = LineState::name(self.camera.load(Ordering::Relaxed));
+        s.button = LineState::name(self.button.load(Ordering::Relaxed));
+        s
+    }
+
+    /// Records an error for the page (the log has it already).
+    pub fn error(&self, what: &str, counts_as_scan: bool) {
+        let now = now_s();
+        let mut s = lock(&self.status);
+        roll_day(&mut s, now);
+        if counts_as_scan {
+            s.failed_today += 1;
+            s.failed_total += 1;
+        }
+        s.last_error = Some(what.chars().take(500).collect());
+        s.last_error_time = Some(now);
+    }
+
+    /// Asks for `v` from the next scan on.
+    pub fn request_vividness(&self, v: f32) {
+        self.vividness_request.store(v.to_bits(), Ordering::SeqCst);
+    }
+}
+
+fn lock(m: &Mutex<Status>) -> MutexGuard<'_, Status> {
+    // A panic elsewhere must not take the page down: the status is plain data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The colourizer's side.
+pub struct Monitor {
+    shared: Arc<Shared>,
+    /// `[web]` on: where thumbnails go, how large, how many.
+    thumbs: Option<(PathBuf, usize, usize)>,
+    preview: Preview,
+}
+
+impl Monitor {
+    /// A monitor for `cfg`'s box; with `[web]` on it makes thumbnails and
+    /// loads the records of the last scans from an earlier run.
+    pub fn new(cfg: &BoxConfig, model: ModelInfo, vividness: Option<f32>) -> Self {
+        let mut status = Status {
+            model,
+            vividness,
+            camera: "off",
+            button: "off",
+            day: local_day(now_s()),
+            ..Status::default()
+        };
+        let thumbs = cfg.web.enabled.then(|| {
+            let dir = cfg.output.dir.join(THUMBS_DIR);
+            status.recent = load_recent(&dir, cfg.web.recent);
+            (dir, cfg.web.thumbnail_px, cfg.web.recent)
+        });
+        let shared = Arc::new(Shared {
+            status: Mutex::new(status),
+            started: Instant::now(),
+            vividness_request: AtomicU32::new(NO_REQUEST),
+            camera: AtomicU8::new(LineState::Off as u8),
+            button: AtomicU8::new(LineState::Off as u8),
+        });
+        Monitor {
+            shared,
+            thumbs,
+            preview: Preview::default(),
+        }
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// The preview size to make with each output, when thumbnails are on.
+    pub fn preview_side(&self) -> Option<usize> {
+        self.thumbs.as_ref().map(|t| t.1)
+    }
+
+    /// The buffer [`colorize_io::pipeline::Worker::stage_previewed`] fills.
+    pub fn preview_mut(&mut self) -> &mut Preview {
+        &mut self.preview
+    }
+
+    /// A vividness the page asked for since the last call.
+    pub fn take_vividness_request(&self) -> Option<f32> {
+        let bits = self
+            .shared
+            .vividness_request
+            .swap(NO_REQUEST, Ordering::SeqCst);
+        (bits != NO_REQUEST).then(|| f32::from_bits(bits))
+    }
+
+    /// The vividness now in use (after a request was applied, or refused).
+    pub fn vividness_now(&self, v: Option<f32>) {
+        lock(&self.shared.status).vividness = v;
+    }
+
+    pub fn queue(&self, waiting: usize) {
+        lock(&self.shared.status).queue = waiting;
+    }
+
+    pub fn disk(&self, free: Option<u64>, low: bool) {
+        let mut s = lock(&self.shared.status);
+        s.free_disk_bytes = free;
+        s.disk_low = low;
+    }
+
+    /// A scan written to `output`; its thumbnail from the preview the
+    /// output was staged with (when thumbnails are on). A thumbnail that
+    /// cannot be written is logged and skipped: the scan itself is safe.
+    pub fn scan_done(&mut self, output: &Path, source: &str, vividness: Option<f32>) {
+        let now = now_s();
+        let record = match &self.thumbs {
+            Some((dir, _, keep)) => {
+                match write_thumb(dir, output, &self.preview, source, vividness, now) {
+                    Ok(scan) => Some((scan, *keep)),
+                    Err(e) => {
+                        eprintln!("colorize box: thumbnail for {}: {e:#}", output.display());
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let mut s = lock(&self.shared.status);
+        roll_day(&mut s, now);
+        s.scans_today += 1;
+        s.scans_total += 1;
+        if let Some((scan, keep)) = record {
+            s.recent.push_front(scan);
+            while s.recent.len() > keep {
+                if let (Some(old), Some((dir, ..))) = (s.recent.pop_back(), &self.thumbs) {
+                    let _ = std::fs::remove_file(dir.join(&old.thumb));
+                    let _ = std::fs::remove_file(dir.join(record_name(&old.thumb)));
+                }
+            }
+        }
+    }
+
+    /// A scan that failed (`counts_as_scan`), or any error worth showing.
+    pub fn failed(&self, what: &str, counts_as_scan: bool) {
+        self.shared.error(what, counts_as_scan);
+    }
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Today's counters start at local midnight.
+fn roll_day(s: &mut Status, now: u64) {
+    let day = local_day(now);
+    if day != s.day {
+        s.day = day;
+        s.scans_today = 0;
+        s.failed_today = 0;
+    }
+}
+
+/// Days since the epoch in the box's local time zone (the archivist's
+/// "today"), from the C library's idea of the zone.
+fn local_day(t: u64) -> i64 {
+    let secs = t as libc::time_t;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
+    let offset = if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        0
+    } else {
+        tm.tm_gmtoff as i64
+    };
+    (t as i64 + offset).div_euclid(86_400)
+}
+
+fn record_name(thumb: &str) -> String {
+    format!("{thumb}.json")
+}
+
+/// Writes the preview as `<output name>.jpg` and its record beside it
+/// (temp file and rename: a reader never sees half a thumbnail; no fsync:
+/// a thumbnail lost to a power cut costs nothing).
+fn write_thumb(
+    dir: &Path,
+    output: &Path,
+    preview: &Preview,
+    source: &str,
+    vividness: Option<f32>,
+    time: u64,
+) -> Result<Scan> {
+    anyhow::ensure!(preview.width > 0, "no preview was made");
+    let name = output
+        .file_name()
+        .context("output has no file name")?
+        .to_string_lossy()
+        .into_owned();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let thumb = format!("{name}.jpg");
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&preview.side_by_side())
+        .context("cannot encode the thumbnail")?;
+    put(dir, &thumb, &jpeg)?;
+    let scan = Scan {
+        output: name,
+        thumb: thumb.clone(),
+        time,
+        source: source.into(),
+        vividness,
+    };
+    put(dir, &record_name(&thumb), &serde_json::to_vec(&scan)?)?;
+    Ok(scan)
+}
+
+fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.part"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(name))
+        .with_context(|| format!("cannot rename {}", tmp.display()))
+}
+
+/// The records of an earlier run, newest first, at most `keep` (older
+/// thumbnails are removed); records whose output is gone are dropped.
+fn load_recent(dir: &Path, keep: usize) -> VecDeque<Scan> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return VecDeque::new();
+    };
+    let mut scans: Vec<Scan> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".jpg.json"))
+        .filter_map(|e| serde_json::from_slice::<Scan>(&std::fs::read(e.path()).ok()?).ok())
+        .filter(|s| dir.join(&s.thumb).is_file() && s.thumb == format!("{}.jpg", s.output))
+        .collect();
+    scans.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.output.cmp(&a.output)));
+    for old in scans.iter().skip(keep) {
+        let _ = std::fs::remove_file(dir.join(&old.thumb));
+        let _ = std::fs::remove_file(dir.join(record_name(&old.thumb)));
+    }
+    scans.truncate(keep);
+    // Unfinished temp files of a run that was cut off.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".part") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    scans.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web_cfg(out: &Path, keep: usize) -> BoxConfig {
+        let mut cfg = BoxConfig::default();
+        cfg.output.dir = out.to_path_buf();
+        cfg.web.enabled = true;
+        cfg.web.recent = keep;
+        cfg
+    }
+
+    fn preview() -> Preview {
+        Preview {
+            width: 4,
+            height: 2,
+            gray: vec![128; 24],
+            colour: vec![200; 24],
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_scans_and_reloads_them_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = web_cfg(dir.path(), 2);
+        let mut m = Monitor::new(&cfg, ModelInfo::default(), Some(0.5));
+        for i in 0..3 {
+            *m.preview_mut() = preview();
+            m.scan_done(&dir.path().join(format!("s{i}.png")), "inbox", Some(0.5));
+        }
+        let s = m.shared().snapshot();
+        assert_eq!(s.scans_total, 3);
+        let names: Vec<_> = s.recent.iter().map(|r| r.output.as_str()).collect();
+        assert_eq!(names, ["s2.png", "s1.png"]);
+        let thumbs = dir.path().join(THUMBS_DIR);
+        assert!(
+            !thumbs.join("s0.png.jpg").exists(),
+            "the oldest thumbnail is pruned"
+        );
+        let img = image::open(thumbs.join("s2.png.jpg")).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (8, 2),
+            "gray | colour side by side"
+        );
+
+        let again = Monitor::new(&cfg, ModelInfo::default(), None);
+        assert_eq!(again.shared().snapshot().recent, s.recent);
+    }
+
+    #[test]
+    fn counts_failures_and_applies_a_request_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Monitor::new(&web_cfg(dir.path(), 4), ModelInfo::default(), None);
+        m.failed("x.png: not an image", true);
+        m.failed("capture failed", false);
+        let s = m.shared().snapshot();
+        assert_eq!((s.failed_today, s.failed_total), (1, 1));
+        assert_eq!(s.last_error.as_deref(), Some("capture failed"));
+        assert_eq!(m.take_vividness_request(), None);
+        m.shared().request_vividness(0.25);
+        assert_eq!(m.take_vividness_request(), Some(0.25));
+        assert_eq!(m.take_vividness_request(), None);
+    }
+}

@@ -1,0 +1,172 @@
+//! The box's web page for a phone (`[web]` in box.toml, feature `web`): a
+//! status page, the last scans as gray | colour thumbnails linking to their
+//! outputs, the vividness setting and `/api/status` for scripts.
+//!
+//! Built on `httparse` (hyper's request parser) over std's `TcpListener`
+//! rather than a framework: the box needs a handful of routes, every bound
+//! below is ours to set, and it adds tens of kilobytes to the binary, not
+//! megabytes (docs/deploy.md, "The web page").
+//!
+//! It never blocks the colourizer: it runs on its own threads and reads
+//! the [`Shared`] status by copy. One request per connection; each one is
+//! bounded in size and time ([`Limits`]) and at most
+//! [`Limits::max_clients`] are served at once (more get 503). The only
+//! thing it writes is the vividness, into box.toml.
+
+mod http;
+mod page;
+mod routes;
+mod settings;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::config::BoxConfig;
+use super::monitor::{Shared, THUMBS_DIR};
+pub use http::Limits;
+
+/// What every request handler needs.
+struct Site {
+    shared: Arc<Shared>,
+    out_dir: PathBuf,
+    thumbs_dir: PathBuf,
+    token: Option<String>,
+    /// box.toml, where the vividness is written (`None`: not written, the
+    /// change lasts until the box restarts).
+    config_path: Option<PathBuf>,
+    /// One vividness write at a time.
+    config_lock: Mutex<()>,
+    limits: Limits,
+}
+
+/// The running server; dropping it stops it.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `[web] bind` and serves on a thread of its own.
+    pub fn start(cfg: &BoxConfig, config_path: Option<&Path>, shared: Arc<Shared>) -> Result<Self> {
+        Self::start_with(cfg, config_path, shared, Limits::DEFAULT)
+    }
+
+    /// [`Server::start`] with other bounds (tests shorten the deadline).
+    pub fn start_with(
+        cfg: &BoxConfig,
+        config_path: Option<&Path>,
+        shared: Arc<Shared>,
+        limits: Limits,
+    ) -> Result<Self> {
+        let addr = cfg.web.addr()?;
+        let listener = TcpListener::bind(addr).with_context(|| {
+            format!("[web] cannot listen on {addr} (in use? a port under 1024 needs privileges)")
+        })?;
+        let addr = listener.local_addr()?;
+        // Polled, so that dropping the server ends the thread.
+        listener.set_nonblocking(true)?;
+        let site = Arc::new(Site {
+            shared,
+            out_dir: cfg.output.dir.clone(),
+            thumbs_dir: cfg.output.dir.join(THUMBS_DIR),
+            token: cfg.web.token.clone(),
+            config_path: config_path.map(Path::to_path_buf),
+            config_lock: Mutex::new(()),
+            limits,
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("web".into())
+                .spawn(move || accept_loop(listener, site, &stop))
+                .context("cannot start the web thread")?
+        };
+        eprintln!("colorize box: web page on http://{addr}/");
+        Ok(Server {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens (the port chosen when `bind` said 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, site: Arc<Site>, stop: &AtomicBool) {
+    let active = Arc::new(AtomicUsize::new(0));
+    while !stop.load(Ordering::SeqCst) {
+        let stream = match listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                eprintln!("colorize box: web: accept: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        if stream.set_nonblocking(false).is_err() {
+            continue;
+        }
+        if active.load(Ordering::SeqCst) >= site.limits.max_clients {
+            busy(stream);
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let (site, active_here) = (site.clone(), active.clone());
+        let spawned = std::thread::Builder::new()
+            .name("web-client".into())
+            .spawn(move || {
+                serve(stream, &site);
+                active_here.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// 503 to a connection over the limit, without reading it (and without
+/// waiting on it: a short write timeout).
+fn busy(mut stream: TcpStream) {
+    use std::io::Write;
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.write_all(
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
+    );
+}
+
+fn serve(mut stream: TcpStream, site: &Site) {
+    let limits = site.limits;
+    let (response, head_only) = match http::read_request(&mut stream, &limits) {
+        Ok(req) => (routes::handle(site, &req), req.method == "HEAD"),
+        Err(e) => match e.status() {
+            Some(status) => (http::Response::text(status, "request refused\n"), false),
+            None => return,
+        },
+    };
+    let _ = http::write_response(&mut stream, response, head_only, &limits);
+}
