@@ -7,6 +7,7 @@
 #   scripts/bench.sh main       # Lab, inference, one whole frame, camera-loop allocations
 #   scripts/bench.sh photos     # the six photos through whole processes (issue 17)
 #   scripts/bench.sh arm        # ARM instruction counts under qemu-user (scripts/insn-count.sh)
+#   scripts/bench.sh web        # the box's inbox with its web page off, and on under a hammering client
 #   BENCH_BEFORE=dir scripts/bench.sh photos   # ... beside an earlier build
 #
 # `main` (issue 7): side by side with OpenCV and onnxruntime: Lab conversion,
@@ -31,6 +32,10 @@
 # f32 and int8 model (scripts/insn-count.sh: cross builds of the `stages`
 # example, qemu-user with a counting plugin; needs scripts/setup.sh's cross
 # toolchains), written with totals by bench/arm.py.
+#
+# `web` (issue 29): `colorize box --drain` over 50 scans (the six photos,
+# gray, 1024 px wide), web page off against on with a client
+# fetching /api/status back to back (bench/boxweb.py).
 #
 # Environment: BENCH_PHOTO (a JPEG; default the first 2560x1600 photo in
 # ../shared/data/photos, else a generated image), BENCH_CPU (core to pin to,
@@ -68,8 +73,8 @@ fi
 
 what="${1:-all}"
 case "$what" in
-    all | main | photos | arm) ;;
-    *) log "unknown section '$what': all, main, photos or arm"; exit 2 ;;
+    all | main | photos | arm | web) ;;
+    *) log "unknown section '$what': all, main, photos, arm or web"; exit 2 ;;
 esac
 out="${BENCH_OUT:-BENCHMARKS.md}"
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -162,8 +167,27 @@ bench_arm() {
     log "wrote the arm section of $out"
 }
 
+bench_web() {
+    log "cargo build --release -p colorize-device --features web --bin colorize"
+    cargo build --release -q -p colorize-device --features web --bin colorize
+    local dir="${BENCH_WEB_PHOTOS:-../shared/data/photos}" photos=() f
+    for f in "$dir"/*; do
+        case "$f" in *.png | *.jpg | *.tif | *.tiff) photos+=("$f") ;; esac
+    done
+    [ ${#photos[@]} -gt 0 ] || { log "no images in $dir (set BENCH_WEB_PHOTOS)"; exit 1; }
+    log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$venv/bin/python" bench/boxweb.py \
+        --colorize "$target_dir/release/colorize" \
+        --photos "${photos[@]}" \
+        --rounds "${BENCH_FRAME_RUNS:-3}" \
+        --out "$out" \
+        --note "${BENCH_NOTE:-}" \
+        --commit "$commit" >/dev/null
+    log "wrote the web section of $out"
+}
+
 # Each section's time goes to stderr: the header's estimate comes from them.
-for section in main photos arm; do
+for section in main photos arm web; do
     if [ "$what" = all ] || [ "$what" = "$section" ]; then
         started=$SECONDS
         "bench_$section"

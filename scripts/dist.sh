@@ -22,7 +22,7 @@ for target in "$@"; do
         echo "dist.sh: $strip_tool not found; scripts/setup.sh installs the cross binutils" >&2
         exit 1
     }
-    cargo build --profile dist -p colorize-device --features camera --bin colorize --target "$target"
+    cargo build --profile dist -p colorize-device --features camera,web --bin colorize --target "$target"
     bin="$COLORIZE_TARGET/$target/dist/colorize"
     "$strip_tool" "$bin"
     printf '%s  %s bytes\n' "$bin" "$(stat -c %s "$bin")"

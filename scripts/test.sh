@@ -41,17 +41,17 @@ python3 scripts/check-layers.py
 step "docs agree with the code and BENCHMARKS.md (scripts/check-docs.sh)"
 bash scripts/check-docs.sh
 
-# The camera (V4L2, `--features camera`) is off in a default build: lint and
-# test both builds.
-step "cargo clippy -D warnings (workspace, all targets, camera on and off)"
-cargo clippy --workspace --all-targets --features colorize-device/camera -- -D warnings
+# The camera (V4L2, `--features camera`) and the box's web page (`web`) are
+# off in a default build: lint both that build and the one that ships.
+step "cargo clippy -D warnings (workspace, all targets; camera and web on, then off)"
+cargo clippy --workspace --all-targets --features colorize-device/camera,colorize-device/web -- -D warnings
 cargo clippy -p colorize-device --all-targets -- -D warnings
 
 step "colorize-shared builds no_std (no default features)"
 cargo check -p colorize-shared --no-default-features
 
-step "host tests: default members"
-cargo test --features colorize-device/camera -- --show-output
+step "host tests: default members (the browser test drives Debian's chromium)"
+cargo test --features colorize-device/camera,colorize-device/web -- --show-output
 
 step "Slurm: a single-node cluster runs the job array (one task cancelled, resubmitted)"
 bash scripts/slurm-test.sh
@@ -64,7 +64,7 @@ cargo test -p colorize-train -- --show-output
 
 for target in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf; do
     step "tests for $target under qemu-user"
-    cargo test --target "$target" --features colorize-device/camera -- --show-output
+    cargo test --target "$target" --features colorize-device/camera,colorize-device/web -- --show-output
 done
 
 step "fuzz targets: built (stable, no instrumentation) and every seed replayed"

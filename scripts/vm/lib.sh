@@ -130,10 +130,10 @@ board_binary() { # arch
         local profile=${VM_PROFILE:-release}
         log "building colorize for $target ($profile)"
         case $profile in
-            release) cargo build --release -p colorize-device --features camera --target "$target" ;;
+            release) cargo build --release -p colorize-device --features camera,web --target "$target" ;;
             # What ships (LTO, stripped): the build the boards should be tested on.
             dist) bash "$COLORIZE_ROOT/scripts/dist.sh" "$target" ;;
-            *) cargo build -p colorize-device --features camera --target "$target" ;;
+            *) cargo build -p colorize-device --features camera,web --target "$target" ;;
         esac
         bin="$COLORIZE_TARGET/$target/$profile/colorize"
     fi

@@ -37,7 +37,8 @@ pub(super) fn handle(site: &Site, req: &Request) -> Response {
         };
     }
     if !authorized(site, req) {
-        return if read && !path.starts_with("/api/") && !path.starts_with("/files/") {
+        // A browser opening the page goes to the form; anything else is refused.
+        return if read && path == "/" {
             Response::see_other("/login")
         } else {
             Response::text(401, "log in first, or send Authorization: Bearer <token>\n")
