@@ -175,7 +175,7 @@ pub(super) fn open_in(dir: &Path, raw: &str, exts: &[&str]) -> Option<(File, u64
         .open(dir.join(&name))
         .ok()?;
     let meta = file.metadata().ok()?;
-    meta.is_file().then(|| (file, meta.len()))
+    meta.is_file().then_some((file, meta.len()))
 }
 
 fn send_file(dir: &Path, raw: &str, exts: &[&str]) -> Response {
