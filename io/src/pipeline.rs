@@ -419,3 +419,69 @@ fn fill_band(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Paints one a*b* everywhere.
+    struct Tint;
+
+    impl Colorize for Tint {
+        fn predict(&mut self, _: &[u16], _: usize, _: usize) -> Result<AbPlanes<'_>> {
+            Ok(AbPlanes {
+                width: 1,
+                height: 1,
+                a: &[20 * 256],
+                b: &[30 * 256],
+            })
+        }
+        fn provenance(&self) -> String {
+            "test".into()
+        }
+    }
+
+    #[test]
+    fn preview_sizes_keep_the_aspect_and_never_upscale() {
+        assert_eq!(Preview::size_for(2560, 1600, 240), (240, 150));
+        assert_eq!(Preview::size_for(1600, 2560, 240), (150, 240));
+        assert_eq!(Preview::size_for(100, 50, 240), (100, 50));
+        assert_eq!(Preview::size_for(5000, 1, 240), (240, 1));
+    }
+
+    #[test]
+    fn the_preview_is_the_output_at_thumbnail_size() {
+        let (w, h) = (96, 64);
+        let l: Vec<u16> = (0..w * h)
+            .map(|i| ((i % w) * 100 * 256 / w) as u16)
+            .collect();
+        let mut worker = Worker::new();
+        let frame = worker.load_plane(&l, w, h).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut preview = Preview::default();
+        let staged = worker
+            .stage_previewed(
+                &mut Tint,
+                &frame,
+                &dir.path().join("o.png"),
+                OutputSpec::PNG,
+                48,
+                &mut preview,
+            )
+            .unwrap();
+        let out = image::open(staged.commit().unwrap()).unwrap().to_rgb8();
+        assert_eq!((preview.width, preview.height), (48, 32));
+        // Gray: neutral. Colour: the output box-filtered down, within rounding.
+        assert!(preview.gray.chunks(3).all(|p| p[0] == p[1] && p[1] == p[2]));
+        let small = image::imageops::resize(&out, 48, 32, image::imageops::FilterType::Triangle);
+        let worst = small
+            .as_raw()
+            .iter()
+            .zip(&preview.colour)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max()
+            .unwrap();
+        assert!(worst <= 12, "preview and output differ by {worst}");
+        assert_eq!(preview.side_by_side().dimensions(), (96, 32));
+    }
+}
