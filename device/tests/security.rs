@@ -73,7 +73,8 @@ fn no_network_code_in_the_sources_but_the_web_page() {
     for dir in ["device/src", "shared/src", "io/src"] {
         for entry in walkdir::WalkDir::new(root().join(dir)) {
             let entry = entry.unwrap();
-            if entry.path().extension().is_none_or(|e| e != "rs") || entry.path().starts_with(&web) {
+            if entry.path().extension().is_none_or(|e| e != "rs") || entry.path().starts_with(&web)
+            {
                 continue;
             }
             let src = fs::read_to_string(entry.path()).unwrap();

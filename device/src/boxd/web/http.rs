@@ -255,10 +255,14 @@ pub fn write_response(
         Body::Bytes(b) => b.len() as u64,
         Body::File(_, n) => *n,
     };
+    // Referrer-Policy same-origin, not no-referrer: under no-referrer a
+    // browser sends `Origin: null` with the page's own form posts, which the
+    // cross-site guard (routes.rs) must refuse; same-origin still sends no
+    // referrer to other sites.
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {len}\r\n\
          Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-         Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n",
+         Referrer-Policy: same-origin\r\nX-Frame-Options: DENY\r\n",
         response.status,
         reason(response.status),
         response.content_type,
