@@ -20,7 +20,10 @@ apt_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
     libc6-dev-armhf-cross qemu-user qemu-system-arm libclang-dev cpio python3-venv
     libimage-exiftool-perl e2fsprogs util-linux icc-profiles-free
     # libFuzzer's driver (C++), built by scripts/fuzz-replay.sh.
-    g++)
+    g++
+    # The box's web page in a headless browser over WebDriver
+    # (device/tests/box_browser.rs).
+    chromium chromium-driver)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
