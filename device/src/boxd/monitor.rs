@@ -35,6 +35,63 @@ pub struct ModelInfo {
     pub has_vividness: bool,
 }
 
+impl ModelInfo {
+    /// What the page shows of `model`: its id and a few card entries, cut
+    /// to what fits a phone's line.
+    pub fn of(model: &crate::runtime::Model) -> Self {
+        use colorize_shared::contract::meta;
+        let mut card = Vec::new();
+        if let Some(arch) = model.meta(meta::ARCH) {
+            card.push(("arch".to_string(), arch.to_string()));
+        }
+        if let Some(data) = model.meta(meta::TRAINING_DATA) {
+            card.push(("trained on".to_string(), training_data(data)));
+        }
+        if let Some(m) = model.meta(meta::VAL_METRICS) {
+            let v: serde_json::Value = serde_json::from_str(m).unwrap_or_default();
+            let shown = match (v["val_psnr"].as_f64(), v["val_auc"].as_f64()) {
+                (Some(p), Some(a)) => format!("PSNR {p:.2} dB, AUC {a:.3}"),
+                _ => m.chars().take(80).collect(),
+            };
+            card.push(("validation".to_string(), shown));
+        }
+        if let Some(q) = model.meta(meta::QUANTIZATION) {
+            card.push(("weights".to_string(), q.to_string()));
+        }
+        ModelInfo {
+            id: model.id().to_string(),
+            card,
+            has_vividness: model.vividness().is_some(),
+        }
+    }
+}
+
+/// A card's training data (a list of archive paths) as a dataset's name:
+/// the folder they share and how many files, `tiny-imagenet (4 files)`.
+fn training_data(paths: &str) -> String {
+    let paths: Vec<&std::path::Path> = paths.split(',').map(|p| Path::new(p.trim())).collect();
+    let folder = |p: &Path| {
+        p.parent()
+            .and_then(|d| d.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    };
+    match (folder(paths[0]), paths.len()) {
+        (Some(f), n) if n > 1 && paths.iter().all(|p| folder(p).as_ref() == Some(&f)) => {
+            format!("{f} ({n} files)")
+        }
+        _ => paths
+            .iter()
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// One scan on the page.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Scan {
@@ -414,6 +471,14 @@ mod tests {
 
         let again = Monitor::new(&cfg, ModelInfo::default(), None);
         assert_eq!(again.shared().snapshot().recent, s.recent);
+    }
+
+    #[test]
+    fn training_data_reads_as_a_dataset() {
+        let four = "/d/tiny-imagenet/train-0.tar.gz, /d/tiny-imagenet/train-1.tar.gz, /d/tiny-imagenet/train-2.tar.gz, /d/tiny-imagenet/train-3.tar.gz";
+        assert_eq!(training_data(four), "tiny-imagenet (4 files)");
+        assert_eq!(training_data("/a/x.tar, /b/y.tar"), "x.tar, y.tar");
+        assert_eq!(training_data("imagenet-subset"), "imagenet-subset");
     }
 
     #[test]

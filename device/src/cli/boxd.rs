@@ -9,8 +9,6 @@ use anyhow::{Context, Result};
 use crate::boxd::config::BoxConfig;
 use crate::boxd::monitor::{ModelInfo, Monitor};
 use crate::boxd::{Hardware, RunMode};
-use crate::runtime::Model;
-use colorize_shared::contract::meta;
 
 /// The scanner-box daemon: colourize inbox files and button-triggered camera frames.
 #[derive(clap::Args, Debug)]
@@ -54,7 +52,7 @@ pub fn run(args: &BoxArgs) -> Result<()> {
     } else {
         RunMode::Forever
     };
-    let mut monitor = Monitor::new(&cfg, model_info(&model), model.vividness());
+    let mut monitor = Monitor::new(&cfg, ModelInfo::of(&model), model.vividness());
     #[cfg(feature = "web")]
     let _web = if cfg.web.enabled {
         Some(crate::boxd::web::Server::start(
@@ -71,36 +69,4 @@ pub fn run(args: &BoxArgs) -> Result<()> {
         s.files_done, s.frames_done, s.files_failed, s.capture_errors
     );
     Ok(())
-}
-
-/// The model as the web page shows it: its id and a few card entries, cut
-/// to what fits a phone's line.
-fn model_info(model: &Model) -> ModelInfo {
-    let mut card = Vec::new();
-    if let Some(arch) = model.meta(meta::ARCH) {
-        card.push(("arch".to_string(), arch.to_string()));
-    }
-    if let Some(data) = model.meta(meta::TRAINING_DATA) {
-        let names: Vec<&str> = data
-            .split(',')
-            .map(|p| p.trim().rsplit('/').next().unwrap_or(p))
-            .collect();
-        card.push(("trained on".to_string(), names.join(", ")));
-    }
-    if let Some(m) = model.meta(meta::VAL_METRICS) {
-        let v: serde_json::Value = serde_json::from_str(m).unwrap_or_default();
-        let shown = match (v["val_psnr"].as_f64(), v["val_auc"].as_f64()) {
-            (Some(p), Some(a)) => format!("PSNR {p:.2} dB, AUC {a:.3}"),
-            _ => m.chars().take(80).collect(),
-        };
-        card.push(("validation".to_string(), shown));
-    }
-    if let Some(q) = model.meta(meta::QUANTIZATION) {
-        card.push(("weights".to_string(), q.to_string()));
-    }
-    ModelInfo {
-        id: model.id().to_string(),
-        card,
-        has_vividness: model.vividness().is_some(),
-    }
 }

@@ -21,14 +21,17 @@ ul{list-style:none;padding:0;margin:0}
 li{margin:0 0 .9rem}
 li img{width:100%;height:auto;display:block;border-radius:4px;background:#888}
 li small{opacity:.75}
+.viv{white-space:nowrap}
 ";
 
 /// What the script does: every 3 s, fetch the status; put each value in
-/// the element with its `data-k`; reload when a scan was done or failed.
+/// the element with its `data-k`; reload when a scan was done or failed
+/// since the page was made (`SEEN`: its counts then, filled in by
+/// [`status_page`], so a scan that lands before the first poll counts too).
 const SCRIPT: &str = "
-const seen={};setInterval(async()=>{try{const s=await(await fetch('/api/status')).json();
+const seen={n:'SEEN'};setInterval(async()=>{try{const s=await(await fetch('/api/status')).json();
 for(const e of document.querySelectorAll('[data-k]'))e.textContent=show(e.dataset.k,s[e.dataset.k]);
-const n=s.scans_total+'/'+s.failed_total;if(seen.n&&seen.n!==n)location.reload();seen.n=n;}catch(e){}},3000);
+const n=s.scans_total+'/'+s.failed_total;if(seen.n!==n)location.reload();}catch(e){}},3000);
 function show(k,v){if(v===null||v===undefined)return'—';if(k==='free_disk_bytes')return(v/1073741824).toFixed(2)+' GiB';
 if(k==='uptime_s')return Math.floor(v/3600)+' h '+Math.floor(v%3600/60)+' min';return String(v);}
 ";
@@ -62,9 +65,24 @@ fn gib(bytes: u64) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
-fn utc(t: u64) -> String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let (days, secs) = ((t / 86_400) as i64, t % 86_400);
+/// `t` in the box's local time (the C library's zone), with its offset.
+fn local(t: u64) -> String {
+    let secs = t as libc::time_t;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
+    let offset = if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+        0
+    } else {
+        tm.tm_gmtoff as i64
+    };
+    civil(t, offset)
+}
+
+/// `t` shifted by `offset` seconds as a civil date and time (Howard
+/// Hinnant's days-to-date), labelled with the offset.
+fn civil(t: u64, offset: i64) -> String {
+    let shifted = t as i64 + offset;
+    let (days, secs) = (shifted.div_euclid(86_400), shifted.rem_euclid(86_400));
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -74,8 +92,18 @@ fn utc(t: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    let zone = if offset == 0 {
+        "UTC".to_string()
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        format!(
+            "UTC{sign}{:02}:{:02}",
+            offset.abs() / 3600,
+            offset.abs() % 3600 / 60
+        )
+    };
     format!(
-        "{y}-{m:02}-{d:02} {:02}:{:02} UTC",
+        "{y}-{m:02}-{d:02} {:02}:{:02} {zone}",
         secs / 3600,
         secs % 3600 / 60
     )
@@ -131,7 +159,7 @@ pub fn status_page(s: &Status, logged_in: bool) -> String {
         format!("{} h {} min", s.uptime_s / 3600, s.uptime_s % 3600 / 60),
     );
     if let Some(e) = &s.last_error {
-        let when = s.last_error_time.map(utc).unwrap_or_default();
+        let when = s.last_error_time.map(local).unwrap_or_default();
         let _ = write!(
             h,
             "<dt>last error</dt><dd class=err data-k=last_error>{}</dd><dt></dt><dd><small>{}</small></dd>",
@@ -169,7 +197,7 @@ pub fn status_page(s: &Status, logged_in: bool) -> String {
              alt=\"{name}: gray and colourized\" loading=lazy></a>\
              <small>{name} · {} · {}",
             escape(&scan.source),
-            utc(scan.time)
+            local(scan.time)
         );
         if let Some(v) = scan.vividness {
             let _ = write!(h, " · <span class=viv>vividness {v:.2}</span>");
@@ -183,7 +211,12 @@ pub fn status_page(s: &Status, logged_in: bool) -> String {
     if logged_in {
         h.push_str("<p><small>Logged in with the box's token.</small></p>");
     }
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>");
+    let seen = format!("{}/{}", s.scans_total, s.failed_total);
+    let _ = write!(
+        h,
+        "<script>{}</script></body></html>",
+        SCRIPT.replace("SEEN", &seen)
+    );
     h
 }
 
@@ -226,11 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_civil_utc() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(
-            utc(1_796_342_400 + 3 * 3600 + 5 * 60),
-            "2026-12-04 03:05 UTC"
-        );
+    fn dates_are_civil_with_their_offset() {
+        assert_eq!(civil(0, 0), "1970-01-01 00:00 UTC");
+        let t = 1_796_342_400 + 3 * 3600 + 5 * 60; // 2026-12-04 03:05 UTC
+        assert_eq!(civil(t, 0), "2026-12-04 03:05 UTC");
+        assert_eq!(civil(t, 3600), "2026-12-04 04:05 UTC+01:00");
+        assert_eq!(civil(t, -5 * 3600), "2026-12-03 22:05 UTC-05:00");
+    }
+
+    #[test]
+    fn the_script_knows_the_counts_the_page_was_made_with() {
+        let mut s = Status::default();
+        s.scans_total = 4;
+        s.failed_total = 1;
+        assert!(status_page(&s, false).contains("const seen={n:'4/1'}"));
     }
 }
