@@ -56,5 +56,7 @@ guard "body size" $H "    if body_len > limits.max_body {" "    if false && body
 guard "read timeout" $H "        .set_read_timeout(Some(left))" "        .set_read_timeout(None)" slowloris
 guard "request deadline" $H "    let left = deadline.saturating_duration_since(Instant::now());" \
     "    let left = Duration::from_secs(3600) + deadline.saturating_duration_since(Instant::now());" slowloris
+guard "loopback names only" $R "    if site.token.is_none() && !loopback_host(req.header(\"host\")) {" \
+    "    if false && site.token.is_none() && !loopback_host(req.header(\"host\")) {" only_loopback_names
 guard "cross-site forms" $R "    if post && !same_origin(req) {" "    if false && post && !same_origin(req) {" vividness
 exit $missed

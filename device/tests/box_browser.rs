@@ -305,7 +305,7 @@ impl Drop for StopOnDrop<'_> {
 fn thumb_srcs(s: &colorize_device::boxd::monitor::Status) -> Vec<String> {
     s.recent
         .iter()
-        .map(|r| format!("/thumbs/{}", r.thumb))
+        .map(|r| format!("/thumbs/{}?t={}", r.thumb, r.time))
         .collect()
 }
 

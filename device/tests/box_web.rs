@@ -132,7 +132,7 @@ impl WebBox {
     }
 
     fn get(&self, target: &str, extra: &str) -> (u16, Vec<u8>) {
-        self.raw(format!("GET {target} HTTP/1.1\r\nHost: box\r\n{extra}\r\n").as_bytes())
+        self.raw(format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n").as_bytes())
     }
 }
 
@@ -243,6 +243,36 @@ fn path_traversal_in_any_encoding_is_refused() {
 }
 
 #[test]
+fn without_a_token_only_loopback_names_are_answered() {
+    // DNS rebinding: a web site whose name now points at 127.0.0.1 sends its
+    // own name as Host, and its own origin with its forms.
+    let b = WebBox::start(None, Limits::DEFAULT);
+    b.scan("private.png");
+    let rebound = "Host: evil.example:8080\r\n";
+    for target in [
+        "/",
+        "/api/status",
+        "/files/private.png",
+        "/thumbs/private.png.jpg",
+    ] {
+        let req = format!("GET {target} HTTP/1.1\r\n{rebound}\r\n");
+        let (status, body) = b.raw(req.as_bytes());
+        assert_eq!(status, 403, "{target}");
+        assert!(!String::from_utf8_lossy(&body).contains("private"));
+    }
+    let form = "value=0.9";
+    let post = format!(
+        "POST /vividness HTTP/1.1\r\n{rebound}Origin: http://evil.example:8080\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    assert_eq!(b.raw(post.as_bytes()).0, 403);
+    for host in ["127.0.0.1:8080", "localhost", "[::1]:80"] {
+        let req = format!("GET /api/status HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(b.raw(req.as_bytes()).0, 200, "{host}");
+    }
+}
+
+#[test]
 fn a_lan_bind_needs_a_token() {
     let lan = "[web]\nenabled = true\nbind = \"0.0.0.0:8080\"\n";
     let e = BoxConfig::from_toml(lan).unwrap_err();
@@ -307,7 +337,7 @@ fn a_missing_or_wrong_token_is_refused() {
     let before = std::fs::read_to_string(&b.config_path).unwrap();
     let form = "value=0.9";
     let post = format!(
-        "POST /vividness HTTP/1.1\r\nHost: box\r\nContent-Length: {}\r\n\r\n{form}",
+        "POST /vividness HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{form}",
         form.len()
     );
     assert_eq!(b.raw(post.as_bytes()).0, 401);
@@ -317,7 +347,7 @@ fn a_missing_or_wrong_token_is_refused() {
     let login = |token: &str| {
         let form = format!("token={token}");
         let req = format!(
-            "POST /login HTTP/1.1\r\nHost: box\r\nContent-Length: {}\r\n\r\n{form}",
+            "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{form}",
             form.len()
         );
         let mut s = TcpStream::connect(b.addr()).unwrap();
@@ -356,9 +386,10 @@ fn oversized_requests_are_refused() {
     let many: String = (0..40).map(|i| format!("X-H{i}: v\r\n")).collect();
     assert_eq!(b.get("/", &many).0, 431);
     let big = Limits::DEFAULT.max_body + 1;
-    let req = format!("POST /vividness HTTP/1.1\r\nHost: box\r\nContent-Length: {big}\r\n\r\n");
+    let req =
+        format!("POST /vividness HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {big}\r\n\r\n");
     assert_eq!(b.raw(req.as_bytes()).0, 413);
-    let req = "POST /vividness HTTP/1.1\r\nHost: box\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let req = "POST /vividness HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_eq!(b.raw(req.as_bytes()).0, 400);
     assert_eq!(b.raw(b"NOT HTTP AT ALL\r\n\r\n").0, 400);
     // Still serving.
@@ -431,14 +462,14 @@ fn the_vividness_is_written_and_used_from_the_next_scan() {
     let post = |value: &str, origin: &str| {
         let form = format!("value={value}");
         let req = format!(
-            "POST /vividness HTTP/1.1\r\nHost: box\r\n{origin}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            "POST /vividness HTTP/1.1\r\nHost: 127.0.0.1\r\n{origin}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
             form.len()
         );
         b.raw(req.as_bytes()).0
     };
     assert_eq!(post("1.5", ""), 400);
     assert_eq!(post("0.8", "Origin: http://evil.example\r\n"), 403);
-    assert_eq!(post("0.8", "Origin: http://box\r\n"), 303);
+    assert_eq!(post("0.8", "Origin: http://127.0.0.1\r\n"), 303);
     let toml = std::fs::read_to_string(&b.config_path).unwrap();
     assert_eq!(
         BoxConfig::from_toml(&toml).unwrap().model.vividness,

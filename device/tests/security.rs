@@ -45,7 +45,8 @@ fn the_box_unit_is_unprivileged_and_offline() {
     );
 }
 
-/// The web page's drop-in gives back the network and nothing else.
+/// The web page's drop-in gives back the network and the config folder
+/// (for the vividness), nothing else.
 #[test]
 fn the_web_drop_in_only_opens_the_network() {
     let conf = fs::read_to_string(root().join("deploy/colorize-box-web.conf")).unwrap();
@@ -59,7 +60,8 @@ fn the_web_drop_in_only_opens_the_network() {
         [
             "[Service]",
             "PrivateNetwork=no",
-            "RestrictAddressFamilies=AF_INET AF_INET6"
+            "RestrictAddressFamilies=AF_INET AF_INET6",
+            "ReadWritePaths=/etc/colorize"
         ]
     );
 }

@@ -326,6 +326,9 @@ impl Default for WebConfig {
 /// The shortest `[web] token` accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// deploy/box.toml's placeholder, refused as a token.
+const EXAMPLE_TOKEN: &str = "use-a-long-random-string-here";
+
 impl WebConfig {
     /// `bind`, parsed.
     pub fn addr(&self) -> Result<std::net::SocketAddr> {
@@ -363,6 +366,12 @@ impl WebConfig {
         }
         if let Some(t) = &self.token {
             let bad = |c: char| c.is_whitespace() || c.is_control() || c == ';' || c == ',';
+            if t == EXAMPLE_TOKEN {
+                let _ = writeln!(
+                    errs,
+                    "[web] token is the example's: choose your own (e.g. `openssl rand -hex 16`)"
+                );
+            }
             if t.chars().count() < MIN_TOKEN_LEN || t.chars().any(bad) {
                 let _ = writeln!(
                     errs,

@@ -296,17 +296,27 @@ impl Monitor {
             }
             None => None,
         };
-        let mut s = lock(&self.shared.status);
-        roll_day(&mut s, now);
-        s.scans_today += 1;
-        s.scans_total += 1;
-        if let Some((scan, keep)) = record {
-            s.recent.push_front(scan);
-            while s.recent.len() > keep {
-                if let (Some(old), Some((dir, ..))) = (s.recent.pop_back(), &self.thumbs) {
-                    let _ = std::fs::remove_file(dir.join(&old.thumb));
-                    let _ = std::fs::remove_file(dir.join(record_name(&old.thumb)));
+        let mut dropped = Vec::new();
+        {
+            let mut s = lock(&self.shared.status);
+            roll_day(&mut s, now);
+            s.scans_today += 1;
+            s.scans_total += 1;
+            if let Some((scan, keep)) = record {
+                // The same output name again (a.jpg, then a.tif): one entry,
+                // the new one, whose thumbnail replaced the old one's.
+                s.recent.retain(|r| r.thumb != scan.thumb);
+                s.recent.push_front(scan);
+                while s.recent.len() > keep {
+                    dropped.extend(s.recent.pop_back());
                 }
+            }
+        }
+        // Outside the lock: the page never waits on the disk.
+        if let Some((dir, ..)) = &self.thumbs {
+            for old in dropped {
+                let _ = std::fs::remove_file(dir.join(&old.thumb));
+                let _ = std::fs::remove_file(dir.join(record_name(&old.thumb)));
             }
         }
     }
@@ -369,7 +379,8 @@ fn write_thumb(
         .context("output has no file name")?
         .to_string_lossy()
         .into_owned();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    anyhow::ensure!(plain_name(&name), "{name:?} is not a plain file name");
+    thumbs_dir(dir)?;
     let thumb = format!("{name}.jpg");
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
@@ -387,16 +398,55 @@ fn write_thumb(
     Ok(scan)
 }
 
+/// Whether `name` is one plain, visible path component: what the page
+/// serves (web/routes.rs) and what a thumbnail record may name.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+}
+
+/// Makes sure `dir` is a real folder, not a link: someone who can write the
+/// output folder (a scanner's share) must not point the thumbnails, their
+/// pruning and their temp-file sweep elsewhere.
+fn thumbs_dir(dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!("{} is not a folder (a link?): no thumbnails", dir.display()),
+        Err(_) => {
+            std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))
+        }
+    }
+}
+
+/// Writes `dir/name` through a temp file created anew (never through a
+/// link planted under the temp name) and renamed over it (a link under
+/// `name` is replaced, not followed).
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = dir.join(format!(".{name}.part"));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, dir.join(name))
         .with_context(|| format!("cannot rename {}", tmp.display()))
 }
 
 /// The records of an earlier run, newest first, at most `keep` (older
-/// thumbnails are removed); records whose output is gone are dropped.
+/// thumbnails are removed); records without their thumbnail, or naming
+/// anything but a plain file in this folder, are ignored.
 fn load_recent(dir: &Path, keep: usize) -> VecDeque<Scan> {
+    if thumbs_dir(dir).is_err() {
+        return VecDeque::new();
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return VecDeque::new();
     };
@@ -404,7 +454,11 @@ fn load_recent(dir: &Path, keep: usize) -> VecDeque<Scan> {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".jpg.json"))
         .filter_map(|e| serde_json::from_slice::<Scan>(&std::fs::read(e.path()).ok()?).ok())
-        .filter(|s| dir.join(&s.thumb).is_file() && s.thumb == format!("{}.jpg", s.output))
+        .filter(|s| {
+            plain_name(&s.output)
+                && s.thumb == format!("{}.jpg", s.output)
+                && std::fs::symlink_metadata(dir.join(&s.thumb)).is_ok_and(|m| m.is_file())
+        })
         .collect();
     scans.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.output.cmp(&a.output)));
     for old in scans.iter().skip(keep) {
@@ -479,6 +533,72 @@ mod tests {
         assert_eq!(training_data(four), "tiny-imagenet (4 files)");
         assert_eq!(training_data("/a/x.tar, /b/y.tar"), "x.tar, y.tar");
         assert_eq!(training_data("imagenet-subset"), "imagenet-subset");
+    }
+
+    #[test]
+    fn records_naming_files_elsewhere_are_ignored_and_nothing_outside_is_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let thumbs = out.join(THUMBS_DIR);
+        std::fs::create_dir_all(&thumbs).unwrap();
+        let victim = dir.path().join("scan.jpg");
+        std::fs::write(&victim, b"an input").unwrap();
+        let evil = Scan {
+            output: victim.with_extension("").display().to_string(),
+            thumb: victim.display().to_string(),
+            time: 0,
+            source: "inbox".into(),
+            vividness: None,
+        };
+        std::fs::write(
+            thumbs.join("evil.jpg.json"),
+            serde_json::to_vec(&evil).unwrap(),
+        )
+        .unwrap();
+        let cfg = web_cfg(&out, 1);
+        let mut m = Monitor::new(&cfg, ModelInfo::default(), None);
+        assert!(m.shared().snapshot().recent.is_empty());
+        for i in 0..3 {
+            *m.preview_mut() = preview();
+            m.scan_done(&out.join(format!("s{i}.png")), "inbox", None);
+        }
+        drop(Monitor::new(&cfg, ModelInfo::default(), None));
+        assert!(
+            victim.exists(),
+            "a record made the box delete a file outside its folder"
+        );
+    }
+
+    #[test]
+    fn the_same_output_name_again_is_one_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Monitor::new(&web_cfg(dir.path(), 2), ModelInfo::default(), None);
+        for name in ["a.png", "b.png", "a.png"] {
+            *m.preview_mut() = preview();
+            m.scan_done(&dir.path().join(name), "inbox", None);
+        }
+        let s = m.shared().snapshot();
+        let names: Vec<_> = s.recent.iter().map(|r| r.output.as_str()).collect();
+        assert_eq!(names, ["a.png", "b.png"]);
+        assert!(dir.path().join(THUMBS_DIR).join("a.png.jpg").exists());
+    }
+
+    #[test]
+    fn a_linked_thumbnail_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, elsewhere) = (dir.path().join("out"), dir.path().join("elsewhere"));
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join(THUMBS_DIR)).unwrap();
+        let mut m = Monitor::new(&web_cfg(&out, 2), ModelInfo::default(), None);
+        *m.preview_mut() = preview();
+        m.scan_done(&out.join("a.png"), "inbox", None);
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        assert_eq!(
+            m.shared().snapshot().scans_total,
+            1,
+            "the scan still counts"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Limits {
     pub write_stall: Duration,
     /// Connections served at once; more are answered 503 and closed.
     pub max_clients: usize,
+    /// Of those, from one address (a browser opens about 6).
+    pub max_per_client: usize,
 }
 
 impl Limits {
@@ -30,7 +32,8 @@ impl Limits {
         max_body: 4 * 1024,
         deadline: Duration::from_secs(5),
         write_stall: Duration::from_secs(10),
-        max_clients: 8,
+        max_clients: 16,
+        max_per_client: 6,
     };
 }
 
@@ -261,12 +264,19 @@ pub fn write_response(
     // referrer to other sites.
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {len}\r\n\
-         Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+         Connection: close\r\nX-Content-Type-Options: nosniff\r\n\
          Referrer-Policy: same-origin\r\nX-Frame-Options: DENY\r\n",
         response.status,
         reason(response.status),
         response.content_type,
     );
+    if !response
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("cache-control"))
+    {
+        head.push_str("Cache-Control: no-store\r\n");
+    }
     for (k, v) in &response.headers {
         // Values are ours (never a client's bytes), but a CR/LF must not split a header.
         let v: String = v.chars().filter(|c| !c.is_control()).collect();
@@ -278,7 +288,22 @@ pub fn write_response(
         match response.body {
             Body::Bytes(b) => stream.write_all(&b)?,
             Body::File(mut f, n) => {
-                io::copy(&mut (&mut f).take(n), stream)?;
+                // A reader that trickles (each write progressing, so never
+                // stalled) still ends: the whole file gets at least
+                // 64 KiB/s, plus the request deadline.
+                let budget = limits.deadline + Duration::from_secs(n / (64 * 1024));
+                let end = Instant::now() + budget;
+                let mut chunk = vec![0u8; 64 * 1024];
+                let mut left = n;
+                while left > 0 {
+                    if Instant::now() > end {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "download too slow"));
+                    }
+                    let want = chunk.len().min(left as usize);
+                    f.read_exact(&mut chunk[..want])?;
+                    stream.write_all(&chunk[..want])?;
+                    left -= want as u64;
+                }
             }
         }
     }

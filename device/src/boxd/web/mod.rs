@@ -9,16 +9,17 @@
 //!
 //! It never blocks the colourizer: it runs on its own threads and reads
 //! the [`Shared`] status by copy. One request per connection; each one is
-//! bounded in size and time ([`Limits`]) and at most
-//! [`Limits::max_clients`] are served at once (more get 503). The only
-//! thing it writes is the vividness, into box.toml.
+//! bounded in size and time ([`Limits`]); at most [`Limits::max_clients`]
+//! are served at once, [`Limits::max_per_client`] from one address (more
+//! get 503). The only thing it writes is the vividness, into box.toml.
 
 mod http;
 mod page;
 mod routes;
 mod settings;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -112,11 +113,56 @@ impl Drop for Server {
     }
 }
 
+/// Connections being served, in all and per address; a [`Slot`] holds one.
+#[derive(Default)]
+struct Clients {
+    by_ip: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+}
+
+/// One connection's place in [`Clients`], given back when dropped (also
+/// when its thread unwinds).
+struct Slot {
+    clients: Arc<Clients>,
+    ip: IpAddr,
+}
+
+impl Clients {
+    /// A place for a connection from `ip`, if the limits leave one.
+    fn take(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Option<Slot> {
+        let mut by_ip = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = by_ip.entry(ip).or_insert(0);
+        if *mine >= limits.max_per_client || self.total.load(Ordering::SeqCst) >= limits.max_clients
+        {
+            return None;
+        }
+        *mine += 1;
+        self.total.fetch_add(1, Ordering::SeqCst);
+        Some(Slot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut by_ip = self.clients.by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = by_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_ip.remove(&self.ip);
+            }
+        }
+        self.clients.total.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn accept_loop(listener: TcpListener, site: Arc<Site>, stop: &AtomicBool) {
-    let active = Arc::new(AtomicUsize::new(0));
+    let clients = Arc::new(Clients::default());
     while !stop.load(Ordering::SeqCst) {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
+        let (stream, peer) = match listener.accept() {
+            Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
@@ -131,32 +177,35 @@ fn accept_loop(listener: TcpListener, site: Arc<Site>, stop: &AtomicBool) {
         if stream.set_nonblocking(false).is_err() {
             continue;
         }
-        if active.load(Ordering::SeqCst) >= site.limits.max_clients {
+        let Some(slot) = clients.take(peer.ip(), &site.limits) else {
             busy(stream);
             continue;
-        }
-        active.fetch_add(1, Ordering::SeqCst);
-        let (site, active_here) = (site.clone(), active.clone());
-        let spawned = std::thread::Builder::new()
+        };
+        let site = site.clone();
+        // A failed spawn drops the closure, and the slot with it.
+        let _ = std::thread::Builder::new()
             .name("web-client".into())
             .spawn(move || {
+                let _slot = slot;
                 serve(stream, &site);
-                active_here.fetch_sub(1, Ordering::SeqCst);
             });
-        if spawned.is_err() {
-            active.fetch_sub(1, Ordering::SeqCst);
-        }
     }
 }
 
-/// 503 to a connection over the limit, without reading it (and without
-/// waiting on it: a short write timeout).
+/// 503 to a connection over the limits, without waiting on it (short
+/// timeouts); what it sent is read first where it is already there, so the
+/// close does not turn the answer into a reset.
 fn busy(mut stream: TcpStream) {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = stream.write_all(
         b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n",
     );
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        let _ = stream.read(&mut sink);
+    }
 }
 
 fn serve(mut stream: TcpStream, site: &Site) {

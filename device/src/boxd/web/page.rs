@@ -193,9 +193,10 @@ pub fn status_page(s: &Status, logged_in: bool) -> String {
         let name = escape(&scan.output);
         let _ = write!(
             h,
-            "<li><a href=\"/files/{file}\" download><img src=\"/thumbs/{thumb}\" \
+            "<li><a href=\"/files/{file}\" download><img src=\"/thumbs/{thumb}?t={}\" \
              alt=\"{name}: gray and colourized\" loading=lazy></a>\
              <small>{name} · {} · {}",
+            scan.time,
             escape(&scan.source),
             local(scan.time)
         );

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::http::{form_value, percent_decode, Body, Request, Response};
 use super::{page, settings, Site};
+use crate::boxd::monitor::plain_name;
 
 const COOKIE: &str = "colorize_token";
 
@@ -25,6 +26,15 @@ pub(super) fn handle(site: &Site, req: &Request) -> Response {
     let post = req.method == "POST";
     if !read && !post {
         return Response::text(405, "GET, HEAD or POST\n").with("Allow", "GET, HEAD, POST".into());
+    }
+    if site.token.is_none() && !loopback_host(req.header("host")) {
+        // Without a token only this machine may ask, by its own name: a
+        // web site whose name was rebound to 127.0.0.1 (DNS rebinding)
+        // sends its own name as Host.
+        return Response::text(
+            403,
+            "without [web] token, ask as 127.0.0.1, localhost or [::1]\n",
+        );
     }
     if post && !same_origin(req) {
         return Response::text(403, "cross-site form refused\n");
@@ -61,10 +71,26 @@ pub(super) fn handle(site: &Site, req: &Request) -> Response {
             &["png", "jpg", "jpeg", "tif", "tiff"],
         ),
         (p, false) if p.starts_with("/thumbs/") => {
+            // The page links each with its scan's time (`?t=`): a new scan
+            // under the same name is a new URL, so browsers may keep them.
             send_file(&site.thumbs_dir, &p["/thumbs/".len()..], &["jpg"])
+                .with("Cache-Control", "private, max-age=86400".into())
         }
         _ => Response::text(404, "no such page\n"),
     }
+}
+
+/// `Host` names this machine's loopback (any port).
+fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A form posted from another site (a page the phone has open elsewhere)
@@ -90,15 +116,21 @@ fn authorized(site: &Site, req: &Request) -> bool {
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let cookie = req.header("cookie").and_then(|c| {
-        c.split(';')
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == COOKIE)
-            .map(|(_, v)| v)
-    });
-    [bearer, cookie]
+    // Every cookie of that name: another service on this host could set
+    // one of its own in front of ours.
+    let cookies = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "cookie")
+        .flat_map(|(_, c)| {
+            c.split(';')
+                .filter_map(|kv| kv.trim().split_once('='))
+                .filter(|(k, _)| *k == COOKIE)
+                .map(|(_, v)| v)
+        });
+    bearer
         .into_iter()
-        .flatten()
+        .chain(cookies)
         .any(|given| same_secret(given.as_bytes(), token.as_bytes()))
 }
 
@@ -139,11 +171,15 @@ fn set_vividness(site: &Site, req: &Request) -> Response {
         return Response::text(400, "vividness must be between 0 and 1\n");
     }
     let v = (v * 100.0).round() / 100.0;
+    // Under the lock, so that the file and the running value cannot part.
+    let _one_writer = site.config_lock.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(path) = &site.config_path {
-        let _one_writer = site.config_lock.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = settings::write_vividness(path, v) {
-            eprintln!("colorize box: web: {e:#}");
-            return Response::text(500, &format!("{e:#}\n"));
+            // Used anyway, until the box restarts; the page says why it
+            // did not last.
+            let msg = format!("vividness {v} is used until the box restarts: {e:#}");
+            eprintln!("colorize box: web: {msg}");
+            site.shared.error(&msg, false);
         }
     }
     site.shared.request_vividness(v);
@@ -155,16 +191,11 @@ fn set_vividness(site: &Site, req: &Request) -> Response {
 /// has one of `exts`, and is a regular file (not a link) there. Every
 /// traversal form ends here: `..`, `/` or `\` in any encoding, a NUL, an
 /// absolute path, an overlong UTF-8 dot, a symlink out of the folder.
-pub(super) fn open_in(dir: &Path, raw: &str, exts: &[&str]) -> Option<(File, u64)> {
+pub(super) fn open_in(dir: &Path, raw: &str, exts: &[&str]) -> Option<(File, u64, String)> {
     use std::os::unix::fs::OpenOptionsExt;
     let name = percent_decode(raw, false)?;
-    let plain = !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\'])
-        && !name.chars().any(char::is_control);
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    if !plain || !ext.is_some_and(|e| exts.contains(&e.as_str())) {
+    if !plain_name(&name) || !ext.as_ref().is_some_and(|e| exts.contains(&e.as_str())) {
         return None;
     }
     // O_NOFOLLOW: a link in the folder is refused, not followed (the name
@@ -175,14 +206,14 @@ pub(super) fn open_in(dir: &Path, raw: &str, exts: &[&str]) -> Option<(File, u64
         .open(dir.join(&name))
         .ok()?;
     let meta = file.metadata().ok()?;
-    meta.is_file().then_some((file, meta.len()))
+    meta.is_file()
+        .then_some((file, meta.len(), ext.unwrap_or_default()))
 }
 
 fn send_file(dir: &Path, raw: &str, exts: &[&str]) -> Response {
-    let Some((file, len)) = open_in(dir, raw, exts) else {
+    let Some((file, len, ext)) = open_in(dir, raw, exts) else {
         return Response::text(404, "no such file\n");
     };
-    let ext = raw.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
     let content_type = match ext.as_str() {
         "png" => "image/png",
         "tif" | "tiff" => "image/tiff",
@@ -205,6 +236,29 @@ mod tests {
         assert!(same_secret(b"abcdefghijklmnop", b"abcdefghijklmnop"));
         assert!(!same_secret(b"abcdefghijklmnoq", b"abcdefghijklmnop"));
         assert!(!same_secret(b"abc", b"abcdefghijklmnop"));
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_machine() {
+        for h in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.0.0.2",
+        ] {
+            assert!(loopback_host(Some(h)), "{h}");
+        }
+        for h in [
+            "evil.example:8080",
+            "192.168.1.5:8080",
+            "[::2]:80",
+            "127.0.0.1.evil.example",
+            "",
+        ] {
+            assert!(!loopback_host(Some(h)), "{h}");
+        }
+        assert!(!loopback_host(None));
     }
 
     #[test]

@@ -13,8 +13,14 @@ use crate::boxd::config::BoxConfig;
 
 /// Writes `v` as `[model] vividness` into the config at `path`.
 pub fn write_vividness(path: &Path, v: f32) -> Result<()> {
+    use std::io::Write;
+    // A linked box.toml is edited where it lives, and stays a link.
+    let path =
+        &std::fs::canonicalize(path).with_context(|| format!("cannot find {}", path.display()))?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // It may hold the token: the new file keeps the old one's mode.
+    let mode = std::fs::metadata(path)?.permissions();
     let new = set_vividness_in(&text, v)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -24,8 +30,11 @@ pub fn write_vividness(path: &Path, v: f32) -> Result<()> {
         .file_name()
         .context("the config path has no file name")?
         .to_string_lossy();
-    colorize_io::output::write_atomic(dir, &name, new.as_bytes())
-        .with_context(|| format!("cannot write the vividness into {}", path.display()))?;
+    colorize_io::output::write_atomic_with(dir, &name, |f| {
+        f.get_ref().set_permissions(mode)?;
+        Ok(f.write_all(new.as_bytes())?)
+    })
+    .with_context(|| format!("cannot write the vividness into {}", path.display()))?;
     Ok(())
 }
 
@@ -36,7 +45,8 @@ pub fn set_vividness_in(text: &str, v: f32) -> Result<String> {
     let line = format!("vividness = {v}");
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let table = |l: &str| l.trim_start().starts_with('[');
-    match lines.iter().position(|l| l.trim() == "[model]") {
+    let header = |l: &str| l.split('#').next().unwrap_or("").trim() == "[model]";
+    match lines.iter().position(|l| header(l)) {
         Some(start) => {
             let end = lines[start + 1..]
                 .iter()
@@ -102,6 +112,38 @@ mod tests {
             BoxConfig::from_toml(&out).unwrap().model.vividness,
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn a_commented_header_is_the_table() {
+        let out = set_vividness_in("[model]   # the model\npath = \"/m.onnx\"\n", 0.5).unwrap();
+        assert_eq!(
+            out,
+            "[model]   # the model\nvividness = 0.5\npath = \"/m.onnx\"\n"
+        );
+    }
+
+    #[test]
+    fn the_file_keeps_its_mode_and_a_link_stays_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.toml");
+        std::fs::write(&real, "[inbox]\npoll_ms = 500\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("box.toml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_vividness(&link, 0.3).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert!(std::fs::read_to_string(&real)
+            .unwrap()
+            .contains("vividness = 0.3"));
     }
 
     #[test]
