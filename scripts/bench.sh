@@ -42,7 +42,7 @@
 # default 0), BENCH_RUNS (inference runs, default 50), BENCH_FRAME_RUNS
 # (whole-frame runs, default 7; the six-photo rounds, default 5),
 # BENCH_ARM_PHOTO (default ../shared/data/photos/Path-2560x1600.jpg),
-# BENCH_OUT (default BENCHMARKS.md), BENCH_NOTE (appended to the machine
+# BENCH_WEB_RUNS (web page off/on rounds, default 7), BENCH_OUT (default BENCHMARKS.md), BENCH_NOTE (appended to the machine
 # line, e.g. "shared with two builds"; say there when the runs were reduced).
 # Installs what is missing: apt `time` (peak RSS), and a Python venv in
 # .cache/bench-venv with opencv-python-headless, onnxruntime and numpy.
@@ -179,7 +179,7 @@ bench_web() {
     "$venv/bin/python" bench/boxweb.py \
         --colorize "$target_dir/release/colorize" \
         --photos "${photos[@]}" \
-        --rounds "${BENCH_FRAME_RUNS:-3}" \
+        --rounds "${BENCH_WEB_RUNS:-7}" \
         --out "$out" \
         --note "${BENCH_NOTE:-}" \
         --commit "$commit" >/dev/null

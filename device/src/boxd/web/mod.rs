@@ -71,8 +71,6 @@ impl Server {
             format!("[web] cannot listen on {addr} (in use? a port under 1024 needs privileges)")
         })?;
         let addr = listener.local_addr()?;
-        // Polled, so that dropping the server ends the thread.
-        listener.set_nonblocking(true)?;
         let site = Arc::new(Site {
             shared,
             out_dir: cfg.output.dir.clone(),
@@ -107,8 +105,19 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // The accept loop blocks in accept(): one connection wakes it to see
+        // the flag. Should that fail, the thread is left to the process's end.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => IpAddr::from([127, 0, 0, 1]),
+                SocketAddr::V6(_) => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            });
+        }
+        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -158,15 +167,23 @@ impl Drop for Slot {
     }
 }
 
+/// The nice value of the web threads: under load the colourizer gets the
+/// CPU first, so a client hammering the page slows its own answers, not
+/// the scans (BENCHMARKS.md, "The box's web page under load").
+const WEB_NICE: i32 = 10;
+
 fn accept_loop(listener: TcpListener, site: Arc<Site>, stop: &AtomicBool) {
+    // Per thread on Linux (nice applies to the calling thread's id), and
+    // inherited by the client threads this one spawns.
+    // SAFETY: plain system calls on this thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WEB_NICE);
+    }
     let clients = Arc::new(Clients::default());
     while !stop.load(Ordering::SeqCst) {
         let (stream, peer) = match listener.accept() {
             Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
             Err(e) => {
                 // Out of file descriptors, say: wait rather than spin.
                 eprintln!("colorize box: web: accept: {e}");
@@ -174,8 +191,8 @@ fn accept_loop(listener: TcpListener, site: Arc<Site>, stop: &AtomicBool) {
                 continue;
             }
         };
-        if stream.set_nonblocking(false).is_err() {
-            continue;
+        if stop.load(Ordering::SeqCst) {
+            break; // the wake-up from Server::drop
         }
         let Some(slot) = clients.take(peer.ip(), &site.limits) else {
             busy(stream);
