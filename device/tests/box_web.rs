@@ -118,7 +118,8 @@ impl WebBox {
     fn scan(&self, name: &str) -> PathBuf {
         write_gray_png(&self.d.inbox.join(name), 64, 48);
         let out = self.d.out.join(Path::new(name).with_extension("png"));
-        let thumb = self.d.out.join(".thumbs").join(format!("{name}.jpg"));
+        // The record is written last, once the page lists the scan.
+        let thumb = self.d.out.join(".thumbs").join(format!("{name}.jpg.json"));
         assert!(
             wait_for(Duration::from_secs(20), || out.exists() && thumb.exists()),
             "{name} was not colourized"

@@ -11,7 +11,9 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -191,6 +193,31 @@ impl Shared {
         s.last_error_time = Some(now);
     }
 
+    /// Adds a scan whose thumbnail is written, newest first (one entry per
+    /// output name), keeping `keep`; then its record, for the next start;
+    /// then removes what fell off, outside the lock.
+    fn add_scan(&self, dir: &Path, scan: Scan, keep: usize) {
+        let mut dropped = Vec::new();
+        {
+            let mut s = lock(&self.status);
+            // The same output name again (a.jpg, then a.tif): one entry,
+            // the new one, whose thumbnail replaced the old one's.
+            s.recent.retain(|r| r.thumb != scan.thumb);
+            s.recent.push_front(scan.clone());
+            while s.recent.len() > keep {
+                dropped.extend(s.recent.pop_back());
+            }
+        }
+        let record = serde_json::to_vec(&scan).unwrap_or_default();
+        if let Err(e) = put(dir, &record_name(&scan.thumb), &record) {
+            eprintln!("colorize box: thumbnail record: {e:#}");
+        }
+        for old in dropped {
+            let _ = std::fs::remove_file(dir.join(&old.thumb));
+            let _ = std::fs::remove_file(dir.join(record_name(&old.thumb)));
+        }
+    }
+
     /// Asks for `v` from the next scan on.
     pub fn request_vividness(&self, v: f32) {
         self.vividness_request.store(v.to_bits(), Ordering::SeqCst);
@@ -205,9 +232,100 @@ fn lock(m: &Mutex<Status>) -> MutexGuard<'_, Status> {
 /// The colourizer's side.
 pub struct Monitor {
     shared: Arc<Shared>,
-    /// `[web]` on: where thumbnails go, how large, how many.
-    thumbs: Option<(PathBuf, usize, usize)>,
+    /// `[web]` on: the thread that writes thumbnails.
+    thumbs: Option<Thumbnailer>,
     preview: Preview,
+}
+
+/// Encodes and writes thumbnails on a thread of its own, at the web page's
+/// low priority: the colourizer only makes the small preview (from the
+/// prediction it has anyway) and hands it over, never waiting (a JPEG
+/// encode costs more than the preview).
+struct Thumbnailer {
+    side: usize,
+    tx: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+enum Job {
+    Thumb {
+        preview: Preview,
+        output: PathBuf,
+        source: String,
+        vividness: Option<f32>,
+        time: u64,
+    },
+    /// Answered once every job before it is done.
+    Flush(SyncSender<()>),
+}
+
+/// Previews waiting for the thumbnailer, at most; more are dropped (their
+/// scans are safe, only their thumbnails are missing).
+const THUMB_QUEUE: usize = 8;
+
+impl Thumbnailer {
+    fn start(dir: PathBuf, side: usize, keep: usize, shared: Arc<Shared>) -> Self {
+        let (tx, rx) = sync_channel::<Job>(THUMB_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("thumbnails".into())
+            .spawn(move || {
+                lower_priority();
+                for job in rx {
+                    match job {
+                        Job::Thumb {
+                            preview,
+                            output,
+                            source,
+                            vividness,
+                            time,
+                        } => match write_thumb(&dir, &output, &preview) {
+                            Ok((name, thumb)) => {
+                                let scan = Scan {
+                                    output: name,
+                                    thumb,
+                                    time,
+                                    source,
+                                    vividness,
+                                };
+                                shared.add_scan(&dir, scan, keep);
+                            }
+                            Err(e) => {
+                                eprintln!("colorize box: thumbnail for {}: {e:#}", output.display())
+                            }
+                        },
+                        Job::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .ok();
+        Thumbnailer {
+            side,
+            tx: Some(tx),
+            thread,
+        }
+    }
+}
+
+impl Drop for Thumbnailer {
+    fn drop(&mut self) {
+        self.tx.take(); // ends the thread's loop once it has written what waits
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Lowers the calling thread's priority to nice 10 (per thread on Linux,
+/// inherited by the threads it spawns): the web page's threads and the
+/// thumbnailer yield the CPU to the colourizer.
+pub fn lower_priority() {
+    // SAFETY: plain system calls on this thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
 }
 
 impl Monitor {
@@ -222,11 +340,10 @@ impl Monitor {
             day: local_day(now_s()),
             ..Status::default()
         };
-        let thumbs = cfg.web.enabled.then(|| {
-            let dir = cfg.output.dir.join(THUMBS_DIR);
+        let dir = cfg.output.dir.join(THUMBS_DIR);
+        if cfg.web.enabled {
             status.recent = load_recent(&dir, cfg.web.recent);
-            (dir, cfg.web.thumbnail_px, cfg.web.recent)
-        });
+        }
         let shared = Arc::new(Shared {
             status: Mutex::new(status),
             started: Instant::now(),
@@ -234,6 +351,10 @@ impl Monitor {
             camera: AtomicU8::new(LineState::Off as u8),
             button: AtomicU8::new(LineState::Off as u8),
         });
+        let thumbs = cfg
+            .web
+            .enabled
+            .then(|| Thumbnailer::start(dir, cfg.web.thumbnail_px, cfg.web.recent, shared.clone()));
         Monitor {
             shared,
             thumbs,
@@ -247,7 +368,7 @@ impl Monitor {
 
     /// The preview size to make with each output, when thumbnails are on.
     pub fn preview_side(&self) -> Option<usize> {
-        self.thumbs.as_ref().map(|t| t.1)
+        self.thumbs.as_ref().map(|t| t.side)
     }
 
     /// The buffer [`colorize_io::pipeline::Worker::stage_previewed`] fills.
@@ -280,43 +401,40 @@ impl Monitor {
     }
 
     /// A scan written to `output`; its thumbnail from the preview the
-    /// output was staged with (when thumbnails are on). A thumbnail that
-    /// cannot be written is logged and skipped: the scan itself is safe.
+    /// output was staged with (when thumbnails are on), handed to the
+    /// thumbnailer. A thumbnail that cannot be made is logged and skipped:
+    /// the scan itself is safe.
     pub fn scan_done(&mut self, output: &Path, source: &str, vividness: Option<f32>) {
-        let now = now_s();
-        let record = match &self.thumbs {
-            Some((dir, _, keep)) => {
-                match write_thumb(dir, output, &self.preview, source, vividness, now) {
-                    Ok(scan) => Some((scan, *keep)),
-                    Err(e) => {
-                        eprintln!("colorize box: thumbnail for {}: {e:#}", output.display());
-                        None
-                    }
-                }
-            }
-            None => None,
-        };
-        let mut dropped = Vec::new();
+        let time = now_s();
         {
             let mut s = lock(&self.shared.status);
-            roll_day(&mut s, now);
+            roll_day(&mut s, time);
             s.scans_today += 1;
             s.scans_total += 1;
-            if let Some((scan, keep)) = record {
-                // The same output name again (a.jpg, then a.tif): one entry,
-                // the new one, whose thumbnail replaced the old one's.
-                s.recent.retain(|r| r.thumb != scan.thumb);
-                s.recent.push_front(scan);
-                while s.recent.len() > keep {
-                    dropped.extend(s.recent.pop_back());
-                }
+        }
+        if let Some(tx) = self.thumbs.as_ref().and_then(|t| t.tx.as_ref()) {
+            let job = Job::Thumb {
+                preview: std::mem::take(&mut self.preview),
+                output: output.to_path_buf(),
+                source: source.to_string(),
+                vividness,
+                time,
+            };
+            if let Err(TrySendError::Full(_)) = tx.try_send(job) {
+                eprintln!(
+                    "colorize box: no thumbnail for {}: the thumbnailer is behind",
+                    output.display()
+                );
             }
         }
-        // Outside the lock: the page never waits on the disk.
-        if let Some((dir, ..)) = &self.thumbs {
-            for old in dropped {
-                let _ = std::fs::remove_file(dir.join(&old.thumb));
-                let _ = std::fs::remove_file(dir.join(record_name(&old.thumb)));
+    }
+
+    /// Waits until every thumbnail handed over so far is written (tests).
+    pub fn flush(&self) {
+        if let Some(tx) = self.thumbs.as_ref().and_then(|t| t.tx.as_ref()) {
+            let (done_tx, done_rx) = sync_channel(1);
+            if tx.send(Job::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
             }
         }
     }
@@ -362,17 +480,10 @@ fn record_name(thumb: &str) -> String {
     format!("{thumb}.json")
 }
 
-/// Writes the preview as `<output name>.jpg` and its record beside it
-/// (temp file and rename: a reader never sees half a thumbnail; no fsync:
-/// a thumbnail lost to a power cut costs nothing).
-fn write_thumb(
-    dir: &Path,
-    output: &Path,
-    preview: &Preview,
-    source: &str,
-    vividness: Option<f32>,
-    time: u64,
-) -> Result<Scan> {
+/// Writes the preview as `<output name>.jpg` (temp file and rename: a
+/// reader never sees half a thumbnail; no fsync: a thumbnail lost to a
+/// power cut costs nothing); the output's name and the thumbnail's.
+fn write_thumb(dir: &Path, output: &Path, preview: &Preview) -> Result<(String, String)> {
     anyhow::ensure!(preview.width > 0, "no preview was made");
     let name = output
         .file_name()
@@ -387,15 +498,7 @@ fn write_thumb(
         .encode_image(&preview.side_by_side())
         .context("cannot encode the thumbnail")?;
     put(dir, &thumb, &jpeg)?;
-    let scan = Scan {
-        output: name,
-        thumb: thumb.clone(),
-        time,
-        source: source.into(),
-        vividness,
-    };
-    put(dir, &record_name(&thumb), &serde_json::to_vec(&scan)?)?;
-    Ok(scan)
+    Ok((name, thumb))
 }
 
 /// Whether `name` is one plain, visible path component: what the page
@@ -507,6 +610,7 @@ mod tests {
             *m.preview_mut() = preview();
             m.scan_done(&dir.path().join(format!("s{i}.png")), "inbox", Some(0.5));
         }
+        m.flush();
         let s = m.shared().snapshot();
         assert_eq!(s.scans_total, 3);
         let names: Vec<_> = s.recent.iter().map(|r| r.output.as_str()).collect();
@@ -562,6 +666,7 @@ mod tests {
             *m.preview_mut() = preview();
             m.scan_done(&out.join(format!("s{i}.png")), "inbox", None);
         }
+        m.flush();
         drop(Monitor::new(&cfg, ModelInfo::default(), None));
         assert!(
             victim.exists(),
@@ -577,6 +682,7 @@ mod tests {
             *m.preview_mut() = preview();
             m.scan_done(&dir.path().join(name), "inbox", None);
         }
+        m.flush();
         let s = m.shared().snapshot();
         let names: Vec<_> = s.recent.iter().map(|r| r.output.as_str()).collect();
         assert_eq!(names, ["a.png", "b.png"]);
@@ -593,6 +699,7 @@ mod tests {
         let mut m = Monitor::new(&web_cfg(&out, 2), ModelInfo::default(), None);
         *m.preview_mut() = preview();
         m.scan_done(&out.join("a.png"), "inbox", None);
+        m.flush();
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
         assert_eq!(
             m.shared().snapshot().scans_total,

@@ -167,19 +167,12 @@ impl Drop for Slot {
     }
 }
 
-/// The nice value of the web threads: under load the colourizer gets the
-/// CPU first, so a client hammering the page slows its own answers, not
-/// the scans (BENCHMARKS.md, "The box's web page under load").
-const WEB_NICE: i32 = 10;
-
+/// Serves at a lower priority than the colourizer
+/// ([`super::monitor::lower_priority`]): under load the scans get the CPU
+/// first, so a client hammering the page slows its own answers, not the
+/// scans (BENCHMARKS.md, "The box's web page under load").
 fn accept_loop(listener: TcpListener, site: Arc<Site>, stop: &AtomicBool) {
-    // Per thread on Linux (nice applies to the calling thread's id), and
-    // inherited by the client threads this one spawns.
-    // SAFETY: plain system calls on this thread's own id.
-    unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WEB_NICE);
-    }
+    super::monitor::lower_priority(); // the client threads inherit it
     let clients = Arc::new(Clients::default());
     while !stop.load(Ordering::SeqCst) {
         let (stream, peer) = match listener.accept() {
