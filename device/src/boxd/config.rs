@@ -331,7 +331,7 @@ const EXAMPLE_TOKEN: &str = "use-a-long-random-string-here";
 
 impl WebConfig {
     /// `bind`, parsed.
-    pub fn addr(&self) -> Result<std::net::SocketAddr> {
+    pub fn addr(&self) -> Result<core::net::SocketAddr> {
         self.bind.parse().map_err(|e| {
             anyhow::anyhow!(
                 "[web] bind = {:?}: {e} (for example 127.0.0.1:8080)",
