@@ -4,6 +4,7 @@
 //! fails when its guard is taken out; and scanning goes on meanwhile.
 
 mod box_common;
+mod cli_common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -296,7 +297,7 @@ fn a_lan_bind_needs_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("box.toml");
     std::fs::write(&path, lan).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_colorize"))
+    let out = cli_common::colorize() // through qemu-user on the ARM runs
         .args(["box", "--check-config", "--config"])
         .arg(&path)
         .output()
