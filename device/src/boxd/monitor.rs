@@ -463,17 +463,22 @@ fn roll_day(s: &mut Status, now: u64) {
 }
 
 /// Days since the epoch in the box's local time zone (the archivist's
-/// "today"), from the C library's idea of the zone.
+/// "today").
 fn local_day(t: u64) -> i64 {
+    (t as i64 + utc_offset(t)).div_euclid(86_400)
+}
+
+/// The box's local time zone's offset from UTC at `t`, in seconds, from
+/// the C library's idea of the zone (0 when it has none).
+pub fn utc_offset(t: u64) -> i64 {
     let secs = t as libc::time_t;
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: localtime_r writes only into `tm`, which outlives the call.
-    let offset = if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
+    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
         0
     } else {
         tm.tm_gmtoff as i64
-    };
-    (t as i64 + offset).div_euclid(86_400)
+    }
 }
 
 fn record_name(thumb: &str) -> String {

@@ -65,17 +65,9 @@ fn gib(bytes: u64) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
-/// `t` in the box's local time (the C library's zone), with its offset.
+/// `t` in the box's local time, with its offset.
 fn local(t: u64) -> String {
-    let secs = t as libc::time_t;
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: localtime_r writes only into `tm`, which outlives the call.
-    let offset = if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        0
-    } else {
-        tm.tm_gmtoff as i64
-    };
-    civil(t, offset)
+    civil(t, crate::boxd::monitor::utc_offset(t))
 }
 
 /// `t` shifted by `offset` seconds as a civil date and time (Howard
