@@ -2,8 +2,8 @@
 //! and the device (which reads them): the network description [`net::Net`],
 //! its ONNX encoding ([`onnx`], over the schema subset in [`pb`]), the
 //! integrity hash of the weights ([`integrity`]), a plain-Rust reference
-//! forward pass ([`forward`]) and small synthetic nets for tests
-//! ([`synthetic`]). No inference engine: the trainer builds without one.
+//! forward pass ([`forward`]), the float weights read back by name
+//! ([`weights`]) and small synthetic nets for tests ([`synthetic`]). No inference engine: the trainer builds without one.
 
 pub mod forward;
 pub mod integrity;
@@ -11,5 +11,6 @@ pub mod net;
 pub mod onnx;
 pub mod pb;
 pub mod synthetic;
+pub mod weights;
 
 pub use prost::Message;

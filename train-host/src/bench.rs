@@ -35,6 +35,7 @@ pub fn bench_config(arch: Arch, size: usize) -> ModelConfig {
         output: Default::default(),
         head: Default::default(),
         finetune_encoder: false,
+        finetune_from: None,
     }
 }
 
@@ -199,6 +200,7 @@ mod tests {
                 output: Default::default(),
                 head: Default::default(),
                 finetune_encoder: false,
+                finetune_from: None,
             };
             let r = measure(&cfg, Compute::default(), Device::Cpu, 2, 1).unwrap();
             assert!(r.train_ips > 0.0 && r.infer_ips > 0.0, "{arch:?}");

@@ -270,10 +270,26 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochRow>> {
 /// the same name and shape. Returns the names taken and the names left
 /// fresh.
 pub fn init_matching(vs: &mut nn::VarStore, path: &Path) -> Result<(Vec<String>, Vec<String>)> {
-    let saved: std::collections::HashMap<String, Tensor> = Tensor::load_multi(path)
-        .with_context(|| format!("reading --init-from {}", path.display()))?
-        .into_iter()
-        .collect();
+    let saved: std::collections::HashMap<String, Tensor> = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    {
+        // A shipped model: its ONNX initializers carry the variables' names.
+        let bytes =
+            fs::read(path).with_context(|| format!("reading --init-from {}", path.display()))?;
+        colorize_model::weights::float_weights(&bytes, &path.display().to_string())?
+            .into_iter()
+            .map(|w| {
+                let shape: Vec<i64> = w.shape.iter().map(|&d| d as i64).collect();
+                (w.name, Tensor::from_slice(&w.data).view(shape.as_slice()))
+            })
+            .collect()
+    } else {
+        Tensor::load_multi(path)
+            .with_context(|| format!("reading --init-from {}", path.display()))?
+            .into_iter()
+            .collect()
+    };
     let (mut taken, mut fresh) = (Vec::new(), Vec::new());
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -324,6 +340,7 @@ mod tests {
                 output: Default::default(),
                 head: Default::default(),
                 finetune_encoder: false,
+                finetune_from: None,
             },
             epoch,
             optimizer: OptimizerKind::Adam,
@@ -400,6 +417,7 @@ mod tests {
             output: OutputActivation::Tanh,
             head,
             finetune_encoder: false,
+            finetune_from: None,
         };
         let src = nn::VarStore::new(Device::Cpu);
         TorchModel::new(&src.root(), cfg(Head::Regression)).unwrap();
@@ -419,6 +437,41 @@ mod tests {
             &dst.variables()["stem1.weight"],
         );
         assert!(a.equal(b), "taken tensors are copied");
+    }
+
+    #[test]
+    fn init_from_a_shipped_onnx_model_takes_every_weight() {
+        let cfg = ModelConfig {
+            arch: Arch::Ctx,
+            size: 16,
+            width: 8,
+            depth: 2,
+            dropout: 0.0,
+            output: OutputActivation::Tanh,
+            head: Head::Dist,
+            finetune_encoder: false,
+            finetune_from: None,
+        };
+        let src = nn::VarStore::new(Device::Cpu);
+        let model = TorchModel::new(&src.root(), cfg.clone()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shipped.onnx");
+        let onnx = colorize_model::onnx::to_onnx(&model.to_net(vec![]).unwrap()).unwrap();
+        fs::write(&path, onnx).unwrap();
+        let mut dst = nn::VarStore::new(Device::Cpu);
+        TorchModel::new(&dst.root(), cfg).unwrap();
+        let (taken, fresh) = init_matching(&mut dst, &path).unwrap();
+        assert!(fresh.is_empty(), "left fresh: {fresh:?}");
+        assert_eq!(taken.len(), src.variables().len());
+        for (name, t) in src.variables() {
+            assert!(t.equal(&dst.variables()[&name]), "{name} differs");
+        }
+        // A damaged file is refused, not half-read.
+        let mut bytes = fs::read(&path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x55;
+        fs::write(&path, bytes).unwrap();
+        assert!(init_matching(&mut dst, &path).is_err());
     }
 
     #[test]

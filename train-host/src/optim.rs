@@ -23,6 +23,9 @@ pub struct Optimizer {
     step: i64,
     /// (name, parameter, first state, second state), sorted by name.
     params: Vec<(String, Tensor, Tensor, Tensor)>,
+    /// Each parameter's learning rate as a fraction of `lr` (1 unless
+    /// [`Optimizer::scale_lr`] set it).
+    lr_scale: Vec<f64>,
 }
 
 const EPS: f64 = 1e-8;
@@ -38,13 +41,28 @@ impl Optimizer {
                 let s2 = p.zeros_like().detach();
                 (name, p, s1, s2)
             })
-            .collect();
+            .collect::<Vec<_>>();
         Optimizer {
             kind,
             lr,
             step: 0,
+            lr_scale: vec![1.0; params.len()],
             params,
         }
+    }
+
+    /// Scales the learning rate of the parameters whose name starts with
+    /// `prefix` by `factor` (pretrained layers learn slower than a fresh
+    /// head). Returns how many parameters it applies to.
+    pub fn scale_lr(&mut self, prefix: &str, factor: f64) -> usize {
+        let mut n = 0;
+        for ((name, ..), s) in self.params.iter().zip(&mut self.lr_scale) {
+            if name.starts_with(prefix) {
+                *s = factor;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Sets the learning rate for the next steps (schedules).
@@ -73,11 +91,12 @@ impl Optimizer {
         let lr = self.lr;
         let kind = self.kind;
         tch::no_grad(|| -> Result<(), TchError> {
-            for (_, p, s1, s2) in &mut self.params {
+            for ((_, p, s1, s2), scale) in self.params.iter_mut().zip(&self.lr_scale) {
                 let g = p.grad();
                 if !g.defined() {
                     continue;
                 }
+                let lr = lr * scale;
                 match kind {
                     OptimizerKind::Rmsprop => {
                         const ALPHA: f64 = 0.99;
@@ -139,5 +158,27 @@ impl Optimizer {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn scaled_parameters_take_smaller_steps() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let enc = (&root / "enc_b5").var("weight", &[4], nn::Init::Const(1.0));
+        let head = (&root / "head").var("weight", &[4], nn::Init::Const(1.0));
+        let mut opt = Optimizer::new(&vs, OptimizerKind::Adam, 1e-2);
+        assert_eq!(opt.scale_lr("enc_", 0.1), 1);
+        (&enc + &head).square().sum(Kind::Float).backward();
+        opt.step().unwrap();
+        // Adam's first step moves every parameter by about its learning rate.
+        let moved = |t: &Tensor| (1.0 - t.get(0).double_value(&[])).abs();
+        assert!((moved(&head) - 1e-2).abs() < 1e-4, "{}", moved(&head));
+        assert!((moved(&enc) - 1e-3).abs() < 1e-5, "{}", moved(&enc));
     }
 }

@@ -110,6 +110,7 @@ mod tests {
             output: OutputActivation::Tanh,
             head: Default::default(),
             finetune_encoder: false,
+            finetune_from: None,
         };
         let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;

@@ -33,6 +33,7 @@ fn cfg(size: usize) -> ModelConfig {
         output: Default::default(),
         head: Default::default(),
         finetune_encoder: false,
+        finetune_from: None,
     }
 }
 

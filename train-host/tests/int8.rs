@@ -24,6 +24,7 @@ fn int8_export_stays_close_to_f32() {
             output: Default::default(),
             head: Default::default(),
             finetune_encoder: false,
+            finetune_from: None,
         },
         data: vec![folder.clone()],
         val: vec![],

@@ -16,6 +16,7 @@ fn model(arch: Arch) -> (nn::VarStore, TorchModel) {
         output: Default::default(),
         head: Default::default(),
         finetune_encoder: false,
+        finetune_from: None,
     };
     let m = TorchModel::new(&vs.root(), cfg).unwrap();
     (vs, m)
@@ -73,6 +74,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         output: Default::default(),
         head: Head::Dist,
         finetune_encoder: false,
+        finetune_from: None,
     };
     let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
     // Peaked distributions, as a trained model gives, not the near-uniform

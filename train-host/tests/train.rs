@@ -26,6 +26,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             output: Default::default(),
             head: Default::default(),
             finetune_encoder: false,
+            finetune_from: None,
         },
         data: vec![data],
         val: vec![],

@@ -22,7 +22,9 @@ use crate::train::{self, RunLimits, Schedule, TrainConfig};
   colorize-train train --out runs/fish --resume --epochs 20
   colorize-train train --data ../shared/data/tiny-imagenet --arch ctx --optimizer adam --lr 1e-3 \\
       --schedule cosine --bf16 --epochs 30 --max-minutes 120 --out ~/.cache/colorize/runs/default
-  colorize-train train --out ~/.cache/colorize/runs/default --resume --epochs 30 --max-minutes 120")]
+  colorize-train train --out ~/.cache/colorize/runs/default --resume --epochs 30 --max-minutes 120
+  colorize-train train --data ../shared/data/tiny-imagenet --arch lite --head dist --optimizer adam \\
+      --init-from models/colorize-default.onnx --finetune-from 5 --bf16 --out runs/finetune")]
 pub struct Args {
     /// Image folders (recursive: JPEG, PNG, TIFF) or .tar / .tar.gz shards, read as a stream. Repeatable.
     #[arg(long, required_unless_present = "resume")]
@@ -108,8 +110,19 @@ pub struct Args {
     pub init_from: Option<PathBuf>,
     /// --arch lite: train the pretrained encoder with the head (on a GPU;
     /// on a CPU the frozen encoder's outputs are cached instead).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "finetune_from")]
     pub finetune_encoder: bool,
+    /// --arch lite: encoder blocks N..=10 learn with the head (the
+    /// deep, low-resolution blocks that recognise the scene); the stem and
+    /// blocks 0..N stay frozen and their output is cached once, so this is
+    /// the CPU's way to fine-tune. 5 starts at 1/16 resolution.
+    #[arg(long, value_name = "N")]
+    pub finetune_from: Option<usize>,
+    /// The learning rate of pretrained encoder layers that learn, as a
+    /// fraction of --lr (they start from good weights; a fresh head's rate
+    /// would wash out what ImageNet taught them).
+    #[arg(long, default_value_t = 0.1, value_name = "FACTOR")]
+    pub encoder_lr_scale: f64,
     /// The pretrained encoder's weights for --arch lite [default: what
     /// scripts/setup.sh installs, $COLORIZE_CACHE/pretrained/efficientnet-lite0.safetensors].
     #[arg(long, value_name = "FILE")]
@@ -163,6 +176,7 @@ pub fn run(a: Args) -> Result<()> {
             output: a.output,
             head: a.head,
             finetune_encoder: a.finetune_encoder,
+            finetune_from: a.finetune_from,
         },
         data: a.data,
         val: a.val,
@@ -181,6 +195,7 @@ pub fn run(a: Args) -> Result<()> {
         bf16: a.bf16,
         channels_last: a.channels_last,
         init_from: a.init_from,
+        encoder_lr_scale: a.encoder_lr_scale,
         encoder_weights: a.encoder_weights,
     };
     let limits = RunLimits {

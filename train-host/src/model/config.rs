@@ -103,6 +103,12 @@ pub struct ModelConfig {
     /// cached, every step runs the whole network) instead of freezing it.
     #[serde(default)]
     pub finetune_encoder: bool,
+    /// `lite`: encoder blocks from this one to the last learn with the
+    /// head; the stem and the blocks before it stay frozen, and their
+    /// output is computed once per image and cached, so a CPU can
+    /// fine-tune the deep (low-resolution, recognising) blocks.
+    #[serde(default)]
+    pub finetune_from: Option<usize>,
 }
 
 impl ModelConfig {

@@ -85,6 +85,13 @@ pub fn block_output(i: usize) -> String {
     format!("enc_b{i}")
 }
 
+/// The encoder block a layer belongs to (`enc_b7_dw_relu6` -> 7), or
+/// `None` for the stem and the colour head.
+pub fn block_of(layer: &str) -> Option<usize> {
+    let rest = layer.strip_prefix("enc_b")?;
+    rest.split('_').next()?.parse().ok()
+}
+
 /// Pushes the stem and blocks `0..=last` on `input` (`in_channels`: 1 for
 /// the colourizer's L*, 3 for RGB), then, with `classifier`, the 1x1 head,
 /// global pooling and the ImageNet classifier (`enc_fc`). Returns the

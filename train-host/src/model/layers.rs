@@ -354,6 +354,17 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             b.frozen = !cfg.finetune_encoder;
             super::encoder::push_lite0(&mut b, INPUT_NAME, 1, LITE_LAST_BLOCK, false);
             b.frozen = false;
+            if let Some(first) = cfg.finetune_from {
+                ensure!(
+                    first <= LITE_LAST_BLOCK,
+                    "--finetune-from {first}: the encoder's blocks are 0..={LITE_LAST_BLOCK}"
+                );
+                for l in &mut b.layers {
+                    if super::encoder::block_of(&l.name).is_some_and(|i| i >= first) {
+                        l.frozen = false;
+                    }
+                }
+            }
             let t8 = super::encoder::block_output(LITE_TAP_STRIDE8);
             let t16 = super::encoder::block_output(LITE_LAST_BLOCK);
             let c8 = super::encoder::LITE0_BLOCKS[LITE_TAP_STRIDE8].cout;

@@ -15,6 +15,7 @@ fn cfg(arch: Arch) -> ModelConfig {
         output: Default::default(),
         head: Default::default(),
         finetune_encoder: false,
+        finetune_from: None,
     }
 }
 
@@ -145,4 +146,47 @@ fn forward_and_backward_of_every_arch() {
         assert_eq!(net.nodes.last().unwrap().output, OUTPUT_NAME);
         assert!(net.nodes.iter().all(|n| !n.name.ends_with("_drop")));
     }
+}
+
+#[test]
+fn finetune_from_trains_the_deep_blocks_and_caches_the_prefix() {
+    let mut c = cfg(Arch::Lite);
+    c.width = 8;
+    c.dropout = 0.0;
+    c.finetune_from = Some(5);
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let m = TorchModel::new(&vs.root(), c.clone()).unwrap();
+    // The cache holds block 4's output: the input of block 5 and the
+    // head's stride-8 tap at once.
+    let taps: Vec<String> = m.cached_inputs().into_iter().map(|t| t.0).collect();
+    assert_eq!(taps, vec![encoder::block_output(4)]);
+    let x = Tensor::rand([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu));
+    let cached = m
+        .run_frozen(&x, &[encoder::block_output(4).as_str()])
+        .unwrap();
+    let given = vec![(encoder::block_output(4), cached[0].shallow_clone())];
+    let y = m.forward_cached(&x, given, false).unwrap();
+    let whole = m.forward(&x, false).unwrap();
+    let diff = (&y - &whole).abs().max().double_value(&[]);
+    assert!(diff < 1e-5, "cached prefix changes the output by {diff}");
+    y.square().mean(Kind::Float).backward();
+    let mut learned = 0;
+    for (name, v) in vs.variables() {
+        let block = encoder::block_of(name.split('.').next().unwrap());
+        let frozen = name.starts_with("enc_stem") || block.is_some_and(|b| b < 5);
+        assert_eq!(v.grad().defined(), !frozen, "{name}");
+        learned += usize::from(block.is_some_and(|b| b >= 5));
+    }
+    // Blocks 5..=10: expand, depthwise and project, weight and bias each.
+    assert_eq!(learned, 6 * 3 * 2);
+    c.finetune_from = Some(11);
+    assert!(layers(&c).is_err(), "block 11 is past the encoder's end");
+}
+
+#[test]
+fn block_of_names_the_encoder_block() {
+    assert_eq!(encoder::block_of("enc_b7_dw_relu6"), Some(7));
+    assert_eq!(encoder::block_of("enc_b10"), Some(10));
+    assert_eq!(encoder::block_of("enc_stem"), None);
+    assert_eq!(encoder::block_of("body1"), None);
 }

@@ -54,6 +54,14 @@ pub struct TrainConfig {
     /// The pretrained encoder's weights (`--arch lite`).
     #[serde(default)]
     pub encoder_weights: Option<PathBuf>,
+    /// The learning rate of the pretrained encoder's layers that learn, as
+    /// a fraction of `lr`.
+    #[serde(default = "one")]
+    pub encoder_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// How the learning rate moves over the planned epochs.

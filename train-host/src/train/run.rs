@@ -136,6 +136,9 @@ impl<'a> Run<'a> {
         let resuming = start_meta.is_some();
         let (mut vs, mut model) = build_model(&cfg, device, resuming)?;
         let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.lr);
+        if cfg.encoder_lr_scale != 1.0 {
+            opt.scale_lr("enc_", cfg.encoder_lr_scale);
+        }
         let mut standing = match &start_meta {
             Some(meta) => restore(out, &cfg, meta, &mut vs, &mut opt, train_set.len())?,
             None => Standing {
@@ -191,8 +194,9 @@ impl<'a> Run<'a> {
 }
 
 /// The model of `cfg` with its starting weights: PyTorch's initialisation,
-/// then, for a new run only, `--init-from`'s weights where names and shapes
-/// match and the pretrained encoder of `lite` (a resumed run's checkpoint
+/// then, for a new run only, the pretrained encoder of `lite` and over it
+/// `--init-from`'s weights where names and shapes match (so a fine-tuned
+/// encoder is not replaced by ImageNet's; a resumed run's checkpoint
 /// replaces all of them, so loading them would be wasted).
 fn build_model(
     cfg: &TrainConfig,
@@ -205,6 +209,15 @@ fn build_model(
         bf16: cfg.bf16,
         channels_last: cfg.channels_last,
     };
+    if model.config.arch == Arch::Lite && !resuming {
+        let path = cfg
+            .encoder_weights
+            .clone()
+            .or_else(encoder::default_weights_path)
+            .context("no pretrained encoder weights: pass --encoder-weights")?;
+        let n = encoder::load_pretrained(&model, &path)?;
+        eprintln!("pretrained encoder: {n} tensors from {}", path.display());
+    }
     if let (Some(init), false) = (&cfg.init_from, resuming) {
         let (taken, fresh) = init_matching(&mut vs, init)?;
         eprintln!(
@@ -218,15 +231,6 @@ fn build_model(
                 fresh.join(", ")
             }
         );
-    }
-    if model.config.arch == Arch::Lite && !resuming {
-        let path = cfg
-            .encoder_weights
-            .clone()
-            .or_else(encoder::default_weights_path)
-            .context("no pretrained encoder weights: pass --encoder-weights")?;
-        let n = encoder::load_pretrained(&model, &path)?;
-        eprintln!("pretrained encoder: {n} tensors from {}", path.display());
     }
     Ok((vs, model))
 }
