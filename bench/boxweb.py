@@ -16,7 +16,6 @@ Writes its section of BENCHMARKS.md (bench/sections.py).
 import argparse
 import http.client
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -134,15 +133,9 @@ def main():
     load1 = os.getloadavg()
     off, on = statistics.median(walls[False]), statistics.median(walls[True])
     ratio = on / off
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ok = "**met**" if ratio <= 1.10 else "**missed**"
+    from run import machine, verdict  # the other sections' machine line and verdicts
+    cpu = machine()["cpu"]
+    ok = verdict(ratio <= 1.10)
     lines = ["## The box's web page under load (issue 29)", ""]
     lines.append(
         f"Written by `scripts/bench.sh web` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} at "

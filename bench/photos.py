@@ -118,11 +118,8 @@ def main():
         per_photo.append(row)
     load1 = os.getloadavg()
 
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    from run import machine, verdict  # the main section's machine line and verdicts
+    cpu = machine()["cpu"]
     n = len(photos)
     ratio_cv = med["ours"] / med["opencv"]
     ratio_py = med["python"] / med["ours"]
@@ -143,7 +140,6 @@ def main():
         lines.append(f"| {label} | {med[name]:.3f} s (fastest {min(walls[name]):.3f}) | "
                      f"{1000 * med[name] / n:.0f} ms | {mib(name):.1f} MiB | {vs} | {target} | {ok} |")
 
-    verdict = lambda ok: "**met**" if ok else "**missed**"
     row("ours", "`colorize files` (ours)", "", "peak RSS <= 64 MB", verdict(rss["ours"] * 1024 <= 64e6))
     if args.before:
         row("before", f"`colorize files`, {args.before_label}", f"{med['ours'] / med['before']:.2f}x its time",

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # Scores an ONNX model the way the model card reports it, through the
 # device path (`colorize eval`: colour truth -> L* -> colourize at full
-# resolution -> the shared metrics):
-#   val    the first 1,000 files of Tiny ImageNet's val.tar.gz (gray truths
-#          skipped), extracted once to $COLORIZE_CACHE/val1000
-#   sipi   ../shared/data/sipi-color (14 photos, 256 and 512 px)
-#   photos ../shared/data/photos (six 2560x1600 JPEGs)
-#   mixed  sipi-color plus the six photos, as one set
-# at each vividness given (none: the model's default), one JSON line per
-# (set, vividness), and the share of green (a* < -5) pixels in the
-# colourized Path-2560x1600.jpg against the original's.
+# resolution -> the shared metrics). Sets:
+#   val        the first 1,000 files of Tiny ImageNet's val.tar.gz (gray
+#              truths skipped), extracted once to $COLORIZE_CACHE/val1000
+#   photo-val  ../shared/data/photo-val (33 photographs, at most 1600 px;
+#              the 3 nearly gray ones skipped): judges models on photographs
+#   sipi       ../shared/data/sipi-color (14 photos, 256 and 512 px)
+#   photos     ../shared/data/photos (six 2560x1600 JPEGs)
+#   mixed      sipi-color plus the six photos, as one set
+# At each vividness given (none: the model's default), for each set, one
+# JSON line and one line with its gain, colourfulness ratio and AuC:
+#   {"set": "photo-val", "vividness": "default", "result": {...colorize eval's JSON...}}
+#   score: photo-val vividness default: gain +0.779 dB ratio 0.508 AuC 0.8204 (30 images, 3 gray skipped)
+# Then, at each vividness and whatever SETS is, the share of green (a* < -5)
+# pixels in the original and in the model's output of Path-2560x1600.jpg
+# (photos/) and GreenMeadow, RainDrops and OneStandsOut (photo-val/), one
+# line each (" vividness V" appended where a vividness was given):
+#   green: Path-2560x1600.jpg original 73.2 % model 0.0 %
 #
 # usage: scripts/score-model.sh MODEL.onnx [VIVIDNESS ...]
-# env:   DATA (default ../shared/data), SETS (default "val mixed")
+# env:   DATA (default ../shared/data), SETS (default "val photo-val mixed"),
+#        PER_IMAGE: a folder to keep each set's `colorize eval --per-image`
+#        lines in, as SET-VIVIDNESS.jsonl (for scripts/photo-table.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=env.sh
@@ -21,17 +31,20 @@ source scripts/env.sh
 model=$1
 shift
 DATA=${DATA:-$COLORIZE_ROOT/../shared/data}
-SETS=${SETS:-val mixed}
+SETS=${SETS:-val photo-val mixed}
+PER_IMAGE=${PER_IMAGE:-}
 vivid=("$@")
 [ ${#vivid[@]} -gt 0 ] || vivid=(default)
+[ -z "$PER_IMAGE" ] || mkdir -p "$PER_IMAGE"
 
-cargo build -q --release -p colorize-device --bin colorize --example green_share
+cargo build -q --release -p colorize-device --bin colorize
 bin=$COLORIZE_TARGET/release/colorize
 
 val=$COLORIZE_CACHE/val1000
-if [ ! -f "$val/done" ]; then
-    mkdir -p "$val"
-    python3 - "$DATA/tiny-imagenet/val.tar.gz" "$val" <<'PY'
+case " $SETS " in
+    *" val "*) [ -f "$val/done" ] || {
+        mkdir -p "$val"
+        python3 - "$DATA/tiny-imagenet/val.tar.gz" "$val" <<'PY'
 import os, sys, tarfile
 n = 0
 with tarfile.open(sys.argv[1]) as t:
@@ -43,12 +56,17 @@ with tarfile.open(sys.argv[1]) as t:
             if n == 1000:
                 break
 PY
-    touch "$val/done"
-fi
+        touch "$val/done"
+    } ;;
+esac
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 
 for set in $SETS; do
     case $set in
         val) truth=("$val") ;;
+        photo-val) truth=("$DATA/photo-val") ;;
         sipi) truth=("$DATA/sipi-color") ;;
         photos) truth=("$DATA/photos") ;;
         mixed) truth=("$DATA/sipi-color" "$DATA/photos") ;;
@@ -59,15 +77,40 @@ for set in $SETS; do
     for v in "${vivid[@]}"; do
         vv=()
         [ "$v" = default ] || vv=(--vividness "$v")
-        json=$("$bin" eval "${args[@]}" --model "$model" "${vv[@]}" 2>/dev/null)
+        pi=()
+        [ -z "$PER_IMAGE" ] || pi=(--per-image "$PER_IMAGE/$set-$v.jsonl")
+        json=$("$bin" eval "${args[@]}" --model "$model" "${vv[@]}" "${pi[@]}" 2>/dev/null)
         echo "{\"set\": \"$set\", \"vividness\": \"$v\", \"result\": $json}"
+        python3 - "$set" "$v" "$json" <<'PY'
+import json, sys
+r = json.loads(sys.argv[3])
+print(f"score: {sys.argv[1]} vividness {sys.argv[2]}: gain {r['psnr_gain']:+.3f} dB "
+      f"ratio {r['colourfulness_ratio']:.3f} AuC {r['auc']:.4f} "
+      f"({r['images']} images, {r['skipped_gray']} gray skipped)")
+PY
     done
 done
 
-path=$DATA/photos/Path-2560x1600.jpg
-if [ -f "$path" ]; then
-    out=$(mktemp -d)
-    "$bin" files "$path" --model "$model" --out "$out" >/dev/null 2>&1
-    "$COLORIZE_TARGET/release/examples/green_share" "$path" "$out"/Path-2560x1600.*
-    rm -rf "$out"
+# The green check: vegetation and water that should stay green.
+green=()
+for f in photos/Path-2560x1600.jpg photo-val/GreenMeadow.jpg photo-val/RainDrops.jpg \
+    photo-val/OneStandsOut.jpg; do
+    [ ! -f "$DATA/$f" ] || green+=(--truth "$DATA/$f")
+done
+if [ ${#green[@]} -gt 0 ]; then
+    for v in "${vivid[@]}"; do
+        vv=()
+        [ "$v" = default ] || vv=(--vividness "$v")
+        "$bin" eval "${green[@]}" --model "$model" "${vv[@]}" \
+            --per-image "$tmp/green.jsonl" >/dev/null 2>&1
+        python3 - "$tmp/green.jsonl" "$v" <<'PY'
+import json, sys
+suffix = "" if sys.argv[2] == "default" else f" vividness {sys.argv[2]}"
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if "green_truth_pct" in d:
+        print(f"green: {d['file']} original {d['green_truth_pct']:.1f} % "
+              f"model {d['green_pred_pct']:.1f} %{suffix}")
+PY
+    done
 fi

@@ -302,6 +302,99 @@ fn eval_prints_the_metric_json() {
     }
 }
 
+/// `eval --per-image`: one line per input in input order, whatever the
+/// thread count; the gains average to the summary's; an all-green truth is
+/// 100 % green; a gray truth is marked skipped; the summary is unchanged.
+#[test]
+fn eval_per_image_lines() {
+    let b = batch();
+    for k in 0..2u32 {
+        ImageBuffer::from_fn(40, 30, |x, y| {
+            Rgb([(x * 6) as u8, (y * 8) as u8, (k * 100) as u8])
+        })
+        .save(b.input.join(format!("t{k}.png")))
+        .unwrap();
+    }
+    ImageBuffer::from_fn(33, 21, |x, _| Rgb([0u8, 120 + (x * 4) as u8, 0]))
+        .save(b.input.join("nested/green.png"))
+        .unwrap();
+    gray_image(25, 19, 3)
+        .save(b.input.join("nested/zgray.png"))
+        .unwrap();
+    let dir = b.input.parent().unwrap();
+    let per_image = |threads: &str, name: &str| {
+        let file = dir.join(name);
+        let o = run(&[
+            &"eval",
+            &"--truth",
+            &b.input,
+            &"--threads",
+            &threads,
+            &"--per-image",
+            &file,
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        (text(&o.stdout), fs::read_to_string(file).unwrap())
+    };
+    let (summary, lines) = per_image("1", "one.jsonl");
+    let (_, lines3) = per_image("3", "three.jsonl");
+    assert_eq!(lines, lines3, "the lines do not depend on the thread count");
+    let o = run(&[&"eval", &"--truth", &b.input, &"--threads", &"1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), summary, "--per-image changes the summary");
+
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (summary["images"].as_u64(), summary["skipped_gray"].as_u64()),
+        (Some(3), Some(1))
+    );
+    let lines: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let names: Vec<&str> = lines.iter().map(|l| l["file"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["green.png", "zgray.png", "t0.png", "t1.png"],
+        "input order"
+    );
+    assert_eq!(lines[1]["skipped_gray"], true);
+    assert!(lines[1].get("psnr").is_none(), "{}", lines[1]);
+    let scored: Vec<_> = lines
+        .iter()
+        .filter(|l| l["skipped_gray"] == false)
+        .collect();
+    assert_eq!(scored.len(), 3);
+    let mean_gain = scored
+        .iter()
+        .map(|l| l["psnr_gain"].as_f64().unwrap())
+        .sum::<f64>()
+        / scored.len() as f64;
+    let gain = summary["psnr_gain"].as_f64().unwrap();
+    assert!((mean_gain - gain).abs() < 1e-3, "{mean_gain} vs {gain}");
+    for l in &scored {
+        let f = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {l}"));
+        assert!(
+            (f("psnr") - f("psnr_gray") - f("psnr_gain")).abs() < 2e-4,
+            "{l}"
+        );
+        for k in [
+            "colourfulness_pred",
+            "colourfulness_truth",
+            "green_pred_pct",
+            "mean_a_pred",
+            "mean_b_pred",
+        ] {
+            f(k);
+        }
+        assert!((0.0..=100.0).contains(&f("green_truth_pct")), "{l}");
+    }
+    let green = &lines[0];
+    assert_eq!(green["green_truth_pct"].as_f64(), Some(100.0), "{green}");
+    assert!(green["mean_a_truth"].as_f64().unwrap() < -40.0, "{green}");
+    assert!(green["mean_b_truth"].as_f64().unwrap() > 30.0, "{green}");
+}
+
 /// Archives repeat file names across boxes: a tree is mirrored, and only two
 /// inputs that would still share an output stop the batch, before any work.
 #[test]

@@ -179,10 +179,23 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` (days to civil date: Howard Hinnant's algorithm).
+/// `YYYY-MM-DDThh:mm:ssZ`.
 fn iso8601_utc(when: SystemTime) -> String {
     let secs = when.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_date(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 as (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's days-to-civil algorithm): for dates written
+/// without a time-zone library (XMP here, the box's web page).
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -191,13 +204,7 @@ fn iso8601_utc(when: SystemTime) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 /// What an output's XMP says about how it was made.

@@ -70,20 +70,12 @@ fn local(t: u64) -> String {
     civil(t, crate::boxd::monitor::utc_offset(t))
 }
 
-/// `t` shifted by `offset` seconds as a civil date and time (Howard
-/// Hinnant's days-to-date), labelled with the offset.
+/// `t` shifted by `offset` seconds as a civil date and time, labelled
+/// with the offset.
 fn civil(t: u64, offset: i64) -> String {
     let shifted = t as i64 + offset;
     let (days, secs) = (shifted.div_euclid(86_400), shifted.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = colorize_io::xmp::civil_date(days);
     let zone = if offset == 0 {
         "UTC".to_string()
     } else {
