@@ -9,7 +9,8 @@ DIR/photo-val-VIVIDNESS.jsonl). `--label NAME` names the file after it; an
 unnamed file is named by its base name. One row per image scored in the first
 file (gray truths, skipped by the scorer, are left out): each model's PSNR
 gain over predicting gray, the truth's share of green pixels (a* < -5) and
-each model's, then a mean row. Standard library only.
+each model's, the truth's mean a* and each model's (a warm cast shows as a
+model's a* above the truth's), then a mean row. Standard library only.
 """
 import json
 import os
@@ -55,12 +56,14 @@ def main():
             sys.exit(f"photo-table: {name} has no scores for {', '.join(missing)}")
     names = [n for n, _ in runs]
     head = ["image"] + [f"gain {n}" for n in names] + ["green truth"] + [f"green {n}" for n in names]
+    head += ["a* truth"] + [f"a* {n}" for n in names]
     print("| " + " | ".join(head) + " |")
     print("|---" + "|---:" * (len(head) - 1) + "|")
-    sums = [0.0] * (2 * len(runs) + 1)
+    sums = [0.0] * (3 * len(runs) + 2)
     for f in files:
         vals = [rows[f]["psnr_gain"] for _, rows in runs]
         vals += [runs[0][1][f]["green_truth_pct"]] + [rows[f]["green_pred_pct"] for _, rows in runs]
+        vals += [runs[0][1][f]["mean_a_truth"]] + [rows[f]["mean_a_pred"] for _, rows in runs]
         for i, v in enumerate(vals):
             sums[i] += v
         print("| " + " | ".join([os.path.splitext(f)[0]] + cells(vals, len(runs))) + " |")
@@ -69,7 +72,8 @@ def main():
 
 
 def cells(vals, n):
-    return [f"{v:+.2f} dB" for v in vals[:n]] + [f"{v:.1f} %" for v in vals[n:]]
+    gain, green, a = vals[:n], vals[n:2 * n + 1], vals[2 * n + 1:]
+    return [f"{v:+.2f} dB" for v in gain] + [f"{v:.1f} %" for v in green] + [f"{v:+.1f}" for v in a]
 
 
 if __name__ == "__main__":

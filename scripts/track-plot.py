@@ -7,7 +7,11 @@ and an SVG figure of two panels (gain, ratio).
 A row whose trainer had already exited when it was scored has no CPU
 seconds; it takes the run's last known CPU seconds per training second.
 
+With --origin, every run starts from that point at 0 CPU minutes: the
+model the runs were initialised from (scored with scripts/score-model.sh).
+
 usage: scripts/track-plot.py LABEL=RUN/photo-track.csv [...] [--svg OUT.svg]
+           [--origin VAL_GAIN,VAL_RATIO,PV_GAIN,PV_RATIO]
 Standard library only.
 """
 import argparse
@@ -79,11 +83,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", help="LABEL=path/to/photo-track.csv")
     ap.add_argument("--svg")
+    ap.add_argument("--origin", help="VAL_GAIN,VAL_RATIO,PV_GAIN,PV_RATIO of the starting model")
     a = ap.parse_args()
     series = []
     for spec in a.runs:
         label, path = spec.split("=", 1)
-        series.append((label, read(path)))
+        points = read(path)
+        if a.origin:
+            vg, vr, pg, pr = (float(v) for v in a.origin.split(","))
+            points.insert(0, {"cpu_min": 0.0, "images": 0, "val_gain": vg, "val_ratio": vr,
+                              "pv_gain": pg, "pv_ratio": pr, "green": []})
+        series.append((label, points))
     print("| run | CPU min | images | val gain | val ratio | photo-val gain | photo-val ratio | green: Path / GreenMeadow / RainDrops / OneStandsOut (%) |")
     print("|---|---|---|---|---|---|---|---|")
     for label, s in series:

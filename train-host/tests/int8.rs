@@ -44,6 +44,7 @@ fn int8_export_stays_close_to_f32() {
         channels_last: false,
         init_from: None,
         encoder_weights: None,
+        encoder_lr_scale: 1.0,
     };
     let out = dir.path().join("run");
     train::train(cfg, &out, false, tch::Device::Cpu, false).unwrap();

@@ -46,6 +46,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
         channels_last: false,
         init_from: None,
         encoder_weights: None,
+        encoder_lr_scale: 1.0,
     }
 }
 
