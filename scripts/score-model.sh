@@ -102,7 +102,8 @@ if [ ${#green[@]} -gt 0 ]; then
         vv=()
         [ "$v" = default ] || vv=(--vividness "$v")
         "$bin" eval "${green[@]}" --model "$model" "${vv[@]}" \
-            --per-image "$tmp/green.jsonl" >/dev/null 2>&1
+            --per-image "$tmp/green.jsonl" >/dev/null 2>"$tmp/green.err" ||
+            { echo "score-model: the green check failed:" >&2; cat "$tmp/green.err" >&2; exit 1; }
         python3 - "$tmp/green.jsonl" "$v" <<'PY'
 import json, sys
 suffix = "" if sys.argv[2] == "default" else f" vividness {sys.argv[2]}"

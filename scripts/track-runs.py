@@ -8,7 +8,8 @@ default model's 0.05), and scores the export through the device
 extracted by scripts/score-model.sh), on photo-val and on Path (one of the
 six photos). One CSV row per (run, checkpoint) goes to RUN/photo-track.csv:
 images seen, training seconds, the trainer process's CPU seconds so far
-(from /proc, when it is alive), and per set gain, colourfulness ratio and
+(`cpu_seconds` of last.json; for runs of trainers that predate it, the
+live process's from /proc when it is alive), and per set gain, colourfulness ratio and
 AuC, and the green share (a* < -5) of Path, GreenMeadow, RainDrops and
 OneStandsOut. These are the curves of docs/training.md's equal-CPU-time
 comparison; `--once` scores what is there and exits.
@@ -65,11 +66,22 @@ def score(run, vividness):
     if not os.path.exists(meta_path):
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        # A copy, so the trainer's next checkpoint cannot change it under us.
-        for f in ["last.ot", "last.json"]:
-            shutil.copy(os.path.join(run, f), os.path.join(tmp, f))
-        meta = json.load(open(os.path.join(tmp, "last.json")))
-        cpu = cpu_seconds(run)
+        # A copy, so the trainer's next checkpoint cannot change it under
+        # us; the JSON before and after the weights must agree, or a
+        # checkpoint landed in between and the pair may not match.
+        for _ in range(5):
+            before = open(meta_path).read()
+            shutil.copy(os.path.join(run, "last.ot"), os.path.join(tmp, "last.ot"))
+            if open(meta_path).read() == before:
+                break
+            time.sleep(2)
+        else:
+            raise OSError("checkpoint kept changing while copied")
+        open(os.path.join(tmp, "last.json"), "w").write(before)
+        meta = json.loads(before)
+        # The trainer records its CPU time since this was added; before,
+        # the live process's, read now (later than the checkpoint).
+        cpu = f"{meta['cpu_seconds']:.0f}" if meta.get("cpu_seconds") else cpu_seconds(run)
         onnx = os.path.join(tmp, "model.onnx")
         subprocess.run(
             [os.path.join(TARGET, "release", "colorize-train"), "export",

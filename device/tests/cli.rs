@@ -393,6 +393,38 @@ fn eval_per_image_lines() {
     assert_eq!(green["green_truth_pct"].as_f64(), Some(100.0), "{green}");
     assert!(green["mean_a_truth"].as_f64().unwrap() < -40.0, "{green}");
     assert!(green["mean_b_truth"].as_f64().unwrap() > 30.0, "{green}");
+
+    // The prediction's columns are the statistics of what `colorize files`
+    // makes of the same photo (one colourize path), not the truth's.
+    let o = run(&[&"files", &b.input.join("t1.png"), &"--out", &b.out]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let made = image::open(b.out.join("t1.png")).unwrap().to_rgb8();
+    let want = colorize_device::score::LabStats::of(made.as_raw());
+    let t1 = &lines[3];
+    for (k, v) in [
+        ("green_pred_pct", want.green_pct),
+        ("mean_a_pred", want.mean_a),
+        ("mean_b_pred", want.mean_b),
+    ] {
+        let got = t1[k].as_f64().unwrap();
+        assert!((got - v).abs() < 1e-3, "{k}: {got} vs {v} of the output");
+    }
+    assert_ne!(t1["mean_b_pred"], t1["mean_b_truth"], "{t1}");
+
+    // A file that cannot be read gets an error line in its place, and
+    // the exit status says so.
+    fs::write(b.input.join("nested/broken.png"), b"not a png").unwrap();
+    let file = dir.join("broken.jsonl");
+    let o = run(&[&"eval", &"--truth", &b.input, &"--per-image", &file]);
+    assert!(!o.status.success());
+    let lines = fs::read_to_string(file).unwrap();
+    let names: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(names[0]["file"], "broken.png", "{lines}");
+    assert!(names[0]["error"].as_str().is_some(), "{lines}");
+    assert_eq!(names.len(), 5, "{lines}");
 }
 
 /// Archives repeat file names across boxes: a tree is mirrored, and only two

@@ -18,10 +18,10 @@ pub struct Weight {
 }
 
 /// The f32 initializers of the ONNX model in `bytes`, in graph order. The
-/// file's integrity stamp is checked first when it has one, so a damaged
-/// file is refused rather than trained from. Integer initializers (an int8
-/// file's quantized weights, shapes) are left out: an int8 file has no
-/// float weights to start from, which is an error.
+/// file's integrity stamp is checked first, so a damaged file is refused
+/// rather than trained from. Integer initializers (shapes) are left out. An
+/// int8 file is refused: its convolutions' weights are quantized, and only
+/// its fully connected layers would be read.
 pub fn float_weights(bytes: &[u8], source: &str) -> Result<Vec<Weight>> {
     let model = ModelProto::decode(bytes)
         .with_context(|| format!("{source}: not an ONNX model (protobuf decoding failed)"))?;
@@ -29,6 +29,13 @@ pub fn float_weights(bytes: &[u8], source: &str) -> Result<Vec<Weight>> {
     let graph = model
         .graph
         .with_context(|| format!("{source}: ONNX model without a graph"))?;
+    ensure!(
+        !graph
+            .initializer
+            .iter()
+            .any(|t| t.data_type == DataType::Int8 as i32),
+        "{source}: an int8 model (quantized weights); start from the f32 file"
+    );
     let mut out = Vec::new();
     for t in graph.initializer {
         if t.data_type != DataType::Float as i32 {
@@ -63,7 +70,7 @@ pub fn float_weights(bytes: &[u8], source: &str) -> Result<Vec<Weight>> {
         });
     }
     if !out.iter().any(|w| w.name.ends_with(".weight")) {
-        bail!("{source}: no float weights (an int8 model? start from the f32 file)");
+        bail!("{source}: no float weights");
     }
     Ok(out)
 }
@@ -117,6 +124,6 @@ mod tests {
         let input = vec![0.1f32; 16 * 16];
         let int8 = to_onnx_int8(&net, &[input]).unwrap();
         let err = float_weights(&int8, "int8").unwrap_err().to_string();
-        assert!(err.contains("no float weights"), "{err}");
+        assert!(err.contains("an int8 model"), "{err}");
     }
 }

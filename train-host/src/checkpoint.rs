@@ -66,6 +66,11 @@ pub struct CheckpointMeta {
     pub images_seen: u64,
     #[serde(default)]
     pub train_seconds: f64,
+    /// CPU seconds (user and system, every thread) of the run's processes
+    /// so far, data loading and feature caches included: what an
+    /// equal-CPU-time comparison counts.
+    #[serde(default)]
+    pub cpu_seconds: f64,
     /// Training images per epoch and the epochs planned, for progress and ETA.
     #[serde(default)]
     pub train_images: usize,
@@ -355,6 +360,7 @@ mod tests {
             rng_state: 0,
             images_seen: 0,
             train_seconds: 0.0,
+            cpu_seconds: 0.0,
             train_images: 0,
             total_epochs: 0,
             lr_now: 0.0,

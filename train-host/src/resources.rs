@@ -29,6 +29,17 @@ pub fn mem_available_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU seconds (user and system, every thread) this process has used.
+pub fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(u.ru_utime) + secs(u.ru_stime)
+}
+
 /// The CPU counterpart of halving on a CUDA out-of-memory error. On Linux a
 /// CPU allocation too large for memory does not fail: the kernel's OOM
 /// killer ends the process later, with nothing to catch. So the batch is

@@ -116,13 +116,14 @@ pub struct Args {
     /// deep, low-resolution blocks that recognise the scene); the stem and
     /// blocks 0..N stay frozen and their output is cached once, so this is
     /// the CPU's way to fine-tune. 5 starts at 1/16 resolution.
-    #[arg(long, value_name = "N")]
-    pub finetune_from: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=crate::model::LITE_LAST_BLOCK as i64))]
+    pub finetune_from: Option<u8>,
     /// The learning rate of pretrained encoder layers that learn, as a
     /// fraction of --lr (they start from good weights; a fresh head's rate
-    /// would wash out what ImageNet taught them).
-    #[arg(long, default_value_t = 0.1, value_name = "FACTOR")]
-    pub encoder_lr_scale: f64,
+    /// would wash out what ImageNet taught them) [default: 0.1 with
+    /// --finetune-from, 1 otherwise (the GPU pack's --finetune-encoder recipe)].
+    #[arg(long, value_name = "FACTOR")]
+    pub encoder_lr_scale: Option<f64>,
     /// The pretrained encoder's weights for --arch lite [default: what
     /// scripts/setup.sh installs, $COLORIZE_CACHE/pretrained/efficientnet-lite0.safetensors].
     #[arg(long, value_name = "FILE")]
@@ -157,6 +158,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    anyhow::ensure!(
+        a.resume || a.arch == Arch::Lite || (a.finetune_from.is_none() && !a.finetune_encoder),
+        "--finetune-from and --finetune-encoder are for --arch lite (the pretrained encoder)"
+    );
     let device = resources::pick_device(&a.device)?;
     if let Some(t) = a.threads {
         tch::set_num_threads(t.max(1) as i32);
@@ -176,7 +181,7 @@ pub fn run(a: Args) -> Result<()> {
             output: a.output,
             head: a.head,
             finetune_encoder: a.finetune_encoder,
-            finetune_from: a.finetune_from,
+            finetune_from: a.finetune_from.map(usize::from),
         },
         data: a.data,
         val: a.val,
@@ -195,7 +200,11 @@ pub fn run(a: Args) -> Result<()> {
         bf16: a.bf16,
         channels_last: a.channels_last,
         init_from: a.init_from,
-        encoder_lr_scale: a.encoder_lr_scale,
+        encoder_lr_scale: a.encoder_lr_scale.unwrap_or(if a.finetune_from.is_some() {
+            0.1
+        } else {
+            1.0
+        }),
         encoder_weights: a.encoder_weights,
     };
     let limits = RunLimits {

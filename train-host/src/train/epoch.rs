@@ -13,7 +13,7 @@ use crate::checkpoint::{self, write_metrics, CheckpointMeta, EpochRow};
 use crate::data::{make_batch, Rng, Sample};
 use crate::eval::{evaluate, to_tensors};
 use crate::report::{write_curves, write_samples};
-use crate::resources::is_oom;
+use crate::resources::{is_oom, process_cpu_seconds};
 
 /// The state a checkpoint records, shared by the mid-epoch and the
 /// end-of-epoch saves.
@@ -109,6 +109,7 @@ impl Run<'_> {
             rng_state: p.rng_state,
             images_seen: s.images_seen,
             train_seconds: s.train_seconds_before + self.started.elapsed().as_secs_f64(),
+            cpu_seconds: s.cpu_seconds_before + process_cpu_seconds(),
             train_images: self.train_set.len(),
             total_epochs: self.cfg.epochs,
             lr_now: p.lr_now,

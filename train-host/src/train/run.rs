@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use tch::{nn, Device};
 
 use super::{load_sets, RunLimits, TrainConfig};
@@ -39,6 +39,8 @@ pub(super) struct Standing {
     pub(super) images_seen: u64,
     /// Training time of the earlier processes of this run.
     pub(super) train_seconds_before: f64,
+    /// CPU time of the earlier processes of this run.
+    pub(super) cpu_seconds_before: f64,
 }
 
 /// Everything one training process holds: set up by [`Run::start`], then
@@ -149,6 +151,7 @@ impl<'a> Run<'a> {
                 best_epoch: 0,
                 images_seen: 0,
                 train_seconds_before: 0.0,
+                cpu_seconds_before: 0.0,
             },
         };
         if device == Device::Cpu {
@@ -270,6 +273,7 @@ fn restore(
         best_epoch: meta.best_epoch,
         images_seen: meta.images_seen,
         train_seconds_before: meta.train_seconds,
+        cpu_seconds_before: meta.cpu_seconds,
     };
     eprintln!(
         "resuming in epoch {} at image {} of {} from {}",
@@ -330,6 +334,28 @@ fn feature_cache(
 ) -> Result<Option<FeatureCache>> {
     if !model.has_frozen_layers() {
         return Ok(None);
+    }
+    let taps = model.cached_inputs();
+    let bytes = 2
+        * train_set.len() as u64
+        * taps
+            .iter()
+            .map(|t| t.1.iter().product::<i64>() as u64)
+            .sum::<u64>();
+    if let Some(free) = mem_available_bytes() {
+        // On Linux a too-large allocation is not an error: the OOM killer
+        // would end the run later, with nothing to catch.
+        ensure!(
+            bytes < free / 10 * 9,
+            "the cache of the frozen encoder's outputs ({}) needs {:.1} GB, {:.1} GB are \
+             available: learn fewer encoder blocks (a larger --finetune-from), or use --max-images",
+            taps.iter()
+                .map(|t| t.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            bytes as f64 / 1e9,
+            free as f64 / 1e9
+        );
     }
     Ok(Some(FeatureCache::build(
         model,
