@@ -278,16 +278,21 @@ fn jpeg_and_tiff_outputs() {
     );
 }
 
-#[test]
-fn eval_prints_the_metric_json() {
-    let b = batch();
+/// Two colour gradients, t0.png and t1.png, as eval's truths.
+fn write_colour_truths(dir: &Path) {
     for k in 0..2u32 {
         ImageBuffer::from_fn(40, 30, |x, y| {
             Rgb([(x * 6) as u8, (y * 8) as u8, (k * 100) as u8])
         })
-        .save(b.input.join(format!("t{k}.png")))
+        .save(dir.join(format!("t{k}.png")))
         .unwrap();
     }
+}
+
+#[test]
+fn eval_prints_the_metric_json() {
+    let b = batch();
+    write_colour_truths(&b.input);
     let o = run(&[&"eval", &"--truth", &b.input]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
@@ -308,13 +313,7 @@ fn eval_prints_the_metric_json() {
 #[test]
 fn eval_per_image_lines() {
     let b = batch();
-    for k in 0..2u32 {
-        ImageBuffer::from_fn(40, 30, |x, y| {
-            Rgb([(x * 6) as u8, (y * 8) as u8, (k * 100) as u8])
-        })
-        .save(b.input.join(format!("t{k}.png")))
-        .unwrap();
-    }
+    write_colour_truths(&b.input);
     ImageBuffer::from_fn(33, 21, |x, _| Rgb([0u8, 120 + (x * 4) as u8, 0]))
         .save(b.input.join("nested/green.png"))
         .unwrap();

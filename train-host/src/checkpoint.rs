@@ -412,9 +412,8 @@ mod tests {
         assert!(dir.path().join("last.opt.ot").exists());
     }
 
-    #[test]
-    fn init_from_takes_matching_tensors_only() {
-        let cfg = |head| ModelConfig {
+    fn small_ctx(head: Head) -> ModelConfig {
+        ModelConfig {
             arch: Arch::Ctx,
             size: 16,
             width: 8,
@@ -424,14 +423,18 @@ mod tests {
             head,
             finetune_encoder: false,
             finetune_from: None,
-        };
+        }
+    }
+
+    #[test]
+    fn init_from_takes_matching_tensors_only() {
         let src = nn::VarStore::new(Device::Cpu);
-        TorchModel::new(&src.root(), cfg(Head::Regression)).unwrap();
+        TorchModel::new(&src.root(), small_ctx(Head::Regression)).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("src.ot");
         src.save(&path).unwrap();
         let mut dst = nn::VarStore::new(Device::Cpu);
-        TorchModel::new(&dst.root(), cfg(Head::Dist)).unwrap();
+        TorchModel::new(&dst.root(), small_ctx(Head::Dist)).unwrap();
         let (taken, fresh) = init_matching(&mut dst, &path).unwrap();
         assert_eq!(
             fresh,
@@ -447,17 +450,7 @@ mod tests {
 
     #[test]
     fn init_from_a_shipped_onnx_model_takes_every_weight() {
-        let cfg = ModelConfig {
-            arch: Arch::Ctx,
-            size: 16,
-            width: 8,
-            depth: 2,
-            dropout: 0.0,
-            output: OutputActivation::Tanh,
-            head: Head::Dist,
-            finetune_encoder: false,
-            finetune_from: None,
-        };
+        let cfg = small_ctx(Head::Dist);
         let src = nn::VarStore::new(Device::Cpu);
         let model = TorchModel::new(&src.root(), cfg.clone()).unwrap();
         let dir = tempfile::tempdir().unwrap();
