@@ -4,14 +4,19 @@ run's val and photo-val gain and colourfulness ratio against the CPU
 seconds its trainer had used (feature cache included), as a Markdown table
 and an SVG figure of two panels (gain, ratio).
 
-A row whose trainer had already exited when it was scored has no CPU
-seconds; it takes the run's last known CPU seconds per training second.
+A row whose trainer had already exited when it was scored, from a trainer
+that did not yet record its CPU time, has no CPU seconds; it takes the
+run's last known CPU seconds per training second, and the table marks
+it with ~ (an estimate).
 
 With --origin, every run starts from that point at 0 CPU minutes: the
 model the runs were initialised from (scored with scripts/score-model.sh).
 
+A run that read a feature cache another run computed did not pay for it:
+--offset LABEL=MIN adds those CPU minutes to its points.
+
 usage: scripts/track-plot.py LABEL=RUN/photo-track.csv [...] [--svg OUT.svg]
-           [--origin VAL_GAIN,VAL_RATIO,PV_GAIN,PV_RATIO]
+           [--origin VAL_GAIN,VAL_RATIO,PV_GAIN,PV_RATIO] [--offset LABEL=MIN ...]
 Standard library only.
 """
 import argparse
@@ -26,6 +31,7 @@ def read(path):
     out = []
     for r in rows:
         train = float(r["train_seconds"])
+        estimated = not r["cpu_seconds"]
         if r["cpu_seconds"]:
             cpu = float(r["cpu_seconds"])
             if train > 0:
@@ -34,7 +40,7 @@ def read(path):
             cpu = train * per_train_second
         else:
             continue
-        out.append({"cpu_min": cpu / 60, "images": int(r["images_seen"]),
+        out.append({"cpu_min": cpu / 60, "estimated": estimated, "images": int(r["images_seen"]),
                     "val_gain": float(r["val_gain"]), "val_ratio": float(r["val_ratio"]),
                     "pv_gain": float(r["photo_val_gain"]), "pv_ratio": float(r["photo_val_ratio"]),
                     "green": [r[k] for k in r if k.startswith("green_") and "truth" not in k]})
@@ -84,21 +90,26 @@ def main():
     ap.add_argument("runs", nargs="+", help="LABEL=path/to/photo-track.csv")
     ap.add_argument("--svg")
     ap.add_argument("--origin", help="VAL_GAIN,VAL_RATIO,PV_GAIN,PV_RATIO of the starting model")
+    ap.add_argument("--offset", action="append", default=[], help="LABEL=CPU minutes to add")
     a = ap.parse_args()
+    offsets = {k: float(v) for k, v in (o.rsplit("=", 1) for o in a.offset)}
     series = []
     for spec in a.runs:
         label, path = spec.split("=", 1)
         points = read(path)
+        for p in points:
+            p["cpu_min"] += offsets.get(label, 0.0)
         if a.origin:
             vg, vr, pg, pr = (float(v) for v in a.origin.split(","))
-            points.insert(0, {"cpu_min": 0.0, "images": 0, "val_gain": vg, "val_ratio": vr,
+            points.insert(0, {"cpu_min": 0.0, "estimated": False, "images": 0, "val_gain": vg, "val_ratio": vr,
                               "pv_gain": pg, "pv_ratio": pr, "green": []})
         series.append((label, points))
     print("| run | CPU min | images | val gain | val ratio | photo-val gain | photo-val ratio | green: Path / GreenMeadow / RainDrops / OneStandsOut (%) |")
     print("|---|---|---|---|---|---|---|---|")
     for label, s in series:
         for p in s:
-            print(f"| {label} | {p['cpu_min']:.0f} | {p['images']:,} | {p['val_gain']:+.3f} | {p['val_ratio']:.3f} | "
+            cpu = ("~" if p["estimated"] else "") + f"{p['cpu_min']:.0f}"
+            print(f"| {label} | {cpu} | {p['images']:,} | {p['val_gain']:+.3f} | {p['val_ratio']:.3f} | "
                   f"{p['pv_gain']:+.3f} | {p['pv_ratio']:.3f} | {' / '.join(p['green'])} |")
     if a.svg:
         svg(a.svg, series)
