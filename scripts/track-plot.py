@@ -80,7 +80,9 @@ def svg(path, series):
                 pts = " ".join(f"{X(p['cpu_min']):.1f},{Y(p[key]):.1f}" for p in s)
                 parts.append(f'<polyline points="{pts}" fill="none" stroke="{c}" stroke-width="2"{dash}/>')
             if k == 0:
-                parts.append(f'<text x="{w - pad - 150}" y="{top + 40 + 15 * i}" fill="{c}">{label}</text>')
+                # Bottom left: the curves start at the top left and fall.
+                y = top + h - pad - 10 - 15 * (len(series) - 1 - i)
+                parts.append(f'<text x="{pad + 10}" y="{y}" fill="{c}">{label}</text>')
     parts.append("</svg>")
     open(path, "w").write("\n".join(parts) + "\n")
 
