@@ -10,8 +10,7 @@ use std::sync::Mutex;
 use anyhow::{Context, Result};
 use colorize_io::images::{self, DecodeLimits};
 use colorize_io::pipeline::Worker;
-use colorize_shared::lab::{rgb8_to_lab_planes, LAB_ONE};
-use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores, HUE_SIDE_THRESHOLD};
+use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
 
 use crate::files::Progress;
 use crate::Model;
@@ -30,56 +29,12 @@ pub struct Scored {
 /// One input's outcome (`colorize eval --per-image`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum PerImage {
-    /// Scored: the metrics' own numbers and the Lab statistics of the
-    /// truth and of the prediction.
-    Scored {
-        scores: ImageScores,
-        truth: LabStats,
-        pred: LabStats,
-    },
+    /// Scored: the metrics' own numbers.
+    Scored(ImageScores),
     /// A gray truth, counted and left out of the averages.
     SkippedGray,
     /// Could not be read or colourized.
     Failed(String),
-}
-
-/// Lab statistics of one sRGB8 image, from the project's fixed-point
-/// sRGB -> Lab ([`rgb8_to_lab_planes`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LabStats {
-    /// Share of pixels with a* < -5 ([`HUE_SIDE_THRESHOLD`]), in percent.
-    pub green_pct: f64,
-    /// Mean a* and b*, in Lab units.
-    pub mean_a: f64,
-    pub mean_b: f64,
-}
-
-impl LabStats {
-    /// Of an interleaved sRGB8 image (all zero when it has no pixels).
-    pub fn of(rgb: &[u8]) -> Self {
-        // In slices, so a 4-Mpixel photo needs no full-size Lab planes.
-        const CHUNK: usize = 4096;
-        let neg = -(HUE_SIDE_THRESHOLD * LAB_ONE as f64) as i16;
-        let (mut l, mut a, mut b) = ([0u16; CHUNK], [0i16; CHUNK], [0i16; CHUNK]);
-        let (mut green, mut sum_a, mut sum_b) = (0usize, 0i64, 0i64);
-        for px in rgb.chunks(3 * CHUNK) {
-            let n = px.len() / 3;
-            rgb8_to_lab_planes(&px[..3 * n], &mut l[..n], &mut a[..n], &mut b[..n]);
-            green += a[..n].iter().filter(|&&v| v < neg).count();
-            sum_a += a[..n].iter().map(|&v| v as i64).sum::<i64>();
-            sum_b += b[..n].iter().map(|&v| v as i64).sum::<i64>();
-        }
-        let n = rgb.len() / 3;
-        if n == 0 {
-            return Self::default();
-        }
-        let per_pixel = |s: i64| s as f64 / n as f64 / LAB_ONE as f64;
-        Self {
-            green_pct: 100.0 * green as f64 / n as f64,
-            mean_a: per_pixel(sum_a),
-            mean_b: per_pixel(sum_b),
-        }
-    }
 }
 
 /// Scores `model` on `files` (colour ground truths) with `threads` workers;
@@ -122,11 +77,7 @@ pub fn score(
                             let scores = acc.lock().unwrap().add_scored(truth.as_raw(), &pred);
                             // (What is returned is only kept with `per_image`.)
                             Ok(match scores {
-                                Some(scores) if per_image => PerImage::Scored {
-                                    scores,
-                                    truth: LabStats::of(truth.as_raw()),
-                                    pred: LabStats::of(&pred),
-                                },
+                                Some(scores) if per_image => PerImage::Scored(scores),
                                 _ => PerImage::SkippedGray,
                             })
                         })();
@@ -160,34 +111,4 @@ pub fn score(
             .map(|o| o.expect("every input has an outcome"))
             .collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lab_stats_of_green_gray_and_empty() {
-        // Pure green: a* about -86, b* about +83; every pixel green.
-        let green: Vec<u8> = [0u8, 255, 0].repeat(5000);
-        let s = LabStats::of(&green);
-        assert_eq!(s.green_pct, 100.0);
-        assert!((s.mean_a + 86.2).abs() < 0.5, "{s:?}");
-        assert!((s.mean_b - 83.2).abs() < 0.5, "{s:?}");
-        // Gray: a* = b* = 0 exactly.
-        let s = LabStats::of(&[128u8; 3 * 4100]);
-        assert_eq!(s, LabStats::default());
-        assert_eq!(LabStats::of(&[]), LabStats::default());
-        // Half green, half red, across a slice boundary.
-        let mut mixed = [0u8, 255, 0].repeat(4097);
-        mixed.extend([255u8, 0, 0].repeat(4097));
-        assert_eq!(LabStats::of(&mixed).green_pct, 50.0);
-    }
-
-    #[test]
-    fn lab_stats_green_share_is_the_metrics_own() {
-        let rgb: Vec<u8> = (0..3 * 9000u32).map(|i| (i * 37 % 251) as u8).collect();
-        let s = EvalAccumulator::new().add_scored(&rgb, &rgb).unwrap();
-        assert!((LabStats::of(&rgb).green_pct - 100.0 * s.green_truth).abs() < 1e-9);
-    }
 }

@@ -398,12 +398,15 @@ fn eval_per_image_lines() {
     let o = run(&[&"files", &b.input.join("t1.png"), &"--out", &b.out]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let made = image::open(b.out.join("t1.png")).unwrap().to_rgb8();
-    let want = colorize_device::score::LabStats::of(made.as_raw());
+    // The output scored as a truth: its own green share and mean a*b*.
+    let want = colorize_shared::metrics::EvalAccumulator::new()
+        .add_scored(made.as_raw(), made.as_raw())
+        .unwrap();
     let t1 = &lines[3];
     for (k, v) in [
-        ("green_pred_pct", want.green_pct),
-        ("mean_a_pred", want.mean_a),
-        ("mean_b_pred", want.mean_b),
+        ("green_pred_pct", 100.0 * want.green_truth),
+        ("mean_a_pred", want.mean_a_truth),
+        ("mean_b_pred", want.mean_b_truth),
     ] {
         let got = t1[k].as_f64().unwrap();
         assert!((got - v).abs() < 1e-3, "{k}: {got} vs {v} of the output");

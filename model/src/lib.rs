@@ -3,7 +3,8 @@
 //! its ONNX encoding ([`onnx`], over the schema subset in [`pb`]), the
 //! integrity hash of the weights ([`integrity`]), a plain-Rust reference
 //! forward pass ([`forward`]), the float weights read back by name
-//! ([`weights`]) and small synthetic nets for tests ([`synthetic`]). No inference engine: the trainer builds without one.
+//! ([`weights`]) and small synthetic nets for tests ([`synthetic`]). No
+//! inference engine: the trainer builds without one.
 
 pub mod forward;
 pub mod integrity;

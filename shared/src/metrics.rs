@@ -98,6 +98,12 @@ pub struct ImageScores {
     pub green_pred: f64,
     pub blue_truth: f64,
     pub blue_pred: f64,
+    /// Mean a* and b* (Lab units) of the truth and of the prediction: a
+    /// colour cast shows as the prediction's mean away from the truth's.
+    pub mean_a_truth: f64,
+    pub mean_b_truth: f64,
+    pub mean_a_pred: f64,
+    pub mean_b_pred: f64,
 }
 
 /// Accumulates metrics over (truth, prediction) image pairs.
@@ -142,6 +148,8 @@ impl EvalAccumulator {
         let mut gray = std::vec![0u8; truth.len()];
         let neg = -(HUE_SIDE_THRESHOLD * 256.0) as i32;
         let mut sides = [0usize; 4];
+        // Sums of a* and b* in Q8.8: truth a, truth b, prediction a, b.
+        let mut sums = [0i64; 4];
         for ((t, p), g) in truth
             .chunks_exact(3)
             .zip(pred.chunks_exact(3))
@@ -157,6 +165,9 @@ impl EvalAccumulator {
             for (k, v) in [ta, pa, tb, pb].into_iter().enumerate() {
                 sides[k] += ((v as i32) < neg) as usize;
             }
+            for (s, v) in sums.iter_mut().zip([ta, tb, pa, pb]) {
+                *s += v as i64;
+            }
         }
         let n = (truth.len() / 3).max(1) as f64;
         let scores = ImageScores {
@@ -168,6 +179,10 @@ impl EvalAccumulator {
             green_pred: sides[1] as f64 / n,
             blue_truth: sides[2] as f64 / n,
             blue_pred: sides[3] as f64 / n,
+            mean_a_truth: sums[0] as f64 / n / 256.0,
+            mean_b_truth: sums[1] as f64 / n / 256.0,
+            mean_a_pred: sums[2] as f64 / n / 256.0,
+            mean_b_pred: sums[3] as f64 / n / 256.0,
         };
         self.images += 1;
         self.psnr += scores.psnr;
@@ -313,5 +328,26 @@ mod tests {
         let s = EvalAccumulator::new().add_scored(&truth, &truth).unwrap();
         assert_eq!((s.green_pred, s.blue_pred), (0.5, 0.5));
         assert_eq!(s.psnr, 100.0);
+    }
+
+    #[test]
+    fn mean_a_and_b_of_green_gray_and_mixed() {
+        // Pure green: a* about -86, b* about +83; every pixel green.
+        let green = [0u8, 255, 0].repeat(5000);
+        let gray = [128u8; 3 * 5000];
+        let s = EvalAccumulator::new().add_scored(&green, &gray).unwrap();
+        assert_eq!(s.green_truth, 1.0);
+        assert!((s.mean_a_truth + 86.2).abs() < 0.5, "{s:?}");
+        assert!((s.mean_b_truth - 83.2).abs() < 0.5, "{s:?}");
+        // Gray: a* = b* = 0 exactly.
+        assert_eq!(
+            (s.mean_a_pred, s.mean_b_pred, s.green_pred),
+            (0.0, 0.0, 0.0)
+        );
+        // Half green, half red.
+        let mut mixed = [0u8, 255, 0].repeat(4097);
+        mixed.extend([255u8, 0, 0].repeat(4097));
+        let s = EvalAccumulator::new().add_scored(&mixed, &mixed).unwrap();
+        assert_eq!((s.green_truth, s.green_pred), (0.5, 0.5));
     }
 }

@@ -117,11 +117,7 @@ fn write_per_image(out: File, files: &[PathBuf], outcomes: &[PerImage]) -> Resul
             .to_string_lossy()
             .into_owned();
         let line = match outcome {
-            PerImage::Scored {
-                scores: s,
-                truth,
-                pred,
-            } => Line {
+            PerImage::Scored(s) => Line {
                 file,
                 skipped_gray: Some(false),
                 error: None,
@@ -131,12 +127,12 @@ fn write_per_image(out: File, files: &[PathBuf], outcomes: &[PerImage]) -> Resul
                     psnr_gain: r4(s.psnr - s.psnr_gray),
                     colourfulness_pred: r4(s.colourfulness_pred),
                     colourfulness_truth: r4(s.colourfulness_truth),
-                    green_truth_pct: r4(truth.green_pct),
-                    green_pred_pct: r4(pred.green_pct),
-                    mean_a_truth: r4(truth.mean_a),
-                    mean_b_truth: r4(truth.mean_b),
-                    mean_a_pred: r4(pred.mean_a),
-                    mean_b_pred: r4(pred.mean_b),
+                    green_truth_pct: r4(100.0 * s.green_truth),
+                    green_pred_pct: r4(100.0 * s.green_pred),
+                    mean_a_truth: r4(s.mean_a_truth),
+                    mean_b_truth: r4(s.mean_b_truth),
+                    mean_a_pred: r4(s.mean_a_pred),
+                    mean_b_pred: r4(s.mean_b_pred),
                 }),
             },
             PerImage::SkippedGray => Line {
