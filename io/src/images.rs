@@ -14,9 +14,11 @@ use crate::lstar::{is_16_bit, l_plane, LPlane};
 /// file's header before any pixel buffer is allocated, so a decompression
 /// bomb (a small file declaring 100000x100000) fails fast in bounded memory.
 ///
-/// The defaults ([`DecodeLimits::DEFAULT`]) allow real scans: a 2560x1600
-/// frame is 4 Mpixel, an A4 page at 600 dpi (4961x7016) 35 Mpixel, at
-/// 1200 dpi 139 Mpixel (over: raise `--max-pixels`).
+/// The defaults ([`DecodeLimits::DEFAULT`]) are a bomb guard, not a
+/// judgement of what fits: a 2560x1600 frame is 4 Mpixel, an A4 master at
+/// 1200 dpi (9920x14032) 139 Mpixel, well inside 1 Gpixel. Whether an
+/// image fits in memory is the memory budget's decision ([`crate::memory`]
+/// estimates each image's need from the same header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DecodeLimits {
@@ -24,21 +26,21 @@ pub struct DecodeLimits {
     pub max_width: u32,
     /// Tallest image accepted, in pixels. Default 65535.
     pub max_height: u32,
-    /// Most pixels (width x height) accepted. Default 100,000,000 (100 Mpixel).
+    /// Most pixels (width x height) accepted. Default 1,000,000,000 (1 Gpixel).
     pub max_pixels: u64,
     /// Most bytes the decoder may allocate: the decoded image (e.g. 3 bytes a
     /// pixel for 8-bit RGB, 8 for 16-bit RGBA) plus the decoder's own
-    /// buffers. Default 1 GiB.
+    /// buffers. Default 8 GiB (1 Gpixel of 16-bit RGBA).
     pub max_decoded_bytes: u64,
 }
 
 impl DecodeLimits {
-    /// The documented defaults: 65535 x 65535, 100 Mpixel, 1 GiB decoded.
+    /// The documented defaults: 65535 x 65535, 1 Gpixel, 8 GiB decoded.
     pub const DEFAULT: DecodeLimits = DecodeLimits {
         max_width: 65535,
         max_height: 65535,
-        max_pixels: 100_000_000,
-        max_decoded_bytes: 1 << 30,
+        max_pixels: 1_000_000_000,
+        max_decoded_bytes: 8 << 30,
     };
 
     /// No caps at all (tests and trusted inputs only).
@@ -93,7 +95,9 @@ impl Default for DecodeLimits {
 }
 
 fn mpixel(pixels: u64) -> String {
-    if pixels % 1_000_000 == 0 {
+    if pixels % 1_000_000_000 == 0 {
+        format!("{} Gpixel", pixels / 1_000_000_000)
+    } else if pixels % 1_000_000 == 0 {
         format!("{} Mpixel", pixels / 1_000_000)
     } else {
         format!("{pixels} pixel")
@@ -275,7 +279,7 @@ fn jpeg_has_end_marker<R: Read + Seek>(r: &mut R) -> std::io::Result<bool> {
     Ok(found)
 }
 
-fn decode_error(e: image::ImageError) -> anyhow::Error {
+pub(crate) fn decode_error(e: image::ImageError) -> anyhow::Error {
     match e {
         image::ImageError::Limits(l) => {
             anyhow::anyhow!("the decoder needs more memory than the limits allow: {l}")
@@ -322,6 +326,28 @@ pub fn recycle(img: DynamicImage) {
             });
         });
     }
+}
+
+/// Frees this thread's spare pixel buffer ([`recycle`]) if it holds more
+/// than `keep` bytes: a batch under a memory budget keeps a photo's buffer
+/// for the next photo, not a master's.
+pub fn trim_spare(keep: usize) {
+    SPARE.with(|s| {
+        let buf = s.take();
+        if buf.capacity() <= keep {
+            s.set(buf);
+        }
+    });
+}
+
+/// Bytes of this thread's spare pixel buffer ([`recycle`]).
+pub fn spare_bytes() -> usize {
+    SPARE.with(|s| {
+        let buf = s.take();
+        let n = buf.capacity();
+        s.set(buf);
+        n
+    })
 }
 
 /// [`DynamicImage::from_decoder`], 8-bit images into this thread's spare

@@ -3,11 +3,11 @@
 //! archive keeps ([`images`], [`exif`], [`xmp`], [`icc`]), the L* plane
 //! every model takes ([`lstar`]), streaming encoders and atomic, durable
 //! writes ([`output`]), the one colourize path every caller goes through
-//! ([`pipeline`]), and training samples derived by that same code
+//! ([`pipeline`]) and what it costs in memory ([`memory`]), and training samples derived by that same code
 //! ([`samples`]).
 //!
 //! Layers, lowest first: `lstar`, `exif`, `xmp`, `inputs` -> `images` ->
-//! `icc`, `output`, `samples` -> `pipeline`; no module imports one above
+//! `icc`, `output`, `samples` -> `pipeline` -> `memory`; no module imports one above
 //! it (`scripts/check-layers.py` checks that there is no cycle).
 
 pub mod exif;
@@ -15,6 +15,7 @@ pub mod icc;
 pub mod images;
 pub mod inputs;
 pub mod lstar;
+pub mod memory;
 pub mod output;
 pub mod pipeline;
 pub mod samples;

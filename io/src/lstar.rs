@@ -48,8 +48,13 @@ pub fn l_plane_into(img: &DynamicImage, l: &mut Vec<u16>) -> (usize, usize) {
 
 /// Whether `img` has 16-bit samples.
 pub fn is_16_bit(img: &DynamicImage) -> bool {
+    is_16_bit_color(img.color())
+}
+
+/// Whether a layout has 16-bit samples.
+pub fn is_16_bit_color(color: ColorType) -> bool {
     matches!(
-        img.color(),
+        color,
         ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16
     )
 }

@@ -153,6 +153,31 @@ impl Worker {
         Self::default()
     }
 
+    /// Frees each buffer kept for the next image (this one's and the
+    /// thread's spare pixel buffer, [`crate::images::trim_spare`]) that
+    /// holds more than `keep` bytes. What stays is at most a few times
+    /// `keep`: memory a budget does not see.
+    pub fn trim(&mut self, keep: usize) {
+        if self.l.capacity() * 2 > keep {
+            self.l = Vec::new();
+        }
+        if self.scratch.capacity() * 4 > keep {
+            self.scratch = Vec::new();
+        }
+        if self.band8.capacity() > keep {
+            self.band8 = Vec::new();
+        }
+        crate::images::trim_spare(keep);
+    }
+
+    /// Bytes of the buffers kept for the next image ([`Worker::trim`]).
+    pub fn kept_bytes(&self) -> usize {
+        self.l.capacity() * 2
+            + self.scratch.capacity() * 4
+            + self.band8.capacity()
+            + crate::images::spare_bytes()
+    }
+
     /// The L* plane of the last frame loaded.
     pub fn l_plane(&self) -> &[u16] {
         &self.l

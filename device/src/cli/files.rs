@@ -11,6 +11,7 @@ use colorize_io::pipeline::{Depth, OutputSpec};
 
 use super::{thread_count, Bar, LimitArgs, ModelArg};
 use crate::files::{self, shard::Shard, Batch};
+use crate::memory::{Budget, Source};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -18,7 +19,8 @@ use crate::files::{self, shard::Shard, Batch};
     colorize files scans/ more/old.tiff --out colorized/ --format jpeg --threads 4\n  \
     colorize files scans/ --out colorized/ --skip-existing   # resume a batch\n  \
     colorize files scans/ --out colorized/ --model models/colorize-default.onnx\n  \
-    colorize files scans/ --out colorized/ --shard auto/16 --skip-existing --manifest m/$SLURM_ARRAY_TASK_ID.jsonl")]
+    colorize files scans/ --out colorized/ --shard auto/16 --skip-existing --manifest m/$SLURM_ARRAY_TASK_ID.jsonl\n  \
+    colorize files masters/ --out colorized/ --memory 1500   # big masters in 1.5 GiB")]
 pub struct Args {
     /// Image files (PNG, JPEG, TIFF; 8 or 16 bit, gray or colour) and folders
     /// (searched recursively for .png, .jpg, .jpeg, .tif, .tiff).
@@ -56,6 +58,17 @@ pub struct Args {
     /// Leave inputs whose output already exists alone (resumes a batch).
     #[arg(long)]
     pub skip_existing: bool,
+    /// Memory the whole program may use, in MiB: images are colourized
+    /// at once only as far as their estimated peaks fit in it, and one
+    /// that cannot fit alone is refused. Default: the cgroup's memory
+    /// limit if there is one, else the memory available now (`colorize
+    /// info --memory` shows the budget and each file's need).
+    #[arg(
+        long,
+        value_name = "MIB",
+        help_heading = "Input limits (checked against each file's header before decoding)"
+    )]
+    pub memory: Option<u64>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -71,6 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|s| Shard::parse(s, |k| std::env::var(k).ok()))
         .transpose()?;
     let model = args.model.load()?;
+    let threads = thread_count(args.threads);
     let batch = Batch {
         out: args.out.clone(),
         spec: OutputSpec {
@@ -80,8 +94,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         shard,
         manifest: args.manifest.clone(),
         skip_existing: args.skip_existing,
-        threads: thread_count(args.threads),
+        threads,
         limits: args.limits.limits(),
+        budget: Budget::for_this_process(args.memory, Source::Flag, threads),
     };
     let bar = Bar::new("{bar:40} {pos}/{len} images, {elapsed} (eta {eta}) {msg}");
     let done = files::run(&model, &args.inputs, &batch, &bar)?;
@@ -96,7 +111,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             done.not_started
         );
     }
-    println!("{summary}, {:.2} s", start.elapsed().as_secs_f64());
+    let mut summary = format!("{summary}, {:.2} s", start.elapsed().as_secs_f64());
+    // Say so when memory, not --threads, set the pace.
+    if done.most_at_once > 0 && done.most_at_once < threads.min(done.ok + done.failed) {
+        summary += &format!(
+            "; at most {} at once (memory budget {} MiB)",
+            done.most_at_once,
+            batch.budget.images >> 20
+        );
+    }
+    println!("{summary}");
     Ok(if done.failed > 0 || done.stopped {
         ExitCode::FAILURE
     } else {

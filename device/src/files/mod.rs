@@ -15,9 +15,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use colorize_io::images::{self, DecodeLimits};
 use colorize_io::inputs::{collect_tree, Input};
+use colorize_io::memory;
 use colorize_io::output::{self, Format};
 use colorize_io::pipeline::{OutputSpec, Worker};
 
+use crate::memory::{Admission, Budget, Gate};
 use crate::Model;
 use manifest::{Manifest, Record, Status};
 use shard::Shard;
@@ -33,7 +35,14 @@ pub struct Batch {
     pub skip_existing: bool,
     pub threads: usize,
     pub limits: DecodeLimits,
+    /// What the images may take at once: each is admitted when its
+    /// estimated peak fits beside those running.
+    pub budget: Budget,
 }
+
+/// Buffers a worker keeps for its next image, each at most this large: a
+/// photo's (a 2560x1600 L* plane is 8 MB, its RGB 12 MB), not a master's.
+const KEEP_BYTES: usize = 16 << 20;
 
 /// What the batch tells its caller as it goes (the command line prints it).
 pub trait Progress: Sync {
@@ -56,6 +65,9 @@ pub struct Outcome {
     /// Inputs no worker reached because a signal stopped the batch.
     pub not_started: usize,
     pub stopped: bool,
+    /// The most images colourized at once (the memory budget and
+    /// `threads` both cap it).
+    pub most_at_once: usize,
 }
 
 /// Colourizes `inputs` (files and folders) as `batch` says. Errors that end
@@ -154,6 +166,8 @@ pub fn run(
 
     let next = AtomicUsize::new(0);
     let ok = AtomicUsize::new(0);
+    let abandoned = AtomicUsize::new(0);
+    let gate = Gate::new(batch.budget.images);
     let threads = batch.threads.clamp(1, jobs.len().max(1));
     // Workers encode into temp files; one committer makes each durable and
     // renames it (fsync waits on the disk, not the CPU), so a worker is on
@@ -204,7 +218,28 @@ pub fn run(
                         break;
                     };
                     let t = Instant::now();
-                    let staged = stage_file(&mut worker, &mut session, job, batch, progress);
+                    // The header first: its estimate decides when the job
+                    // may start. The worker's kept buffers count in it.
+                    let need = memory::probe(&job.input, &batch.limits)
+                        .map(|h| memory::estimate(&h, batch.spec).max(worker.kept_bytes() as u64));
+                    let need_or_zero = *need.as_ref().unwrap_or(&0);
+                    let permit = match gate.admit(i, need_or_zero, &stop, &mut || worker.trim(0)) {
+                        Admission::Go(permit) => permit,
+                        Admission::Stopped => {
+                            abandoned.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Admission::TooBig => {
+                            let what = job.input.display().to_string();
+                            let refusal = batch.budget.refusal(need_or_zero, &what);
+                            finish(job, Err(anyhow::anyhow!(refusal)), t);
+                            continue;
+                        }
+                    };
+                    let staged = need
+                        .and_then(|_| stage_file(&mut worker, &mut session, job, batch, progress));
+                    worker.trim(KEEP_BYTES);
+                    drop(permit);
                     match staged {
                         // The committer outlives the workers: it is there.
                         Ok(staged) => drop(commit.send((job, staged, t))),
@@ -217,7 +252,7 @@ pub fn run(
     });
     let ok = ok.into_inner();
     let stopped = stop.load(Ordering::Relaxed);
-    let started = next.into_inner().min(jobs.len());
+    let started = next.into_inner().min(jobs.len()) - abandoned.into_inner();
     // Jobs no worker reached count as failed, unless a signal stopped the
     // batch (only if every session failed, otherwise).
     let not_started = if stopped { jobs.len() - started } else { 0 };
@@ -227,6 +262,7 @@ pub fn run(
         skipped,
         not_started,
         stopped,
+        most_at_once: gate.most_running(),
     })
 }
 
