@@ -8,6 +8,7 @@
 #   scripts/bench.sh photos     # the six photos through whole processes (issue 17)
 #   scripts/bench.sh arm        # ARM instruction counts under qemu-user (scripts/insn-count.sh)
 #   scripts/bench.sh web        # the box's inbox with its web page off, and on under a hammering client
+#   scripts/bench.sh memory     # estimated against measured peak memory, one row per kind of input (issue 37)
 #   BENCH_BEFORE=dir scripts/bench.sh photos   # ... beside an earlier build
 #
 # `main` (issue 7): side by side with OpenCV and onnxruntime: Lab conversion,
@@ -36,6 +37,11 @@
 # `web` (issue 29): `colorize box --drain` over 50 scans (the six photos,
 # gray, 1024 px wide), web page off against on with a client
 # fetching /api/status back to back (bench/boxweb.py).
+#
+# `memory` (issue 37): each kind of input colourized alone, the memory
+# budget's estimate against the peak RSS (bench/memory.py; inputs made by
+# the make_master example, the A4 master 278 MB on disk for a moment, in
+# BENCH_TMP or /tmp).
 #
 # Environment: BENCH_PHOTO (a JPEG; default the first 2560x1600 photo in
 # ../shared/data/photos, else a generated image), BENCH_CPU (core to pin to,
@@ -73,8 +79,8 @@ fi
 
 what="${1:-all}"
 case "$what" in
-    all | main | photos | arm | web) ;;
-    *) log "unknown section '$what': all, main, photos, arm or web"; exit 2 ;;
+    all | main | photos | arm | web | memory) ;;
+    *) log "unknown section '$what': all, main, photos, arm, web or memory"; exit 2 ;;
 esac
 out="${BENCH_OUT:-BENCHMARKS.md}"
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -186,8 +192,22 @@ bench_web() {
     log "wrote the web section of $out"
 }
 
+bench_memory() {
+    log "cargo build --release -p colorize-device --bin colorize --example make_master"
+    cargo build --release -q -p colorize-device --bin colorize --example make_master
+    log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    python3 bench/memory.py \
+        --colorize "$target_dir/release/colorize" \
+        --make-master "$target_dir/release/examples/make_master" \
+        --photos "${BENCH_PHOTOS:-../shared/data/photos}" \
+        --out "$out" \
+        --note "${BENCH_NOTE:-}" \
+        --commit "$commit"
+    log "wrote the memory section of $out"
+}
+
 # Each section's time goes to stderr: the header's estimate comes from them.
-for section in main photos arm web; do
+for section in main photos arm web memory; do
     if [ "$what" = all ] || [ "$what" = "$section" ]; then
         started=$SECONDS
         "bench_$section"

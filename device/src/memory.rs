@@ -466,7 +466,7 @@ mod tests {
         );
         let line = b.refusal(640 << 20, "scan.tif");
         assert!(
-            line.starts_with("scan.tif needs about 640 MiB, budget 550 MiB (set --memory"),
+            line.starts_with("scan.tif needs about 640 MiB, budget 549 MiB (set --memory"),
             "{line}"
         );
     }

@@ -8,12 +8,17 @@ use anyhow::{Context, Result};
 
 use colorize_shared::contract::OutputKind;
 
-use super::ModelArg;
+use super::{thread_count, LimitArgs, ModelArg};
+use crate::memory::{Budget, Source};
+use colorize_io::memory;
+use colorize_io::output::Format;
+use colorize_io::pipeline::{Depth, OutputSpec};
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  colorize info\n  colorize info --model models/colorize-default.onnx\n  \
-    colorize info colorized/box1/0001.png   # its XMP: digital source type, tool and model, date"
+    colorize info colorized/box1/0001.png   # its XMP: digital source type, tool and model, date\n  \
+    colorize info --estimate masters/*.tif --threads 4   # which masters fit, and how many at once"
 )]
 pub struct Args {
     /// An image (PNG, JPEG, TIFF): print its XMP machine-colour declaration
@@ -22,6 +27,22 @@ pub struct Args {
     pub file: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArg,
+    /// Print the memory budget (as `colorize files` would have it) and
+    /// each of these images' estimated need, read from its header, for
+    /// an output in `--format`.
+    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    pub estimate: Vec<PathBuf>,
+    /// The output format the estimates are for.
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    pub format: Format,
+    /// Memory the program may use, in MiB, as `colorize files --memory`.
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u64>,
+    /// Workers, as `colorize files --threads` (each has its share).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -47,7 +68,42 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (k, v) in model.metadata() {
         println!("{k}: {v}");
     }
-    Ok(ExitCode::SUCCESS)
+    let threads = thread_count(args.threads);
+    let budget = Budget::for_this_process(args.memory, Source::Flag, threads);
+    println!("memory budget: {budget}, {threads} worker(s)");
+    let spec = OutputSpec {
+        format: args.format,
+        depth: Depth::Same,
+    };
+    let mut failed = false;
+    for path in &args.estimate {
+        match memory::probe(path, &args.limits.limits()) {
+            Ok(h) => {
+                let need = memory::estimate(&h, spec);
+                let verdict = if need > budget.images {
+                    "does not fit: refused".to_string()
+                } else {
+                    let at_once = (budget.images / need.max(1)).min(threads as u64);
+                    format!("fits, {at_once} at once")
+                };
+                println!(
+                    "{}: {}, needs about {} MiB ({verdict})",
+                    path.display(),
+                    h.describe(),
+                    need.div_ceil(1 << 20)
+                );
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn file_info(path: &Path) -> Result<ExitCode> {
