@@ -62,6 +62,8 @@ pub struct Budget {
     /// Taken off the limit for the program itself (0 for MemAvailable).
     pub program: u64,
     pub margin: u64,
+    /// Taken off for the box's camera frames (0 elsewhere).
+    pub camera: u64,
 }
 
 /// The margin kept free of images out of `memory` (module documentation).
@@ -88,6 +90,7 @@ impl Budget {
                 source,
                 program,
                 margin,
+                camera: 0,
             }
         };
         if let Some((limit, source)) = explicit {
@@ -109,6 +112,7 @@ impl Budget {
                     source: Source::MemAvailable,
                     program: 0,
                     margin,
+                    camera: 0,
                 }
             }
             None => Budget {
@@ -117,6 +121,7 @@ impl Budget {
                 source: Source::Unknown,
                 program: 0,
                 margin: 0,
+                camera: 0,
             },
         }
     }
@@ -156,6 +161,9 @@ impl fmt::Display for Budget {
         write!(f, "{} MiB for images (from {from}", mib(self.images))?;
         if self.program > 0 {
             write!(f, "; less {} MiB for the program", mib(self.program))?;
+        }
+        if self.camera > 0 {
+            write!(f, "; less {} MiB for the camera's frames", mib(self.camera))?;
         }
         write!(f, "; less a margin of {} MiB)", mib(self.margin))
     }

@@ -90,7 +90,7 @@ fn broken_and_odd_inputs_each_fail_alone_or_are_colourized() {
     fs::write(input.join("cut.png"), &png[..png.len() * 2 / 3]).unwrap();
     bad.push(("cut.png", "truncated"));
     fs::write(input.join("bomb.png"), png_bomb(100_000, 100_000)).unwrap();
-    bad.push(("bomb.png", "100000x100000 is over the 100 Mpixel limit"));
+    bad.push(("bomb.png", "100000x100000 is over the 1 Gpixel limit"));
     // Unreadable: permission bits where they apply; as root (CI) a dangling
     // link, which no permission lets anyone open.
     let unreadable = input.join("unreadable.png");
@@ -227,7 +227,7 @@ fn a_bomb_is_refused_fast_and_limits_are_configurable() {
     };
     assert!(
         line("bomb.png")
-            .contains("bomb.png: 100000x100000 is over the 100 Mpixel limit (--max-pixels"),
+            .contains("bomb.png: 100000x100000 is over the 1 Gpixel limit (--max-pixels"),
         "{lines:?}"
     );
     assert!(
@@ -272,9 +272,9 @@ fn a_bomb_is_refused_fast_and_limits_are_configurable() {
     );
     for s in [
         "--max-pixels",
-        "[default: 100000000]",
+        "[default: 1000000000]",
         "--max-decoded-mib",
-        "[default: 1024]",
+        "[default: 8192]",
     ] {
         assert!(help.contains(s), "{s} not in --help: {help}");
     }

@@ -216,7 +216,7 @@ fn decode_reader<R: BufRead + Seek>(
 /// A PNG's width and height from its IHDR chunk: None if the file is too
 /// short, IHDR is not first or its CRC is wrong (the decoder then says so).
 /// Rewinds `r`.
-fn png_dimensions<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<(u32, u32)>> {
+pub(crate) fn png_dimensions<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<(u32, u32)>> {
     let start = r.stream_position()?;
     // Signature, length, "IHDR", 13 bytes of data, CRC.
     let mut head = [0u8; 33];
@@ -299,10 +299,18 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DynamicImage> {
 
 /// [`open`], with the file's [`Metadata`].
 pub fn open_with_metadata(path: &Path, limits: &DecodeLimits) -> Result<(DynamicImage, Metadata)> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("{}: can not open", path.display()))?;
+    decode_file_with_metadata(path, limits).with_context(|| path.display().to_string())
+}
+
+/// [`open_with_metadata`] for a caller that names the file itself: errors
+/// do not. Read as a stream, so the file's bytes are never all in memory
+/// beside its pixels.
+pub fn decode_file_with_metadata(
+    path: &Path,
+    limits: &DecodeLimits,
+) -> Result<(DynamicImage, Metadata)> {
+    let file = std::fs::File::open(path).context("can not open")?;
     decode_reader(ImageReader::new(BufReader::new(file)), limits)
-        .with_context(|| path.display().to_string())
 }
 
 thread_local! {

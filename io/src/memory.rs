@@ -80,12 +80,8 @@ impl Header {
 
 /// Reads `path`'s header (and, for a JPEG, its frame header), checks it
 /// against `limits` (the decompression-bomb guard, with the same message
-/// decoding gives), and decodes nothing. Errors start with the path.
+/// decoding gives), and decodes nothing. Errors do not name the file.
 pub fn probe(path: &Path, limits: &DecodeLimits) -> Result<Header> {
-    probe_inner(path, limits).with_context(|| path.display().to_string())
-}
-
-fn probe_inner(path: &Path, limits: &DecodeLimits) -> Result<Header> {
     let file = std::fs::File::open(path).context("can not open")?;
     let reader = ImageReader::new(BufReader::new(file))
         .with_guessed_format()
@@ -97,8 +93,20 @@ fn probe_inner(path: &Path, limits: &DecodeLimits) -> Result<Header> {
     let mut progressive_sixteenths = None;
     if format == ImageFormat::Jpeg {
         let mut inner = reader.into_inner();
-        progressive_sixteenths = jpeg_progressive_extra(&mut inner).context("can not read")?;
+        // A header cut short is the decoder's to report, in its words.
+        progressive_sixteenths = jpeg_progressive_extra(&mut inner).unwrap_or(None);
         inner.seek(SeekFrom::Start(0)).context("can not read")?;
+        reader = ImageReader::with_format(inner, format);
+    }
+    if format == ImageFormat::Png {
+        // As decoding does: the bomb's size from IHDR, before the PNG
+        // decoder (which refuses it on 32-bit targets in vaguer words).
+        let mut inner = reader.into_inner();
+        if let Some((width, height)) =
+            crate::images::png_dimensions(&mut inner).context("can not read")?
+        {
+            limits.check(width, height, 0)?;
+        }
         reader = ImageReader::with_format(inner, format);
     }
     let mut lim = image::Limits::default();
@@ -310,6 +318,9 @@ mod tests {
             ..DecodeLimits::DEFAULT
         };
         let e = format!("{:#}", probe(&path, &small).unwrap_err());
-        assert!(e.contains("g.png") && e.contains("--max-pixels"), "{e}");
+        assert!(
+            e.starts_with("300x200 is over") && e.contains("--max-pixels"),
+            "{e}"
+        );
     }
 }

@@ -124,15 +124,24 @@ pub struct LimitsConfig {
     pub max_width: u32,
     /// Tallest image accepted, in pixels. Default 65535.
     pub max_height: u32,
-    /// Most pixels (width x height) accepted. Default 100,000,000.
+    /// Most pixels (width x height) accepted. Default 1,000,000,000: a
+    /// bomb guard; what fits is the memory budget's decision.
     pub max_pixels: u64,
-    /// Most bytes the decoder may allocate. Default 1 GiB.
+    /// Most bytes the decoder may allocate. Default 8 GiB.
     pub max_decoded_bytes: u64,
+    /// Memory the box may use in all, in MiB, as `colorize files
+    /// --memory`: a scan whose estimated need does not fit beside the
+    /// camera's frames is refused (moved to the failed folder, the journal
+    /// saying why). Unset: the cgroup's limit (systemd's `MemoryMax=`), else
+    /// the memory available at start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
     /// Below this much free space (MiB, 1,048,576 bytes) on the output
     /// folder's file system the box takes no new inbox file and refuses the
     /// shutter, until space returns. Unset: room for the largest output the
-    /// limits above allow ([`LimitsConfig::largest_output_bytes`]), 291 MiB
-    /// with the defaults.
+    /// limits above and the memory budget allow
+    /// ([`LimitsConfig::largest_output_bytes`]): 3 bytes a pixel of the
+    /// largest scan that fits, about the budget itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_free_mb: Option<u64>,
 }
@@ -145,8 +154,23 @@ impl Default for LimitsConfig {
             max_height: d.max_height,
             max_pixels: d.max_pixels,
             max_decoded_bytes: d.max_decoded_bytes,
+            memory_mb: None,
             min_free_mb: None,
         }
+    }
+}
+
+impl BoxConfig {
+    /// Memory the camera's frames may hold while a scan is colourized:
+    /// each waiting slot's L* plane and the driver's capture buffers (up to
+    /// four), 2 bytes a pixel each at the requested size. 0 without a
+    /// camera.
+    pub fn camera_frame_bytes(&self) -> u64 {
+        if !self.camera.enabled {
+            return 0;
+        }
+        let frame = 2 * self.camera.width as u64 * self.camera.height as u64;
+        (self.camera.frame_slots as u64 + 4) * frame
     }
 }
 
@@ -162,24 +186,27 @@ impl LimitsConfig {
     }
 
     /// The most bytes one output can take: the box writes 8-bit RGB PNG, so
-    /// 3 bytes a pixel for the largest image the limits let in (stored
-    /// deflate blocks add 5 bytes per 64 KiB when nothing compresses, each
-    /// row one filter byte), plus 4 MiB for the metadata carried over.
-    pub fn largest_output_bytes(&self) -> u64 {
-        let side = |max: u32| (max as u64).min(self.max_pixels);
-        let pixels = self
-            .max_pixels
-            .min(side(self.max_width) * side(self.max_height));
+    /// 3 bytes a pixel for the largest image the limits let in and a
+    /// memory budget of `budget` bytes can hold (an 8-bit gray scan, the
+    /// cheapest, needs 3 bytes a pixel: its pixels and its L* plane);
+    /// stored deflate blocks add 5 bytes per 64 KiB when nothing
+    /// compresses, each row one filter byte; plus 4 MiB for the metadata
+    /// carried over.
+    pub fn largest_output_bytes(&self, budget: u64) -> u64 {
+        let max_pixels = self.max_pixels.min(budget / 3);
+        let side = |max: u32| (max as u64).min(max_pixels);
+        let pixels = max_pixels.min(side(self.max_width) * side(self.max_height));
         let raw = pixels.saturating_mul(3);
         raw.saturating_add(raw / 65_535 * 5 + side(self.max_height))
             .saturating_add(4 << 20)
     }
 
-    /// The free space the output disk must keep, in bytes.
-    pub fn min_free_bytes(&self) -> u64 {
+    /// The free space the output disk must keep, in bytes, for scans
+    /// within a memory budget of `budget` bytes.
+    pub fn min_free_bytes(&self, budget: u64) -> u64 {
         match self.min_free_mb {
             Some(mb) => mb.saturating_mul(1 << 20),
-            None => self.largest_output_bytes().div_ceil(1 << 20) << 20,
+            None => self.largest_output_bytes(budget).div_ceil(1 << 20) << 20,
         }
     }
 }
@@ -476,11 +503,7 @@ impl BoxConfig {
             s.push_str("# [model] path is unset: the model built into colorize is used.\n");
         }
         if self.limits.min_free_mb.is_none() {
-            let _ = writeln!(
-                s,
-                "# [limits] min_free_mb is unset: {} MiB, room for the largest output the limits allow.",
-                self.limits.min_free_bytes() >> 20
-            );
+            s.push_str("# [limits] min_free_mb is unset: room for the largest output the limits and the memory budget allow.\n");
         }
         // The secret stays in the file: --check-config's output goes to
         // terminals and logs.
@@ -537,13 +560,19 @@ mod tests {
     fn min_free_defaults_to_the_largest_output_the_limits_allow() {
         let c = BoxConfig::from_toml("").unwrap();
         assert_eq!(c.limits.decode(), DecodeLimits::DEFAULT);
-        // 100 Mpixel of 8-bit RGB, stored deflate, row bytes, 4 MiB metadata.
-        assert_eq!(c.limits.min_free_bytes(), 291 << 20);
-        assert!(c.to_toml().contains("min_free_mb is unset: 291 MiB"));
+        // A 300 MB budget holds 100 Mpixel of 8-bit gray: 100 Mpixel of
+        // 8-bit RGB out, stored deflate, row bytes, 4 MiB metadata.
+        assert_eq!(c.limits.min_free_bytes(300_000_000), 291 << 20);
+        assert!(c
+            .to_toml()
+            .contains("min_free_mb is unset: room for the largest output"));
+        // Without a budget, the pixel cap (1 Gpixel) decides.
+        assert_eq!(c.limits.min_free_bytes(u64::MAX), 2866 << 20);
         let c = BoxConfig::from_toml("[limits]\nmax_pixels = 1000000\n").unwrap();
-        assert_eq!(c.limits.min_free_bytes(), 7 << 20);
-        let c = BoxConfig::from_toml("[limits]\nmin_free_mb = 0\n").unwrap();
-        assert_eq!(c.limits.min_free_bytes(), 0);
+        assert_eq!(c.limits.min_free_bytes(u64::MAX), 7 << 20);
+        let c = BoxConfig::from_toml("[limits]\nmin_free_mb = 0\nmemory_mb = 512\n").unwrap();
+        assert_eq!(c.limits.min_free_bytes(300_000_000), 0);
+        assert_eq!(c.limits.memory_mb, Some(512));
         assert_eq!(BoxConfig::from_toml(&c.to_toml()).unwrap(), c);
         let e = BoxConfig::from_toml("[limits]\nmin_free_gb = 1\n").unwrap_err();
         assert!(format!("{e:#}").contains("min_free_gb"), "{e:#}");

@@ -38,6 +38,7 @@ use heapless::spsc::Queue;
 
 use crate::camera::FrameSource;
 use crate::gpio::InputLine;
+use crate::memory::{Budget, Source};
 use colorize_io::output::{self, Staged};
 use colorize_io::pipeline::{Colorize, Frame, OutputSpec, Worker};
 use config::{BoxConfig, MAX_FRAME_SLOTS};
@@ -149,7 +150,9 @@ pub fn run_monitored(
     // Set while the output disk is below its reserve: the shutter refuses
     // presses then, so no frame is taken that could not be kept.
     let disk_low = AtomicBool::new(false);
-    let mut guard = SpaceGuard::new(&cfg.output.dir, cfg.limits.min_free_bytes());
+    let budget = scan_budget(cfg);
+    log(format_args!("memory budget: {budget}"));
+    let mut guard = SpaceGuard::new(&cfg.output.dir, cfg.limits.min_free_bytes(budget.images));
     let mut report = RunReport::default();
     let shared = monitor.shared();
 
@@ -319,7 +322,7 @@ pub fn run_monitored(
                         continue; // taken away by someone else meanwhile
                     }
                     led.set(LedState::Busy, now_ms(start));
-                    match process_file(cfg, colorizer, &mut worker, &path, monitor) {
+                    match process_file(cfg, &budget, colorizer, &mut worker, &path, monitor) {
                         Ok(out) => {
                             monitor.scan_done(&out, "inbox", colorizer.vividness());
                             report.files_done += 1;
@@ -446,16 +449,23 @@ fn stage(
 /// only then moves the input to the done folder.
 fn process_file(
     cfg: &BoxConfig,
+    budget: &Budget,
     colorizer: &mut dyn Colorize,
     worker: &mut Worker,
     path: &Path,
     monitor: &mut Monitor,
 ) -> Result<PathBuf> {
     output::phase("read", path);
-    let bytes = std::fs::read(path).context("cannot read")?;
-    let (img, meta) =
-        colorize_io::images::decode_bytes_with_metadata(&bytes, &cfg.limits.decode())?;
-    drop(bytes);
+    let limits = cfg.limits.decode();
+    // One scan at a time: it fits if its estimate fits the whole budget.
+    // A header that can not be read fails the decode below, in its words.
+    if let Ok(header) = colorize_io::memory::probe(path, &limits) {
+        let need = colorize_io::memory::estimate(&header, OutputSpec::PNG);
+        if need > budget.images {
+            anyhow::bail!(budget.refusal(need, &header.describe()));
+        }
+    }
+    let (img, meta) = colorize_io::images::decode_file_with_metadata(path, &limits)?;
     let frame = worker.load(img, meta)?;
     if let Some(note) = &frame.note {
         log(format_args!("note: {}: {note}", path.display()));
@@ -472,6 +482,15 @@ fn process_file(
         moved.display()
     ));
     Ok(out)
+}
+
+/// The memory a scan may take: the budget the machine (or `[limits]
+/// memory_mb`) gives one worker, less what the camera's frames may hold.
+pub fn scan_budget(cfg: &BoxConfig) -> Budget {
+    let mut budget = Budget::for_this_process(cfg.limits.memory_mb, Source::Config, 1);
+    budget.images = budget.images.saturating_sub(cfg.camera_frame_bytes());
+    budget.camera = cfg.camera_frame_bytes();
+    budget
 }
 
 fn fail_input(cfg: &BoxConfig, path: &Path) -> Result<()> {

@@ -37,6 +37,14 @@ pub fn run(args: &BoxArgs) -> Result<()> {
     let cfg = BoxConfig::load(&args.config)?;
     if args.check_config {
         print!("{}", cfg.to_toml());
+        // The budget as the running box has it: with its model loaded.
+        let _model = crate::load_model(cfg.model.path.as_deref(), cfg.model.vividness)?;
+        let budget = crate::boxd::scan_budget(&cfg);
+        println!("# memory budget: {budget}");
+        println!(
+            "# free space kept on the output disk: {} MiB",
+            cfg.limits.min_free_bytes(budget.images) >> 20
+        );
         eprintln!("{}: valid", args.config.display());
         return Ok(());
     }

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             Err(e) => {
                 failed = true;
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}: {e:#}", path.display());
             }
         }
     }

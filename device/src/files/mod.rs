@@ -219,11 +219,13 @@ pub fn run(
                     };
                     let t = Instant::now();
                     // The header first: its estimate decides when the job
-                    // may start. The worker's kept buffers count in it.
+                    // may start. The worker's kept buffers count in it. A
+                    // header that can not be read costs nothing: decoding
+                    // then fails on it too, and says why in its own words.
                     let need = memory::probe(&job.input, &batch.limits)
-                        .map(|h| memory::estimate(&h, batch.spec).max(worker.kept_bytes() as u64));
-                    let need_or_zero = *need.as_ref().unwrap_or(&0);
-                    let permit = match gate.admit(i, need_or_zero, &stop, &mut || worker.trim(0)) {
+                        .map_or(0, |h| memory::estimate(&h, batch.spec))
+                        .max(worker.kept_bytes() as u64);
+                    let permit = match gate.admit(i, need, &stop, &mut || worker.trim(0)) {
                         Admission::Go(permit) => permit,
                         Admission::Stopped => {
                             abandoned.fetch_add(1, Ordering::Relaxed);
@@ -231,13 +233,12 @@ pub fn run(
                         }
                         Admission::TooBig => {
                             let what = job.input.display().to_string();
-                            let refusal = batch.budget.refusal(need_or_zero, &what);
+                            let refusal = batch.budget.refusal(need, &what);
                             finish(job, Err(anyhow::anyhow!(refusal)), t);
                             continue;
                         }
                     };
-                    let staged = need
-                        .and_then(|_| stage_file(&mut worker, &mut session, job, batch, progress));
+                    let staged = stage_file(&mut worker, &mut session, job, batch, progress);
                     worker.trim(KEEP_BYTES);
                     drop(permit);
                     match staged {
