@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Big masters on a small board (issue 37, docs/robustness.md): the emulated
+# arm64 board of the power-cut test booted with little RAM (-m 384, 4 CPUs)
+# colourizes four 16-bit gray TIFF masters, each needing about a third of
+# its RAM, with the default settings: `colorize files` takes its memory
+# budget from MemAvailable and runs as many at once as fit (2), not one
+# per CPU (4). Passes when every output is byte-identical to this
+# machine's own run, the kernel log shows no OOM kill, and no more ran at
+# once than the budget holds.
+#
+# usage: scripts/memory-board-test.sh
+# env:   COLORIZE_BIN=path  the aarch64 binary (default: build it)
+#        VM_PROFILE=dist     the shipping build; release by default
+#        MEMORY_WORK=dir     where images and consoles go (default: the cache)
+#        VM_TIMEOUT=seconds  wall-clock limit for the boot (default 600)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=env.sh
+source scripts/env.sh
+VM_LOG_NAME=memory-board
+# shellcheck source=vm/lib.sh
+source scripts/vm/lib.sh
+
+ram_mib=384
+size=6000x5000    # 30 Mpixel: about 118 MiB to colourize, a third of the RAM
+
+need=()
+command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+command -v cpio >/dev/null || need+=(cpio)
+command -v debugfs >/dev/null || need+=(e2fsprogs)
+[ ${#need[@]} -eq 0 ] || { log "apt: installing ${need[*]}"; apt_install "${need[@]}"; }
+
+arch=aarch64
+fetch "$arch"
+board_binary "$arch"
+vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)
+work=${MEMORY_WORK:-$cache/$arch/memory}
+rm -rf "$work/stage" "$work/host-out" "$work/board-out"
+mkdir -p "$work/stage/masters"
+
+cargo build --release -q -p colorize-device --bin colorize --example make_master
+host_bin=$COLORIZE_TARGET/release/colorize
+photo=$COLORIZE_ROOT/../shared/data/photos/Path-2560x1600.jpg
+[ -f "$photo" ] || photo=$COLORIZE_ROOT/docs/before-after.jpg
+w=${size%x*} h=${size#*x}
+for i in 1 2 3 4; do
+    "$COLORIZE_TARGET/release/examples/make_master" "$photo" gray16-tiff "${w}x$((h + i))" \
+        "$work/stage/masters/master-$i.tif"
+done
+export SOURCE_DATE_EPOCH=1764633600
+log "reference outputs on this machine"
+"$host_bin" files "$work/stage/masters" --out "$work/host-out" >/dev/null
+
+mkfs.ext4 -q -F -L masters -d "$work/stage" "$work/disk.img" 1400M
+ird="$work/initrd"
+initrd_tree "$arch" "$bin" scripts/vm/memory-init.sh "$ird" virtio_mmio virtio_blk crc32c_generic ext4
+initrd_pack "$ird" "$work/initrd.gz"
+
+log "booting with -m $ram_mib -smp 4 (limit ${VM_TIMEOUT:-600}s)"
+t0=$SECONDS rc=0
+# shellcheck disable=SC2086
+timeout "${VM_TIMEOUT:-600}" ${QEMU[$arch]} -m "$ram_mib" -smp 4 -nographic -no-reboot -nic none \
+    -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+    -append "console=ttyAMA0 panic=-1 quiet loglevel=3" \
+    -drive "file=$work/disk.img,format=raw,if=none,id=disk" \
+    -device virtio-blk-device,drive=disk \
+    </dev/null > "$work/console.log" 2>&1 || rc=$?
+tr -d '\r' < "$work/console.log" > "$work/console.txt"
+grep '^VM:' "$work/console.txt" || true
+log "VM ran $((SECONDS - t0)) s (qemu status $rc)"
+
+fail=0
+grep -q '^VM: done' "$work/console.txt" || { log "FAIL: the VM did not finish (see $work/console.txt)"; tail -n 30 "$work/console.txt"; exit 1; }
+grep -q '^VM: files exit 0$' "$work/console.txt" || { log "FAIL: colorize files failed on the board"; fail=1; }
+grep -q '^VM: oom kills 0$' "$work/console.txt" || { log "FAIL: the kernel log shows an OOM kill"; fail=1; }
+# As many at once as fit: what `colorize info --estimate` says fits, and
+# what the batch's summary says ran.
+fits=$(sed -n 's/^VM: .*master-1.tif: .*(fits, \([0-9]*\) at once)$/\1/p' "$work/console.txt")
+ran=$(sed -n 's/^VM: files: 4 ok, 0 failed, .*; at most \([0-9]*\) at once .*/\1/p' "$work/console.txt")
+log "the budget holds ${fits:-?} master(s) at once; the batch ran at most ${ran:-?} at once, on 4 CPUs"
+{ [ -n "$fits" ] && [ -n "$ran" ] && [ "$ran" -le "$fits" ] && [ "$fits" -lt 4 ]; } \
+    || { log "FAIL: expected fewer at once than CPUs, and no more than fit"; fail=1; }
+
+debugfs -R "rdump /out $work" "$work/disk.img" 2>/dev/null
+mv "$work/out" "$work/board-out"
+same=0
+for i in 1 2 3 4; do
+    if cmp -s "$work/host-out/master-$i.png" "$work/board-out/master-$i.png"; then
+        same=$((same + 1))
+    else
+        log "FAIL: master-$i.png differs from this machine's output (or is missing)"
+        fail=1
+    fi
+done
+log "$same of 4 outputs byte-identical to this machine's"
+rm -f "$work/disk.img"
+[ "$fail" = 0 ] && log "passed"
+exit "$fail"
