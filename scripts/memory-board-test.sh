@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Big masters on a small board (issue 37, docs/robustness.md): the emulated
-# arm64 board of the power-cut test booted with little RAM (-m 384, 4 CPUs)
-# colourizes four 16-bit gray TIFF masters, each needing about a third of
-# its RAM, with the default settings: `colorize files` takes its memory
+# arm64 board of the power-cut test booted with little RAM (-m 288, 4 CPUs)
+# colourizes four 16-bit gray TIFF masters, each needing over a quarter
+# of its RAM, with the default settings: `colorize files` takes its memory
 # budget from MemAvailable and runs as many at once as fit (2), not one
-# per CPU (4). Passes when every output is byte-identical to this
-# machine's own run, the kernel log shows no OOM kill, and no more ran at
+# per CPU (4). Passes when every output matches this machine's own run
+# (the same size; byte-identical, or within delta E_ab 2 and L* 0.5 where
+# the model's floating point rounds differently on arm64: the
+# image_diff example), the kernel log shows no OOM kill, and no more ran at
 # once than the budget holds.
 #
 # usage: scripts/memory-board-test.sh
@@ -21,8 +23,8 @@ VM_LOG_NAME=memory-board
 # shellcheck source=vm/lib.sh
 source scripts/vm/lib.sh
 
-ram_mib=384
-size=6000x5000    # 30 Mpixel: about 118 MiB to colourize, a third of the RAM
+ram_mib=288
+size=5000x4000    # 20 Mpixel: about 79 MiB to colourize, over a quarter of the RAM
 
 need=()
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
@@ -38,20 +40,23 @@ work=${MEMORY_WORK:-$cache/$arch/memory}
 rm -rf "$work/stage" "$work/host-out" "$work/board-out"
 mkdir -p "$work/stage/masters"
 
-cargo build --release -q -p colorize-device --bin colorize --example make_master
-host_bin=$COLORIZE_TARGET/release/colorize
+# This machine's side in the dev profile the host tests built already (its
+# dependencies are optimised): no release build of tract for one reference.
+cargo build -q -p colorize-device --bin colorize --example make_master --example image_diff
+host_dir=$COLORIZE_TARGET/debug
+host_bin=$host_dir/colorize
 photo=$COLORIZE_ROOT/../shared/data/photos/Path-2560x1600.jpg
 [ -f "$photo" ] || photo=$COLORIZE_ROOT/docs/before-after.jpg
 w=${size%x*} h=${size#*x}
 for i in 1 2 3 4; do
-    "$COLORIZE_TARGET/release/examples/make_master" "$photo" gray16-tiff "${w}x$((h + i))" \
+    "$host_dir/examples/make_master" "$photo" gray16-tiff "${w}x$((h + i))" \
         "$work/stage/masters/master-$i.tif"
 done
 export SOURCE_DATE_EPOCH=1764633600
 log "reference outputs on this machine"
 "$host_bin" files "$work/stage/masters" --out "$work/host-out" >/dev/null
 
-mkfs.ext4 -q -F -L masters -d "$work/stage" "$work/disk.img" 1400M
+mkfs.ext4 -q -F -L masters -d "$work/stage" "$work/disk.img" 800M
 ird="$work/initrd"
 initrd_tree "$arch" "$bin" scripts/vm/memory-init.sh "$ird" virtio_mmio virtio_blk crc32c_generic ext4
 initrd_pack "$ird" "$work/initrd.gz"
@@ -83,16 +88,21 @@ log "the budget holds ${fits:-?} master(s) at once; the batch ran at most ${ran:
 
 debugfs -R "rdump /out $work" "$work/disk.img" 2>/dev/null
 mv "$work/out" "$work/board-out"
-same=0
+same=0 close=0
 for i in 1 2 3 4; do
-    if cmp -s "$work/host-out/master-$i.png" "$work/board-out/master-$i.png"; then
+    name=master-$i.png
+    if cmp -s "$work/host-out/$name" "$work/board-out/$name"; then
         same=$((same + 1))
+    elif [ -f "$work/board-out/$name" ] \
+        && diff_line=$("$host_dir/examples/image_diff" "$work/host-out/$name" "$work/board-out/$name"); then
+        log "$name: $diff_line"
+        close=$((close + 1))
     else
-        log "FAIL: master-$i.png differs from this machine's output (or is missing)"
+        log "FAIL: $name is missing or differs from this machine's output: ${diff_line:-}"
         fail=1
     fi
 done
-log "$same of 4 outputs byte-identical to this machine's"
+log "of 4 outputs: $same byte-identical to this machine's, $close within delta E_ab 2"
 rm -f "$work/disk.img"
 [ "$fail" = 0 ] && log "passed"
 exit "$fail"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: installs what is missing, then host tests
 # (train-host included), the same tests for aarch64 and armv7 under qemu-user,
-# the fuzz targets' seeds, the emulated boards (arm64 on the dist build) and
+# the fuzz targets' seeds, the emulated boards (arm64 on the dist build: the
+# camera, power cuts, a board with little RAM) and
 # the fmt and clippy gates. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,4 +83,6 @@ VM_PROFILE=debug bash scripts/vm-test.sh armv7
 
 step "emulated arm64 board (dist build): 5 power cuts while the box writes (ext4 disk)"
 VM_PROFILE=dist bash scripts/power-test.sh --cuts 5
+step "emulated arm64 board (dist build) with 384 MiB of RAM: four masters within the memory budget"
+VM_PROFILE=dist bash scripts/memory-board-test.sh
 step "all tests passed"

@@ -456,7 +456,7 @@ mod tests {
         let e = decode_bytes(&bomb, &DecodeLimits::default()).unwrap_err();
         let msg = format!("{e:#}");
         assert!(
-            msg.contains("100000x100000 is over the 100 Mpixel limit (--max-pixels"),
+            msg.contains("100000x100000 is over the 1 Gpixel limit (--max-pixels"),
             "{msg}"
         );
         eprintln!("bomb refused in {:?}", start.elapsed());

@@ -79,8 +79,9 @@ pub struct LimitArgs {
     /// Tallest image accepted, in pixels.
     #[arg(long, value_name = "PX", default_value_t = DecodeLimits::DEFAULT.max_height)]
     pub max_height: u32,
-    /// Most pixels (width x height) accepted: 100 Mpixel by default (an A4
-    /// page scanned at 600 dpi is 35 Mpixel).
+    /// Most pixels (width x height) accepted: a guard against decompression
+    /// bombs, 1 Gpixel by default (an A4 page scanned at 1200 dpi is 139
+    /// Mpixel). What fits in memory is the memory budget's decision.
     #[arg(long, value_name = "N", default_value_t = DecodeLimits::DEFAULT.max_pixels)]
     pub max_pixels: u64,
     /// Most memory the decoder may allocate for one image, in MiB (8-bit RGB

@@ -125,7 +125,7 @@ pub fn config(d: &Dirs) -> colorize_device::boxd::config::BoxConfig {
     c.button.debounce_ms = 20;
     c.led.heartbeat_ms = 0;
     c.led.error_ms = 300;
-    // The default reserve (room for a 100 Mpixel output) would make these
+    // The default reserve (room for the largest output that fits) would make these
     // tests depend on the free space of the machine's /tmp.
     c.limits.min_free_mb = Some(1);
     c
