@@ -32,7 +32,12 @@ fn main() -> Result<()> {
         std::process::exit(1);
     }
     let (sa, sb) = (ia.to_rgb16(), ib.to_rgb16());
-    let differing = sa.as_raw().iter().zip(sb.as_raw()).filter(|(x, y)| x != y).count();
+    let differing = sa
+        .as_raw()
+        .iter()
+        .zip(sb.as_raw())
+        .filter(|(x, y)| x != y)
+        .count();
     let max_sample = sa
         .as_raw()
         .iter()
@@ -49,11 +54,7 @@ fn main() -> Result<()> {
         let la = rgb8_to_lab(p[0], p[1], p[2]);
         let lb = rgb8_to_lab(q[0], q[1], q[2]);
         let d = |x: i16, y: i16| (x as f64 - y as f64) / 256.0;
-        let (dl, da, db) = (
-            d(la.0 as i16, lb.0 as i16),
-            d(la.1, lb.1),
-            d(la.2, lb.2),
-        );
+        let (dl, da, db) = (d(la.0 as i16, lb.0 as i16), d(la.1, lb.1), d(la.2, lb.2));
         max_l = max_l.max(dl.abs());
         max_e = max_e.max((dl * dl + da * da + db * db).sqrt());
     }

@@ -13,16 +13,6 @@ mod box_common;
 mod cli_common;
 use cli_common::{colorize, text};
 
-/// A 16-bit gray PNG of `w x h` with a gradient: 4 bytes a pixel to
-/// colourize (its samples and its L* plane).
-fn write_gray16_png(path: &Path, w: u32, h: u32) {
-    image::ImageBuffer::<image::Luma<u16>, _>::from_fn(w, h, |x, y| {
-        image::Luma([((x * 65535 / w + y * 977) % 65536) as u16])
-    })
-    .save(path)
-    .unwrap();
-}
-
 /// `colorize info`'s budget for `--memory MIB --threads N`: (MiB for
 /// images, MiB the program's share).
 fn budget(memory_mib: u64, threads: usize) -> (u64, u64) {
@@ -55,27 +45,34 @@ fn memory_for(images: u64, program: u64) -> u64 {
     ((images + program + 32) * 32).div_ceil(31) + 1
 }
 
+/// A PNG whose header declares 10000x10000 8-bit RGB (100 Mpixel, under
+/// the pixel cap): about 478 MiB to colourize. Its data is cut short, so
+/// only a refusal from its header keeps it from failing as truncated.
+fn write_big_header(path: &Path) {
+    fs::write(path, cli_common::png_bomb(10_000, 10_000)).unwrap();
+}
+
+/// The need the library estimates for `path` (PNG output).
+fn need_of(path: &Path) -> u64 {
+    let header = colorize_device::io::memory::probe(path, &Default::default()).unwrap();
+    colorize_device::io::memory::estimate(&header, colorize_device::io::pipeline::OutputSpec::PNG)
+}
+
 #[test]
 fn an_image_that_cannot_fit_alone_is_refused_in_one_line_and_the_rest_completes() {
-    // The program's share differs from one machine (and emulator) to the
-    // next: measure it, then ask for 8 MiB for images.
-    let (_, program) = budget(256, 1);
-    let memory = memory_for(8, program);
-    let (images, _) = budget(memory, 1);
-    assert!((6..=10).contains(&images), "{images} MiB for images");
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     fs::create_dir(&input).unwrap();
     box_common::write_gray_png(&input.join("a.png"), 64, 48);
-    // 3 Mpixel of 16-bit gray: about 13 MiB.
-    write_gray16_png(&input.join("big.png"), 2000, 1500);
+    write_big_header(&input.join("big.png"));
     box_common::write_gray_png(&input.join("c.png"), 80, 60);
+    let need = need_of(&input.join("big.png"));
     let out = colorize()
         .args(["files"])
         .arg(&input)
         .arg("--out")
         .arg(tmp.path().join("out"))
-        .args(["--threads", "1", "--memory", &memory.to_string()])
+        .args(["--threads", "1", "--memory", "400"])
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
@@ -83,20 +80,14 @@ fn an_image_that_cannot_fit_alone_is_refused_in_one_line_and_the_rest_completes(
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    // The need is the library's estimate from the header; the budget is
-    // the one `info` printed, give or take the program's own memory.
-    let header =
-        colorize_device::io::memory::probe(&input.join("big.png"), &Default::default()).unwrap();
-    let need = colorize_device::io::memory::estimate(
-        &header,
-        colorize_device::io::pipeline::OutputSpec::PNG,
-    );
+    let line = errors[0];
     let expected = format!(
         "big.png needs about {} MiB, budget ",
         need.div_ceil(1 << 20)
     );
-    let line = errors[0];
     assert!(line.contains(&expected), "{line} lacks {expected}");
+    // The budget: --memory less the program and the margin (32 MiB and
+    // 1/32), so under 356 MiB.
     let said: u64 = line
         .split("budget ")
         .nth(1)
@@ -106,7 +97,7 @@ fn an_image_that_cannot_fit_alone_is_refused_in_one_line_and_the_rest_completes(
         .unwrap()
         .parse()
         .unwrap();
-    assert!(said.abs_diff(images) <= 2, "{line}: info said {images} MiB");
+    assert!(said > 0 && said <= 356, "{line}");
     assert!(
         line.ends_with("MiB (set --memory, or [limits] memory_mb in box.toml)"),
         "{line}"
@@ -116,19 +107,32 @@ fn an_image_that_cannot_fit_alone_is_refused_in_one_line_and_the_rest_completes(
     assert!(!tmp.path().join("out/big.png").exists());
 }
 
+// Three model loads under qemu-user take minutes; on arm64 the same
+// property is checked on the emulated board with the shipping build
+// (scripts/memory-board-test.sh, in the test command).
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "checked on arm64 by scripts/memory-board-test.sh"
+)]
 fn no_more_images_run_at_once_than_fit() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
     fs::create_dir(&input).unwrap();
-    // Eight images of about 5 MiB each (1 Mpixel of 16-bit gray and the
-    // encoders' bands) under a budget of about 11 MiB: two at once, not
+    // Eight 16-bit RGB TIFFs of 0.3 Mpixel, about 5 MiB each (the tiff
+    // crate's copy of the samples, the samples, the L* plane and the
+    // encoders' bands), under a budget of about 13 MiB: two at once, not
     // four.
     for i in 0..8 {
-        write_gray16_png(&input.join(format!("{i}.png")), 1000, 1000 + i);
+        image::ImageBuffer::<image::Rgb<u16>, _>::from_fn(640, 480 + i, |x, y| {
+            image::Rgb([(x * 97) as u16, (y * 131) as u16, ((x + y) * 61) as u16])
+        })
+        .save(input.join(format!("{i}.tif")))
+        .unwrap();
     }
+    let need = need_of(&input.join("7.tif"));
     let (_, program) = budget(256, 4);
-    let memory = memory_for(11, program);
+    let memory = memory_for(13, program);
     let run = |out: &str, memory: Option<u64>| {
         let mut cmd = colorize();
         cmd.arg("files")
@@ -148,16 +152,19 @@ fn no_more_images_run_at_once_than_fit() {
     assert!(free.starts_with("8 ok, 0 failed"), "{free}");
     let tight = run("tight", Some(memory));
     assert!(tight.starts_with("8 ok, 0 failed"), "{tight}");
-    let at_once: usize = tight
+    // "...; at most N at once (memory budget B MiB)"
+    let pace = tight
         .split("; at most ")
         .nth(1)
-        .unwrap_or_else(|| panic!("the summary does not say memory set the pace: {tight}"))
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=2).contains(&at_once), "{tight}");
+        .unwrap_or_else(|| panic!("the summary does not say memory set the pace: {tight}"));
+    let number = |s: &str| -> u64 { s.split(' ').next().unwrap().parse().unwrap() };
+    let at_once = number(pace);
+    let images = number(pace.split("(memory budget ").nth(1).unwrap());
+    let fit = (images << 20) / need;
+    assert!(
+        at_once >= 1 && at_once <= fit && fit < 4,
+        "{at_once} at once, {fit} fit: {tight}"
+    );
     // The budget changes when, never what.
     for i in 0..8 {
         let name = format!("{i}.png");
@@ -173,11 +180,9 @@ fn no_more_images_run_at_once_than_fit() {
 fn the_box_moves_a_scan_that_cannot_fit_to_failed_and_keeps_running() {
     let d = box_common::dirs();
     let mut cfg = box_common::config(&d);
-    // About 8 MiB for scans beside this test process (its resident memory
-    // is the program's share).
-    let program = colorize_device::memory::resident_bytes() >> 20;
-    cfg.limits.memory_mb = Some(memory_for(8, program + 2));
-    write_gray16_png(&d.inbox.join("big.png"), 2000, 1500);
+    // 200 MiB for the whole box: far from the big scan's need.
+    cfg.limits.memory_mb = Some(200);
+    write_big_header(&d.inbox.join("big.png"));
     box_common::write_gray_png(&d.inbox.join("small.png"), 64, 48);
     let stop = AtomicBool::new(false);
     let mut colorizer = box_common::tint();
