@@ -26,12 +26,6 @@ source scripts/vm/lib.sh
 ram_mib=288
 size=5000x4000    # 20 Mpixel: about 79 MiB to colourize, over a quarter of the RAM
 
-need=()
-command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
-command -v cpio >/dev/null || need+=(cpio)
-command -v debugfs >/dev/null || need+=(e2fsprogs)
-[ ${#need[@]} -eq 0 ] || { log "apt: installing ${need[*]}"; apt_install "${need[@]}"; }
-
 arch=aarch64
 fetch "$arch"
 board_binary "$arch"

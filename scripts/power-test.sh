@@ -39,12 +39,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-need=()
-command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
-command -v cpio >/dev/null || need+=(cpio)
-command -v debugfs >/dev/null || need+=(e2fsprogs)
-[ ${#need[@]} -eq 0 ] || { log "apt: installing ${need[*]}"; apt_install "${need[@]}"; }
-
 arch=aarch64
 fetch "$arch"
 board_binary "$arch"

@@ -1,4 +1,5 @@
-# Shared by scripts/vm-test.sh and scripts/power-test.sh: the Debian
+# Shared by scripts/vm-test.sh, scripts/power-test.sh and
+# scripts/memory-board-test.sh: the Debian
 # kernel and busybox of an emulated ARM board, its modules, and an
 # initramfs around the colorize binary. Source it from the repository root
 # after scripts/env.sh.
@@ -9,12 +10,14 @@ sudo_cmd=""
 [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
 log() { printf '\033[1m%s:\033[0m %s\n' "${VM_LOG_NAME:-vm}" "$*"; }
 
-# What the host needs: qemu-system for both ARMs, cpio, python3 (checks).
+# What the host needs: qemu-system for both ARMs, cpio, python3 (checks),
+# e2fsprogs (the ext4 disks of the power-cut and memory boards).
 need=()
 command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
 command -v cpio >/dev/null || need+=(cpio)
 command -v python3 >/dev/null || need+=(python3)
 command -v gzip >/dev/null || need+=(gzip)
+command -v debugfs >/dev/null || need+=(e2fsprogs)
 if [ ${#need[@]} -gt 0 ]; then
     log "apt: installing ${need[*]}"
     apt_install "${need[@]}"
