@@ -83,6 +83,6 @@ VM_PROFILE=debug bash scripts/vm-test.sh armv7
 
 step "emulated arm64 board (dist build): 5 power cuts while the box writes (ext4 disk)"
 VM_PROFILE=dist bash scripts/power-test.sh --cuts 5
-step "emulated arm64 board (dist build) with 384 MiB of RAM: four masters within the memory budget"
+step "emulated arm64 board (dist build) with 288 MiB of RAM: four masters within the memory budget"
 VM_PROFILE=dist bash scripts/memory-board-test.sh
 step "all tests passed"
