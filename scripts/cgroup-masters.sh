@@ -6,8 +6,10 @@
 # the kernel killed nothing and the cgroup's peak stayed within its limit.
 #
 # usage: sudo scripts/cgroup-masters.sh        (root: it makes a cgroup)
-# env:   MASTERS_DIR   where the masters and outputs go (default: a temp
-#                      folder; 1.1 GB of masters, 2 GB of outputs)
+# env:   MASTERS_DIR   where the masters and outputs go (default: a folder
+#                      in the cache, removed after; 1.1 GB of masters, 2 GB
+#                      of outputs; not a tmpfs, whose files a cgroup is
+#                      charged for as memory)
 #        LIMIT_MIB     the cgroup's limit (default 1536)
 #        PHOTO         the photo the masters are tiled from
 #                      (default ../shared/data/photos/Path-2560x1600.jpg)
@@ -27,7 +29,10 @@ cargo build --release -q -p colorize-device --bin colorize --example make_master
 bin=$COLORIZE_TARGET/release/colorize
 make_master=$COLORIZE_TARGET/release/examples/make_master
 
-work=${MASTERS_DIR:-$(mktemp -d)}
+mkdir -p "$COLORIZE_CACHE"
+work=${MASTERS_DIR:-$(mktemp -d "$COLORIZE_CACHE/masters.XXXXXX")}
+[ "$(stat -f -c %T "$work")" != tmpfs ] || { log "$work is on a tmpfs: set MASTERS_DIR to a disk folder"; exit 2; }
+[ -x /usr/bin/time ] || { log "needs /usr/bin/time (apt install time)"; exit 2; }
 mkdir -p "$work/masters"
 cleanup_cg=""
 trap '[ -n "$cleanup_cg" ] && rmdir "$cleanup_cg" 2>/dev/null; [ -z "${MASTERS_DIR:-}" ] && rm -rf "$work"' EXIT
@@ -57,6 +62,7 @@ else
     echo $((limit_mib << 20)) > "$cg/memory.max"
     echo 0 > "$cg/memory.swap.max" 2>/dev/null || true
     peak_file=$cg/memory.peak
+    [ -f "$peak_file" ] || { log "this kernel's cgroup v2 has no memory.peak (5.19 or later)"; exit 2; }
     oom_count() { sed -n 's/^oom_kill //p' "$cg/memory.events"; }
 fi
 log "in $cg, limit $limit_mib MiB: colorize files --threads 4 (defaults otherwise)"

@@ -31,7 +31,7 @@ fetch "$arch"
 board_binary "$arch"
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)
 work=${MEMORY_WORK:-$cache/$arch/memory}
-rm -rf "$work/stage" "$work/host-out" "$work/board-out"
+rm -rf "$work/stage" "$work/host-out" "$work/board-out" "$work/out"
 mkdir -p "$work/stage/masters"
 
 # This machine's side in the dev profile the host tests built already (its
@@ -84,7 +84,7 @@ debugfs -R "rdump /out $work" "$work/disk.img" 2>/dev/null
 mv "$work/out" "$work/board-out"
 same=0 close=0
 for i in 1 2 3 4; do
-    name=master-$i.png
+    name=master-$i.png diff_line=""
     if cmp -s "$work/host-out/$name" "$work/board-out/$name"; then
         same=$((same + 1))
     elif [ -f "$work/board-out/$name" ] \

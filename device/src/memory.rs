@@ -98,23 +98,30 @@ impl Budget {
         }
         let meminfo = std::fs::read_to_string(root.join("proc/meminfo")).ok();
         let field = |name: &str| meminfo.as_deref().and_then(|m| meminfo_bytes(m, name));
+        let available = field("MemAvailable").map(|available| {
+            let margin = margin(available);
+            Budget {
+                images: available.saturating_sub(margin),
+                limit: available,
+                source: Source::MemAvailable,
+                program: 0,
+                margin,
+                camera: 0,
+            }
+        });
         if let Some((limit, file)) = cgroup_limit(root) {
             if field("MemTotal").is_none_or(|total| limit < total) {
-                return from_limit(limit, file);
+                // The machine may have less to give than the cgroup allows
+                // (other cgroups use it too): the smaller budget wins.
+                let cgroup = from_limit(limit, file);
+                return match available {
+                    Some(a) if a.images < cgroup.images => a,
+                    _ => cgroup,
+                };
             }
         }
-        match field("MemAvailable") {
-            Some(available) => {
-                let margin = margin(available);
-                Budget {
-                    images: available.saturating_sub(margin),
-                    limit: available,
-                    source: Source::MemAvailable,
-                    program: 0,
-                    margin,
-                    camera: 0,
-                }
-            }
+        match available {
+            Some(available) => available,
             None => Budget {
                 images: u64::MAX,
                 limit: u64::MAX,
@@ -178,9 +185,11 @@ fn meminfo_bytes(meminfo: &str, name: &str) -> Option<u64> {
     })
 }
 
-/// The smallest memory limit on this process's cgroup and its ancestors
-/// (v2 first, then v1's memory controller), with the file it was read
-/// from. Mount points from /proc/self/mountinfo.
+/// The smallest memory limit on this process's cgroup and its ancestors,
+/// with the file it was read from: v2's `memory.max` or v1's memory
+/// controller, whichever /proc/self/cgroup names first with a limit set.
+/// Mount points from /proc/self/mountinfo. Other processes in the same
+/// cgroup are not counted (MemAvailable bounds the budget too).
 fn cgroup_limit(root: &Path) -> Option<(u64, Source)> {
     let cgroups = std::fs::read_to_string(root.join("proc/self/cgroup")).ok()?;
     let mounts = std::fs::read_to_string(root.join("proc/self/mountinfo")).unwrap_or_default();
@@ -201,8 +210,10 @@ fn cgroup_limit(root: &Path) -> Option<(u64, Source)> {
     let walk = |mount: (String, String), path: &str, file: &str| -> Option<(u64, PathBuf)> {
         let (mount_root, mount_point) = mount;
         // A container sees its own cgroup as the mount's root.
-        let rel = path.strip_prefix(mount_root.as_str()).unwrap_or(path);
-        let mut dir = PathBuf::from(rel.trim_start_matches('/'));
+        let rel = Path::new(path)
+            .strip_prefix(&mount_root)
+            .unwrap_or(Path::new(path));
+        let mut dir = PathBuf::from(rel.to_string_lossy().trim_start_matches('/'));
         let base = root.join(mount_point.trim_start_matches('/'));
         let mut best: Option<(u64, PathBuf)> = None;
         loop {
@@ -226,7 +237,10 @@ fn cgroup_limit(root: &Path) -> Option<(u64, Source)> {
     };
     for line in cgroups.lines() {
         let mut parts = line.splitn(3, ':');
-        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let (Some(id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
         if id == "0" && controllers.is_empty() {
             if let Some(m) = mount_of("cgroup2", None) {
                 if let Some((v, p)) = walk(m, path, "memory.max") {
@@ -393,7 +407,7 @@ mod tests {
     }
 
     const MEMINFO: &str =
-        "MemTotal:        2000000 kB\nMemFree:  100 kB\nMemAvailable:    1500000 kB\n";
+        "MemTotal:        8000000 kB\nMemFree:  100 kB\nMemAvailable:    6000000 kB\n";
 
     #[test]
     fn a_cgroup_v1_limit_is_found_up_the_hierarchy() {
@@ -422,6 +436,14 @@ mod tests {
         assert!(
             shown.starts_with("1408 MiB for images (from cgroup v1 limit 1536 MiB"),
             "{shown}"
+        );
+        // A machine with less available than the cgroup allows: that wins.
+        let tight = "MemTotal:        8000000 kB\nMemAvailable:    1000000 kB\n";
+        std::fs::write(root.path().join("proc/meminfo"), tight).unwrap();
+        let b = Budget::detect(None, root.path(), 40 << 20, 4);
+        assert_eq!(
+            (b.source, b.limit),
+            (Source::MemAvailable, 1_000_000 * 1024)
         );
     }
 
@@ -453,7 +475,7 @@ mod tests {
         let root = fake_root(&big);
         let b = Budget::detect(None, root.path(), 30 << 20, 1);
         assert_eq!(b.source, Source::MemAvailable);
-        assert_eq!(b.limit, 1_500_000 * 1024);
+        assert_eq!(b.limit, 6_000_000 * 1024);
         assert_eq!(b.images, b.limit - margin(b.limit));
         // An explicit limit wins over everything.
         let b = Budget::detect(Some((1 << 30, Source::Flag)), root.path(), 30 << 20, 2);

@@ -80,8 +80,17 @@ impl Header {
 
 /// Reads `path`'s header (and, for a JPEG, its frame header), checks it
 /// against `limits` (the decompression-bomb guard, with the same message
-/// decoding gives), and decodes nothing. Errors do not name the file.
+/// decoding gives), and decodes nothing. Errors do not name the file; a
+/// decoder that panics on a corrupt header is an error too, as in decoding.
 pub fn probe(path: &Path, limits: &DecodeLimits) -> Result<Header> {
+    std::panic::catch_unwind(|| probe_unguarded(path, limits)).unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "corrupt image header (the decoder failed internally)"
+        ))
+    })
+}
+
+fn probe_unguarded(path: &Path, limits: &DecodeLimits) -> Result<Header> {
     let file = std::fs::File::open(path).context("can not open")?;
     let reader = ImageReader::new(BufReader::new(file))
         .with_guessed_format()
@@ -139,13 +148,18 @@ fn jpeg_progressive_extra<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<u
     if two != [0xFF, 0xD8] {
         return Ok(None);
     }
+    let mut one = [0u8; 1];
     loop {
-        r.read_exact(&mut two)?;
-        if two[0] != 0xFF {
+        r.read_exact(&mut one)?;
+        if one[0] != 0xFF {
             return Ok(None);
         }
-        let marker = two[1];
-        if marker == 0xFF || marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
+        // Any number of 0xFF fill bytes may come before a marker.
+        while one[0] == 0xFF {
+            r.read_exact(&mut one)?;
+        }
+        let marker = one[0];
+        if marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
             continue;
         }
         if marker == 0xDA || marker == 0xD9 {
@@ -298,6 +312,14 @@ mod tests {
         // Y at full size, Cb and Cr at a quarter: 1.5 samples a pixel,
         // 2.25 bytes each.
         assert_eq!(extra, Some(54));
+        // Fill bytes before a marker, an odd number of them.
+        let mut filled = jpeg[..8].to_vec();
+        filled.extend_from_slice(&[0xFF, 0xFF]);
+        filled.extend_from_slice(&jpeg[8..]);
+        assert_eq!(
+            jpeg_progressive_extra(&mut std::io::Cursor::new(&filled)).unwrap(),
+            Some(54)
+        );
         jpeg[9] = 0xC0;
         assert_eq!(
             jpeg_progressive_extra(&mut std::io::Cursor::new(&jpeg)).unwrap(),

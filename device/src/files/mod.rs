@@ -219,12 +219,16 @@ pub fn run(
                     };
                     let t = Instant::now();
                     // The header first: its estimate decides when the job
-                    // may start. The worker's kept buffers count in it. A
+                    // may start. A
                     // header that can not be read costs nothing: decoding
                     // then fails on it too, and says why in its own words.
                     let need = memory::probe(&job.input, &batch.limits)
-                        .map_or(0, |h| memory::estimate(&h, batch.spec))
-                        .max(worker.kept_bytes() as u64);
+                        .map_or(0, |h| memory::estimate(&h, batch.spec));
+                    // Kept buffers are reused within the need; more than it
+                    // would be memory the budget does not see.
+                    if worker.kept_bytes() as u64 > need {
+                        worker.trim(0);
+                    }
                     let permit = match gate.admit(i, need, &stop, &mut || worker.trim(0)) {
                         Admission::Go(permit) => permit,
                         Admission::Stopped => {
