@@ -62,7 +62,7 @@ pub struct Args {
     /// at once only as far as their estimated peaks fit in it, and one
     /// that cannot fit alone is refused. Default: the cgroup's memory
     /// limit if there is one, else the memory available now (`colorize
-    /// info --memory` shows the budget and each file's need).
+    /// info --estimate FILE...` shows the budget and each file's need).
     #[arg(
         long,
         value_name = "MIB",
