@@ -203,3 +203,37 @@ fn the_box_moves_a_scan_that_cannot_fit_to_failed_and_keeps_running() {
     assert!(!d.out.join("big.png").exists());
     assert!(d.inbox.join("failed/big.png").is_file(), "the scan is kept");
 }
+
+#[test]
+fn check_config_prints_the_budget_and_where_it_came_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("box.toml");
+    let out_dir = tmp.path().join("out");
+    let inbox = tmp.path().join("inbox");
+    fs::write(
+        &config,
+        format!(
+            "[output]\ndir = {out_dir:?}\n[inbox]\ndir = {inbox:?}\n[limits]\nmemory_mb = 300\n"
+        ),
+    )
+    .unwrap();
+    let out = colorize()
+        .args(["box", "--check-config", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("# memory budget: "))
+        .unwrap_or_else(|| panic!("no budget line: {stdout}"));
+    assert!(
+        line.contains("MiB for images (from [limits] memory_mb = 300; less "),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("# free space kept on the output disk: "),
+        "{stdout}"
+    );
+}
