@@ -141,7 +141,7 @@ fn main() -> Result<()> {
         (
             "limits.toml",
             "[limits]\nmax_width = 8000\nmax_height = 6000\nmax_pixels = 40000000\n\
-             max_decoded_bytes = 268435456\n"
+             max_decoded_bytes = 268435456\nmemory_mb = 512\n"
                 .to_string(),
         ),
         ("typo.toml", "[inbox]\npol_ms = 5\n".to_string()),
