@@ -152,12 +152,8 @@ fn decode_reader<R: BufRead + Seek>(
             reader = ImageReader::with_format(inner, ImageFormat::Jpeg);
         }
         Some(ImageFormat::Png) => {
-            // Width and height straight from IHDR: on 32-bit targets the
-            // PNG decoder refuses a bomb's size itself, with a vaguer error.
             let mut inner = reader.into_inner();
-            if let Some((width, height)) = png_dimensions(&mut inner).context("can not read")? {
-                limits.check(width, height, 0)?;
-            }
+            check_png_header(&mut inner, limits)?;
             reader = ImageReader::with_format(inner, ImageFormat::Png);
         }
         Some(ImageFormat::Tiff) => {
@@ -177,17 +173,8 @@ fn decode_reader<R: BufRead + Seek>(
         }
         Some(_) => {}
     }
-    // Width and height are checked below, by us, for a clearer message; the
-    // allocation cap also bounds the decoder's own buffers (PNG chunks, TIFF
-    // strips) while it reads the header.
+    let mut decoder = checked_decoder(reader, limits)?;
     let mut lim = image::Limits::default();
-    lim.max_image_width = None;
-    lim.max_image_height = None;
-    lim.max_alloc = Some(limits.max_decoded_bytes);
-    reader.limits(lim.clone());
-    let mut decoder = reader.into_decoder().map_err(decode_error)?;
-    let (width, height) = decoder.dimensions();
-    limits.check(width, height, decoder.total_bytes())?;
     lim.max_image_width = Some(limits.max_width);
     lim.max_image_height = Some(limits.max_height);
     lim.max_alloc = Some(
@@ -213,10 +200,40 @@ fn decode_reader<R: BufRead + Seek>(
         .map(|img| (img, meta))
 }
 
+/// A PNG's width and height straight from IHDR, checked against `limits`
+/// before the PNG decoder sees them: on 32-bit targets it refuses a bomb's
+/// size itself, with a vaguer error. Rewinds `r`.
+pub(crate) fn check_png_header<R: Read + Seek>(r: &mut R, limits: &DecodeLimits) -> Result<()> {
+    if let Some((width, height)) = png_dimensions(r).context("can not read")? {
+        limits.check(width, height, 0)?;
+    }
+    Ok(())
+}
+
+/// The decoder for `reader` once it has read the header, with the image's
+/// width, height and decoded size checked against `limits` (by us, for a
+/// clearer message than the decoder's). The allocation cap bounds the
+/// decoder's own buffers (PNG chunks, TIFF strips) while it reads the
+/// header; the caller sets the limits for the pixels.
+pub(crate) fn checked_decoder<'a, R: BufRead + Seek + 'a>(
+    mut reader: ImageReader<R>,
+    limits: &DecodeLimits,
+) -> Result<impl ImageDecoder + 'a> {
+    let mut lim = image::Limits::default();
+    lim.max_image_width = None;
+    lim.max_image_height = None;
+    lim.max_alloc = Some(limits.max_decoded_bytes);
+    reader.limits(lim);
+    let decoder = reader.into_decoder().map_err(decode_error)?;
+    let (width, height) = decoder.dimensions();
+    limits.check(width, height, decoder.total_bytes())?;
+    Ok(decoder)
+}
+
 /// A PNG's width and height from its IHDR chunk: None if the file is too
 /// short, IHDR is not first or its CRC is wrong (the decoder then says so).
 /// Rewinds `r`.
-pub(crate) fn png_dimensions<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<(u32, u32)>> {
+fn png_dimensions<R: Read + Seek>(r: &mut R) -> std::io::Result<Option<(u32, u32)>> {
     let start = r.stream_position()?;
     // Signature, length, "IHDR", 13 bytes of data, CRC.
     let mut head = [0u8; 33];
@@ -279,7 +296,7 @@ fn jpeg_has_end_marker<R: Read + Seek>(r: &mut R) -> std::io::Result<bool> {
     Ok(found)
 }
 
-pub(crate) fn decode_error(e: image::ImageError) -> anyhow::Error {
+fn decode_error(e: image::ImageError) -> anyhow::Error {
     match e {
         image::ImageError::Limits(l) => {
             anyhow::anyhow!("the decoder needs more memory than the limits allow: {l}")

@@ -108,24 +108,13 @@ fn probe_unguarded(path: &Path, limits: &DecodeLimits) -> Result<Header> {
         reader = ImageReader::with_format(inner, format);
     }
     if format == ImageFormat::Png {
-        // As decoding does: the bomb's size from IHDR, before the PNG
-        // decoder (which refuses it on 32-bit targets in vaguer words).
+        // As decoding does: the bomb's size from IHDR first.
         let mut inner = reader.into_inner();
-        if let Some((width, height)) =
-            crate::images::png_dimensions(&mut inner).context("can not read")?
-        {
-            limits.check(width, height, 0)?;
-        }
+        crate::images::check_png_header(&mut inner, limits)?;
         reader = ImageReader::with_format(inner, format);
     }
-    let mut lim = image::Limits::default();
-    lim.max_image_width = None;
-    lim.max_image_height = None;
-    lim.max_alloc = Some(limits.max_decoded_bytes);
-    reader.limits(lim);
-    let mut decoder = reader.into_decoder().map_err(crate::images::decode_error)?;
+    let mut decoder = crate::images::checked_decoder(reader, limits)?;
     let (width, height) = decoder.dimensions();
-    limits.check(width, height, decoder.total_bytes())?;
     Ok(Header {
         format,
         width,

@@ -488,8 +488,8 @@ fn process_file(
 /// memory_mb`) gives one worker, less what the camera's frames may hold.
 pub fn scan_budget(cfg: &BoxConfig) -> Budget {
     let mut budget = Budget::for_this_process(cfg.limits.memory_mb, Source::Config, 1);
-    budget.images = budget.images.saturating_sub(cfg.camera_frame_bytes());
     budget.camera = cfg.camera_frame_bytes();
+    budget.images = budget.images.saturating_sub(budget.camera);
     budget
 }
 

@@ -219,9 +219,9 @@ pub fn run(
                     };
                     let t = Instant::now();
                     // The header first: its estimate decides when the job
-                    // may start. A
-                    // header that can not be read costs nothing: decoding
-                    // then fails on it too, and says why in its own words.
+                    // may start. A header that can not be read costs
+                    // nothing: decoding then fails on it too, and says why
+                    // in its own words.
                     let need = memory::probe(&job.input, &batch.limits)
                         .map_or(0, |h| memory::estimate(&h, batch.spec));
                     // Kept buffers are reused within the need; more than it
