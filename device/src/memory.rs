@@ -288,6 +288,10 @@ struct GateState {
     in_use: u64,
     running: usize,
     most_running: usize,
+    /// The turns admitted, in the order the gate admitted them (a test
+    /// recording it after `admit` returns would race with the others).
+    #[cfg(test)]
+    admitted: Vec<usize>,
 }
 
 /// What [`Gate::admit`] decided.
@@ -356,6 +360,8 @@ impl Gate {
                     s.in_use += need;
                     s.running += 1;
                     s.most_running = s.most_running.max(s.running);
+                    #[cfg(test)]
+                    s.admitted.push(turn);
                     drop(s);
                     self.changed.notify_all();
                     return Admission::Go(Permit {
@@ -393,7 +399,6 @@ impl Gate {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
-    use std::sync::Arc;
 
     /// A fake `/` with the files a Linux system has.
     fn fake_root(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -508,7 +513,6 @@ mod tests {
         let gate = Gate::new(budget);
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let order = Arc::new(Mutex::new(Vec::new()));
         let refused = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -517,7 +521,6 @@ mod tests {
                     let Some(&need) = needs.get(i) else { break };
                     match gate.admit(i, need, &stop, &mut || {}) {
                         Admission::Go(_permit) => {
-                            order.lock().unwrap().push(i);
                             std::thread::sleep(Duration::from_millis(20));
                         }
                         Admission::TooBig => drop(refused.fetch_add(1, Ordering::Relaxed)),
@@ -526,7 +529,7 @@ mod tests {
                 });
             }
         });
-        let order = order.lock().unwrap().clone();
+        let order = gate.state.lock().unwrap().admitted.clone();
         (gate.most_running(), order, refused.into_inner())
     }
 
