@@ -128,6 +128,7 @@ pub fn calibration_inputs(
         classes: None,
         gray_threshold: 0.0,
         max_images: Some(max),
+        squash_crops: None,
         progress: false,
     };
     let (samples, _) = data::load(sources, &opts)?;

@@ -241,6 +241,7 @@ pub fn compare(opts: &TradeoffOptions, device: Device) -> Result<TradeoffOutcome
         classes: None,
         gray_threshold: 0.0,
         max_images: opts.max_images,
+        squash_crops: None,
         progress: true,
     };
     let (samples, _) = data::load(&opts.data, &load)?;

@@ -9,6 +9,7 @@ fn opts(size: usize) -> LoadOptions {
         classes: None,
         gray_threshold: 3.0,
         max_images: None,
+        squash_crops: None,
         progress: false,
     }
 }

@@ -94,6 +94,7 @@ fn pretrained_encoder_classifies_goldfish() {
         classes: Some([GOLDFISH.to_string()].into()),
         gray_threshold: 3.0,
         max_images: Some(32),
+        squash_crops: None,
         progress: false,
     };
     let (samples, _) = data::load(&[shard], &opts).unwrap();

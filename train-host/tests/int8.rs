@@ -32,6 +32,7 @@ fn int8_export_stays_close_to_f32() {
         classes: None,
         gray_threshold: 3.0,
         max_images: None,
+        squash_crops: None,
         optimizer: OptimizerKind::Adam,
         lr: 5e-3,
         epochs: 2,

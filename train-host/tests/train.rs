@@ -34,6 +34,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
         classes: None,
         gray_threshold: 3.0,
         max_images: None,
+        squash_crops: None,
         optimizer: OptimizerKind::Adam,
         lr: 1e-2,
         epochs,

@@ -75,6 +75,7 @@ pub fn run(a: Args) -> Result<()> {
         classes: None,
         gray_threshold: a.gray_threshold,
         max_images: a.max_images,
+        squash_crops: None,
         progress: true,
     };
     let (samples, report) = data::load(&a.data, &opts)?;

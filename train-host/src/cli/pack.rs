@@ -46,6 +46,7 @@ pub fn run(a: Args) -> Result<()> {
         classes: None,
         gray_threshold: a.gray_threshold,
         max_images: None,
+        squash_crops: None,
         progress: true,
     };
     let cache = data::default_cache_dir();

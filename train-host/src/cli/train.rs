@@ -54,6 +54,14 @@ pub struct Args {
     /// combine with --classes(-file) for a quick run that spans many classes.
     #[arg(long)]
     pub max_images: Option<usize>,
+    /// Photo-shaped training images: each image is replaced by one crop of
+    /// random aspect ratio between 1 and this (wide or tall), stretched back
+    /// to a square, as a photograph is squashed into the model's square
+    /// input. The crop is fixed per image (seeded by its name), so decoded
+    /// data and encoder features stay cacheable. --val-split's held-out
+    /// images are cropped too; an explicit --val is not.
+    #[arg(long, value_name = "MAX_ASPECT", value_parser = parse_aspect)]
+    pub squash_crops: Option<f32>,
     #[arg(long, value_enum, default_value_t = Arch::Paper)]
     pub arch: Arch,
     /// Channels (paper, unet base width) or hidden units (mlp) [default: paper 32, unet 16, mlp 512].
@@ -189,6 +197,7 @@ pub fn run(a: Args) -> Result<()> {
         classes,
         gray_threshold: a.gray_threshold,
         max_images: a.max_images,
+        squash_crops: a.squash_crops,
         optimizer: a.optimizer,
         lr: a.lr,
         epochs: a.epochs,
@@ -228,4 +237,13 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn parse_aspect(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (1.0..=4.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{s:?}: an aspect ratio between 1 and 4, for example 1.6"
+        )),
+    }
 }

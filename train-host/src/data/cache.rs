@@ -53,6 +53,10 @@ fn cache_key(sources: &[PathBuf], opts: &LoadOptions) -> Result<String> {
         opts.gray_threshold.to_bits(),
         opts.max_images
     ));
+    // Added later: the key of a data set without squashed crops is unchanged.
+    if let Some(max) = opts.squash_crops {
+        h.update(format!(" squash {}", max.to_bits()));
+    }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 

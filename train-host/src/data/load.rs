@@ -24,6 +24,10 @@ pub struct LoadOptions {
     pub gray_threshold: f32,
     /// Stop after this many kept images.
     pub max_images: Option<usize>,
+    /// Replace each image by a crop of random aspect ratio up to this,
+    /// squashed back to its size ([`super::squashed_crop`], seeded by the
+    /// image's name).
+    pub squash_crops: Option<f32>,
     pub progress: bool,
 }
 
@@ -37,6 +41,14 @@ pub struct LoadReport {
 }
 
 const IMAGE_EXTS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff"];
+
+/// A seed that depends only on an image's name (FNV-1a), so its crop is the
+/// same in every run and in the decoded-data cache.
+fn name_seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 fn is_image(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
@@ -88,7 +100,13 @@ impl Loader<'_> {
         }
     }
 
-    fn keep(&mut self, s: Sample) {
+    /// Keeps a sample that passed the filters; `name` seeds its squashed
+    /// crop, if asked for.
+    fn keep(&mut self, name: &str, s: Sample) {
+        let s = match self.opts.squash_crops {
+            Some(max) => super::squashed_crop(&s, max, name_seed(name)),
+            None => s,
+        };
         if !self.full() {
             self.samples.push(s);
             self.report.kept += 1;
@@ -106,7 +124,7 @@ impl Loader<'_> {
             return;
         }
         if let Some(s) = self.decode(name, bytes) {
-            self.keep(s);
+            self.keep(name, s);
         }
     }
 
@@ -149,7 +167,7 @@ impl Loader<'_> {
                 if s.mean_chroma() < self.opts.gray_threshold {
                     self.report.skipped_gray += 1;
                 } else {
-                    self.keep(s);
+                    self.keep(&format!("{name}#{cx},{cy}"), s);
                 }
             }
         }
@@ -192,7 +210,7 @@ impl Loader<'_> {
         };
         let mut archive = tar::Archive::new(reader);
         let mut annotations: HashMap<String, String> = HashMap::new();
-        let mut pending: Vec<(String, Sample)> = Vec::new();
+        let mut pending: Vec<(String, String, Sample)> = Vec::new();
         let entries = archive
             .entries()
             .with_context(|| format!("reading tar {}", path.display()))?;
@@ -226,21 +244,21 @@ impl Loader<'_> {
                 if let Some(wnid) = annotations.get(&file).cloned() {
                     if self.class_ok(Some(&wnid)) {
                         if let Some(s) = self.decode(&name, &bytes) {
-                            self.keep(s);
+                            self.keep(&name, s);
                         }
                     } else {
                         self.report.skipped_class += 1;
                     }
                 } else if let Some(s) = self.decode(&name, &bytes) {
-                    pending.push((file, s));
+                    pending.push((file, name, s));
                 }
                 continue;
             }
             self.add(&name, &bytes);
         }
-        for (file, s) in pending {
+        for (file, name, s) in pending {
             if self.class_ok(annotations.get(&file).map(String::as_str)) {
-                self.keep(s);
+                self.keep(&name, s);
             } else {
                 self.report.skipped_class += 1;
             }

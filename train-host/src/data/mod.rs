@@ -6,7 +6,7 @@
 //! [`load`] reads
 //! folders, shards and [`mosaic`]s, [`cache`] keeps decoded sets on disk,
 //! [`classes`] filters by ImageNet class, [`rng`] makes every shuffle and
-//! crop replayable, and [`batch`] splits sets and builds batches.
+//! crop replayable, [`squash`] makes photo-shaped crops, and [`batch`] splits sets and builds batches.
 
 pub mod batch;
 pub mod cache;
@@ -14,6 +14,7 @@ pub mod classes;
 pub mod load;
 pub mod mosaic;
 pub mod rng;
+pub mod squash;
 
 pub use batch::{make_batch, split, Batch};
 pub use cache::{default_cache_dir, load_cached};
@@ -22,3 +23,4 @@ pub use colorize_io::samples::{decode_resized, Sample};
 pub use load::{load, LoadOptions, LoadReport};
 pub use mosaic::{mosaic_tile_size, pack, write_mosaics, PackReport};
 pub use rng::Rng;
+pub use squash::squashed_crop;

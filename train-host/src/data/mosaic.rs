@@ -156,6 +156,7 @@ mod tests {
             classes: None,
             gray_threshold: 3.0,
             max_images: None,
+            squash_crops: None,
             progress: false,
         };
         let (back, report) = load(&[dir.path().to_path_buf()], &opts).unwrap();

@@ -31,6 +31,10 @@ pub struct TrainConfig {
     pub classes: Option<Vec<String>>,
     pub gray_threshold: f32,
     pub max_images: Option<usize>,
+    /// Train on squashed crops of random aspect ratio up to this
+    /// (`--squash-crops`).
+    #[serde(default)]
+    pub squash_crops: Option<f32>,
     pub optimizer: OptimizerKind,
     pub lr: f64,
     pub epochs: usize,
@@ -130,6 +134,7 @@ pub fn load_sets(
         classes,
         gray_threshold: cfg.gray_threshold,
         max_images: cfg.max_images,
+        squash_crops: cfg.squash_crops,
         progress,
     };
     let (samples, report) = data::load_cached(&cfg.data, &opts, cache)?;
@@ -140,8 +145,10 @@ pub fn load_sets(
     let (train, val) = if cfg.val.is_empty() {
         data::split(samples, cfg.val_split, cfg.seed)
     } else {
+        // An explicit validation set is judged as it is.
         let opts = data::LoadOptions {
             max_images: None,
+            squash_crops: None,
             ..opts
         };
         let (val, report) = data::load_cached(&cfg.val, &opts, cache)?;
