@@ -23,7 +23,10 @@ apt_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
     g++
     # The box's web page in a headless browser over WebDriver
     # (device/tests/box_browser.rs).
-    chromium chromium-driver)
+    chromium chromium-driver
+    # The Debian package (scripts/package.sh) and its test in a minimal
+    # Debian root (scripts/package-test.sh).
+    help2man lintian debootstrap)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: installs what is missing, then host tests
 # (train-host included), the same tests for aarch64 and armv7 under qemu-user,
-# the fuzz targets' seeds, the emulated boards (arm64 on the dist build: the
+# the Debian package in a chroot, the fuzz targets' seeds, the emulated boards (arm64 on the dist build: the
 # camera, power cuts, a board with little RAM) and
 # the fmt and clippy gates. `.ci/run` calls exactly this.
 set -euo pipefail
@@ -53,6 +53,11 @@ cargo check -p colorize-shared --no-default-features
 
 step "host tests: default members (the browser test drives Debian's chromium)"
 cargo test --features colorize-device/camera,colorize-device/web -- --show-output
+
+# The host tests just built target/debug/colorize: the package test installs
+# it, packaged by scripts/package.sh exactly as the shipping build is.
+step "Debian package (amd64): install, upgrade, remove, purge in a minbase chroot; lintian; systemd-analyze verify"
+bash scripts/package-test.sh --profile debug
 
 step "Slurm: a single-node cluster runs the job array (one task cancelled, resubmitted)"
 bash scripts/slurm-test.sh
