@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Once, outside the test command: the arm64 package on an emulated board
+# that boots Debian with systemd. Makes an arm64 Debian root (debootstrap
+# --foreign on this machine, its second stage on the board's emulated CPU),
+# installs dist/colorize-box_*_arm64.deb there with apt, boots it under
+# qemu-system-aarch64 with systemd as init, and checks that the box came up
+# by itself and coloured a scan dropped into its inbox. The console log is
+# kept in $work/console-*.txt; docs/deploy.md shows the result.
+#
+# usage: sudo scripts/package-board.sh [DEB]   (default: dist/colorize-box_*_arm64.deb,
+#        made by scripts/package.sh aarch64-unknown-linux-gnu)
+# env:   MIRROR (default http://deb.debian.org/debian), VM_TIMEOUT seconds per boot (default 3000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=env.sh
+source scripts/env.sh
+VM_LOG_NAME=package-board
+# shellcheck source=vm/lib.sh
+source scripts/vm/lib.sh
+[ "$(id -u)" = 0 ] || { echo "package-board: needs root (debootstrap, an ext4 root owned by root)" >&2; exit 1; }
+
+deb=${1:-$(ls dist/colorize-box_*_arm64.deb 2>/dev/null | sort -V | tail -n1)}
+[ -f "$deb" ] || { echo "package-board: no arm64 package; run scripts/package.sh aarch64-unknown-linux-gnu" >&2; exit 1; }
+arch=aarch64
+fetch "$arch"
+vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)
+work=$cache/$arch/package-board
+rm -rf "$work" && mkdir -p "$work"
+rootfs=$work/rootfs
+dpkg-deb -x "$deb" "$work/pkg"
+suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+
+log "debootstrap --foreign --arch=arm64 --variant=minbase $suite"
+debootstrap --foreign --arch=arm64 --variant=minbase \
+    --include=systemd,systemd-sysv,udev,procps,adduser,init-system-helpers \
+    "$suite" "$rootfs" "${MIRROR:-http://deb.debian.org/debian}" > "$work/debootstrap.log" 2>&1 ||
+    { tail -n 20 "$work/debootstrap.log"; exit 1; }
+echo colorize-board > "$rootfs/etc/hostname"
+# The console is the board's serial port; no password to type there.
+cp "$deb" "$rootfs/root/"
+cargo build -q -p colorize-device --example make_master
+photo=$COLORIZE_ROOT/../shared/data/photos/Path-2560x1600.jpg
+[ -f "$photo" ] || photo=$COLORIZE_ROOT/docs/before-after.jpg
+"$COLORIZE_TARGET/debug/examples/make_master" "$photo" gray16-tiff 1600x1000 "$rootfs/root/scan.tif"
+install -m 0755 scripts/vm/package-board-check.sh "$rootfs/root/board-check.sh"
+cat > "$rootfs/etc/systemd/system/board-check.service" <<'UNIT'
+[Unit]
+Description=scripts/package-board.sh: drop a scan into the box's inbox, wait for its output
+After=colorize-box.service
+[Service]
+Type=oneshot
+ExecStart=/root/board-check.sh
+StandardOutput=journal+console
+[Install]
+WantedBy=multi-user.target
+UNIT
+mkfs.ext4 -q -F -L board -d "$rootfs" "$work/disk.img" 2G
+rm -rf "$rootfs"
+
+boot() { # name init-script
+    local name=$1 init=$2 rc=0 t0=$SECONDS
+    # The initramfs only mounts the disk: the binary initrd_tree puts in
+    # (the package's own) is not needed there.
+    initrd_tree "$arch" "$work/pkg/usr/bin/colorize" "$init" "$work/initrd-$name" \
+        virtio_mmio virtio_blk crc32c_generic ext4
+    rm -f "$work/initrd-$name/bin/colorize"
+    initrd_pack "$work/initrd-$name" "$work/initrd-$name.gz"
+    log "boot $name (limit ${VM_TIMEOUT:-3000} s)"
+    timeout "${VM_TIMEOUT:-3000}" ${QEMU[$arch]} -m 1024 -smp 4 -nographic -no-reboot -nic none \
+        -kernel "$vmlinuz" -initrd "$work/initrd-$name.gz" \
+        -append "console=ttyAMA0 panic=-1 loglevel=3 systemd.show_status=1" \
+        -drive "file=$work/disk.img,format=raw,if=none,id=disk" \
+        -device virtio-blk-device,drive=disk \
+        </dev/null > "$work/console-$name.log" 2>&1 || rc=$?
+    tr -d '\r' < "$work/console-$name.log" | sed 's/\x1b\[[0-9;]*m//g' > "$work/console-$name.txt"
+    grep '^BOARD:' "$work/console-$name.txt" || true
+    log "boot $name: $((SECONDS - t0)) s (qemu status $rc)"
+}
+
+boot install scripts/vm/package-install-init.sh
+grep -q '^BOARD: installed' "$work/console-install.txt" || { log "FAIL: the install boot did not finish ($work/console-install.txt)"; exit 1; }
+grep -q '^BOARD: apt exit 0' "$work/console-install.txt" || { log "FAIL: apt-get install failed"; exit 1; }
+boot systemd scripts/vm/package-boot-init.sh
+fail=0
+grep -q '^BOARD: colorize-box after boot: active, enabled' "$work/console-systemd.txt" || { log "FAIL: the box did not come up by itself"; fail=1; }
+grep -q '^BOARD: output after' "$work/console-systemd.txt" || { log "FAIL: no output for the scan"; fail=1; }
+debugfs -R "dump /var/lib/colorize/out/scan-0001.png $work/scan-0001.png" "$work/disk.img" 2>/dev/null || true
+if [ -s "$work/scan-0001.png" ]; then
+    log "the board's output: $work/scan-0001.png ($(stat -c %s "$work/scan-0001.png") bytes)"
+else
+    fail=1
+fi
+grep -E 'Started colorize-box|Reached target.*Multi-User' "$work/console-systemd.txt" | head -n 3 || true
+rm -f "$work/disk.img"
+[ "$fail" = 0 ] && log "passed: the arm64 package installed with apt, the box came up at boot and coloured the scan"
+exit "$fail"
