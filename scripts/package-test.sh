@@ -7,7 +7,7 @@
 # `systemd-analyze verify` on the installed unit. The test command runs it
 # on the host build (--profile debug) that the host tests made.
 #
-# usage: sudo scripts/package-test.sh [--profile P]   (default: debug)
+# usage: scripts/package-test.sh [--profile P]   (default: debug; runs itself with sudo when not root)
 # env:   MIRROR  a Debian mirror (default http://deb.debian.org/debian)
 # The minbase root is cached as a tarball in ~/.cache/colorize/deb-test/.
 set -euo pipefail
@@ -23,7 +23,11 @@ while [ $# -gt 0 ]; do
         *) echo "package-test: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-[ "$(id -u)" = 0 ] || { echo "package-test: needs root (chroot, debootstrap)" >&2; exit 1; }
+# chroot, mount and debootstrap need root: as the vm scripts do, ask sudo.
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "package-test: needs root (chroot, debootstrap) or sudo" >&2; exit 1; }
+    exec sudo -E PATH="$PATH" bash "$0" "$@"
+fi
 for tool in debootstrap lintian systemd-analyze; do
     command -v "$tool" >/dev/null || { echo "package-test: $tool not found; scripts/setup.sh installs it" >&2; exit 1; }
 done

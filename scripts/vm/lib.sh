@@ -144,7 +144,7 @@ board_binary() { # arch
 
 # Starts an initramfs tree in $ird: busybox, the stripped binary (and its
 # libraries when dynamic), the modules named (with their dependencies, in
-# load order in /modules.order) and /init.
+# load order in /modules.order), /init and what the inits share (/lib/board.sh).
 initrd_tree() { # arch binary init-script ird module...
     local arch=$1 bin=$2 init=$3 ird=$4
     shift 4
@@ -156,6 +156,8 @@ initrd_tree() { # arch binary init-script ird module...
     command -v "$strip" >/dev/null && "$strip" "$ird/bin/colorize"
     copy_shared_libs "$arch" "$ird/bin/colorize" "$ird"
     cp "$init" "$ird/init"
+    mkdir -p "$ird/lib"
+    cp "$COLORIZE_ROOT/scripts/vm/board.sh" "$ird/lib/board.sh"
     chmod +x "$ird/init" "$ird/bin/busybox" "$ird/bin/colorize"
     local kver vmlinuz
     vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)

@@ -4,16 +4,9 @@
 # estimated need, colourizes the folder with the defaults, reports any OOM
 # kill from the kernel log, powers off. Lines starting with "VM:" are what
 # the host reads.
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.order); do
-    insmod "/modules/$m.ko" || echo "VM: insmod $m failed"
-done
-i=0
-while [ ! -e /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+. /lib/board.sh
+board_start VM:
+wait_for /dev/vda
 mkdir -p /data
 mount -t ext4 /dev/vda /data || { echo "VM: mount failed"; poweroff -f; }
 echo "VM: $(grep MemTotal /proc/meminfo | tr -s ' '), $(nproc) CPUs"

@@ -4,16 +4,9 @@
 # the colorize-box package with apt, as an administrator would, turns off
 # the camera, button and LED this board has not got, and powers off. Lines
 # starting with "BOARD:" are what the host reads.
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.order); do
-    insmod "/modules/$m.ko" || echo "BOARD: insmod $m failed"
-done
-i=0
-while [ ! -e /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+. /lib/board.sh
+board_start BOARD:
+wait_for /dev/vda
 mkdir -p /root
 mount -t ext4 /dev/vda /root || { echo "BOARD: mount failed"; poweroff -f; }
 in_root() { chroot /root /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive "$@"; }

@@ -9,18 +9,11 @@
 #   powertest=drain  `--drain`: the box finishes the inbox, the disk is
 #                    unmounted cleanly and the board powers off.
 # Lines starting with "VM:" are what the host reads.
-/bin/busybox --install -s /bin
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in $(cat /modules.order); do
-    insmod "/modules/$m.ko" || echo "VM: insmod $m failed"
-done
+. /lib/board.sh
+board_start VM:
 mode=$(sed -n 's/.*powertest=\([a-z]*\).*/\1/p' /proc/cmdline)
 pause=$(sed -n 's/.*phasepause=\([0-9]*\).*/\1/p' /proc/cmdline)
-i=0
-while [ ! -e /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_for /dev/vda
 hostname colorize-box
 mkdir -p /var/lib/colorize
 # As /etc/fstab mounts a data partition by default: ext4, rw, relatime.
