@@ -8,7 +8,7 @@
 # kept in $work/console-*.txt; the lines that matter go to
 # docs/package-board.log, which docs/deploy.md cites.
 #
-# usage: sudo scripts/package-board.sh [DEB]   (default: dist/colorize-box_*_arm64.deb,
+# usage: scripts/package-board.sh [DEB]   (asks sudo for debootstrap and the disk)   (default: dist/colorize-box_*_arm64.deb,
 #        made by scripts/package.sh aarch64-unknown-linux-gnu)
 # env:   MIRROR (default http://deb.debian.org/debian), VM_TIMEOUT seconds per boot (default 3000)
 set -euo pipefail
@@ -18,10 +18,14 @@ source scripts/env.sh
 VM_LOG_NAME=package-board
 # shellcheck source=vm/lib.sh
 source scripts/vm/lib.sh
-[ "$(id -u)" = 0 ] || { echo "package-board: needs root (debootstrap, an ext4 root owned by root)" >&2; exit 1; }
-
-deb=${1:-$(ls dist/colorize-box_*_arm64.deb 2>/dev/null | sort -V | tail -n1)}
+deb=${1:-$(ls dist/colorize-box_*_arm64.deb 2>/dev/null | sort -V | tail -n1 || true)}
 [ -f "$deb" ] || { echo "package-board: no arm64 package; run scripts/package.sh aarch64-unknown-linux-gnu" >&2; exit 1; }
+# The host-side builds before root: cargo's target folder stays the caller's.
+cargo build -q -p colorize-device --bin colorize --example make_master --example image_diff
+if [ "$(id -u)" != 0 ]; then
+    # debootstrap and an ext4 root owned by root need root.
+    exec sudo -E PATH="$PATH" bash "$COLORIZE_ROOT/scripts/package-board.sh" "$(realpath "$deb")"
+fi
 arch=aarch64
 fetch "$arch"
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n1)
@@ -39,7 +43,6 @@ debootstrap --foreign --arch=arm64 --variant=minbase \
 echo colorize-board > "$rootfs/etc/hostname"
 # The console is the board's serial port; no password to type there.
 cp "$deb" "$rootfs/root/"
-cargo build -q -p colorize-device --bin colorize --example make_master --example image_diff
 photo=$COLORIZE_ROOT/../shared/data/photos/Path-2560x1600.jpg
 [ -f "$photo" ] || photo=$COLORIZE_ROOT/docs/before-after.jpg
 "$COLORIZE_TARGET/debug/examples/make_master" "$photo" gray16-tiff 1600x1000 "$rootfs/root/scan.tif"
@@ -104,9 +107,9 @@ fi
 {
     echo "# scripts/package-board.sh, $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD), $(basename "$deb")"
     echo "## first boot: debootstrap's second stage, apt-get install, the config"
-    grep -v '^BOARD: apt: [^c]' "$work/board-install.txt"
+    grep -v '^BOARD: apt: [^c]' "$work/board-install.txt" || true
     echo "## second boot: systemd"
-    grep -a -E 'colorize-box|Multi-User' "$work/console-systemd.txt" | grep -v 'BOARD:' | sed 's/^ *//'
+    grep -a -E 'colorize-box|Multi-User' "$work/console-systemd.txt" | grep -v 'BOARD:' | sed 's/^ *//' || true
     cat "$work/board-systemd.txt"
     echo "## this machine"
     echo "output against this machine's: ${diff_line:-none}"

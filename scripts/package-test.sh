@@ -7,7 +7,9 @@
 # `systemd-analyze verify` on the installed unit. The test command runs it
 # on the host build (--profile debug) that the host tests made.
 #
-# usage: scripts/package-test.sh [--profile P]   (default: debug; runs itself with sudo when not root)
+# usage: scripts/package-test.sh [--profile P]   (default: debug)
+# Packages and lintian run as the caller; the chroot part asks sudo when
+# the caller is not root.
 # env:   MIRROR  a Debian mirror (default http://deb.debian.org/debian)
 # The minbase root is cached as a tarball in ~/.cache/colorize/deb-test/.
 set -euo pipefail
@@ -15,42 +17,58 @@ cd "$(dirname "$0")/.."
 # shellcheck source=env.sh
 source scripts/env.sh
 
-profile=debug
+profile=debug debs= own_debs=
 while [ $# -gt 0 ]; do
     case "$1" in
         --profile) profile=$2; shift 2 ;;
+        # Internal: the packages were built already (the run as the user,
+        # before it asks sudo for the chroot).
+        --debs) debs=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "package-test: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-# chroot, mount and debootstrap need root: as the vm scripts do, ask sudo.
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { echo "package-test: needs root (chroot, debootstrap) or sudo" >&2; exit 1; }
-    exec sudo -E PATH="$PATH" bash "$0" "$@"
-fi
 for tool in debootstrap lintian systemd-analyze; do
     command -v "$tool" >/dev/null || { echo "package-test: $tool not found; scripts/setup.sh installs it" >&2; exit 1; }
 done
+fail() { echo "package-test: FAILED: $*" >&2; exit 1; }
+ok() { echo "package-test: ok: $*"; }
+
+if [ -z "$debs" ]; then
+    # Built as the user who runs the tests, so that cargo's target folder
+    # never gets files owned by root.
+    debs=$(mktemp -d) own_debs=1
+    trap 'rm -rf "$debs"' EXIT
+    scripts/package.sh --profile "$profile" --out "$debs" x86_64-unknown-linux-gnu
+    deb1=$(ls "$debs"/colorize-box_*_amd64.deb)
+    # The same build at a higher version ('+' sorts after the end): the upgrade.
+    v1=$(dpkg-deb -f "$deb1" Version)
+    scripts/package.sh --profile "$profile" --version "$v1+upgrade" --out "$debs" x86_64-unknown-linux-gnu >/dev/null
+    lintian --fail-on error "$deb1" > "$debs/lintian.txt" 2>&1 ||
+        { cat "$debs/lintian.txt"; fail "lintian reports errors"; }
+    ok "lintian: no errors"
+    # chroot, mount and debootstrap need root: as the vm scripts do, ask sudo.
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || fail "needs root (chroot, debootstrap) or sudo"
+        sudo -E PATH="$PATH" bash "$COLORIZE_ROOT/scripts/package-test.sh" --debs "$debs"
+        exit
+    fi
+fi
+[ "$(id -u)" = 0 ] || fail "needs root (chroot, debootstrap)"
+deb1=$(ls "$debs"/colorize-box_*_amd64.deb | grep -v '+upgrade')
+deb2=$(ls "$debs"/colorize-box_*+upgrade_amd64.deb)
 
 work=$(mktemp -d)
 root=$work/root
 cleanup() {
-    for m in proc dev/pts dev; do umount -l "$root/$m" 2>/dev/null || true; done
-    rm -rf "$work"
+    for m in proc dev/pts dev; do
+        if mountpoint -q "$root/$m"; then umount "$root/$m" || umount -l "$root/$m"; fi
+    done
+    # --one-file-system: never into a mount that is still there.
+    rm -rf --one-file-system "$work"
+    [ -z "$own_debs" ] || rm -rf "$debs"
 }
 trap cleanup EXIT
-fail() { echo "package-test: FAILED: $*" >&2; exit 1; }
-ok() { echo "package-test: ok: $*"; }
-
-# Two versions of the same build: the second is the upgrade.
-scripts/package.sh --profile "$profile" --out "$work" x86_64-unknown-linux-gnu
-scripts/package.sh --profile "$profile" --version 0.1.0-2~test --out "$work" x86_64-unknown-linux-gnu >/dev/null
-deb1=$(ls "$work"/colorize-box_*-1_amd64.deb)
-deb2=$(ls "$work"/colorize-box_*-2~test_amd64.deb)
-
-lintian --fail-on error "$deb1" > "$work/lintian.txt" 2>&1 ||
-    { cat "$work/lintian.txt"; fail "lintian reports errors"; }
-ok "lintian: no errors"
 
 # The package's own dependencies are in the root, so apt needs no network.
 # systemd is there for the unit's targets that `systemd-analyze verify` reads.
@@ -97,14 +115,16 @@ ok "systemd-analyze verify accepts the unit"
 sed -i 's/^poll_ms = 1000$/poll_ms = 750/' "$root/etc/colorize/box.toml"
 grep -q '^poll_ms = 750$' "$root/etc/colorize/box.toml" || fail "could not edit box.toml"
 apt_get install "/tmp/$(basename "$deb2")" || fail "apt-get install (upgrade)"
-[ "$(in_root dpkg-query -W -f='${Version}' colorize-box)" = 0.1.0-2~test ] || fail "not upgraded"
+[ "$(in_root dpkg-query -W -f='${Version}' colorize-box)" = "$(dpkg-deb -f "$deb2" Version)" ] || fail "not upgraded"
 grep -q '^poll_ms = 750$' "$root/etc/colorize/box.toml" || fail "the upgrade lost the edit of box.toml"
-ok "upgrade to 0.1.0-2~test kept the edited box.toml"
+ok "upgrade to $(dpkg-deb -f "$deb2" Version) kept the edited box.toml"
 
 # Scans in the output folder and the inbox's done folder.
 install -d -o 0 -g 0 "$root/var/lib/colorize/inbox/done"
 echo scan > "$root/var/lib/colorize/out/scan-0001.png"
 echo original > "$root/var/lib/colorize/inbox/done/scan-0001.tif"
+# Written by the box: its user's.
+in_root chown colorize:colorize /var/lib/colorize/out/scan-0001.png /var/lib/colorize/inbox/done/scan-0001.tif
 apt_get remove colorize-box || fail "apt-get remove"
 [ ! -e "$root/usr/bin/colorize" ] || fail "remove left the binary"
 [ -f "$root/etc/colorize/box.toml" ] || fail "remove took the config (only purge may)"
@@ -115,4 +135,13 @@ apt_get purge colorize-box || fail "apt-get purge"
 [ "$(cat "$root/var/lib/colorize/out/scan-0001.png")" = scan ] || fail "purge lost an output"
 [ "$(cat "$root/var/lib/colorize/inbox/done/scan-0001.tif")" = original ] || fail "purge lost a scan"
 ok "remove kept the config; purge removed the user, group and /etc/colorize, and kept both scans"
+
+# Installed again: the scans the purge kept belong to the new colorize user.
+# The old user's number need not come back: make them a number nobody has.
+chown 4242:4242 "$root/var/lib/colorize/out/scan-0001.png" "$root/var/lib/colorize/inbox/done/scan-0001.tif"
+apt_get install "/tmp/$(basename "$deb1")" || fail "apt-get install after a purge"
+for f in /var/lib/colorize/out/scan-0001.png /var/lib/colorize/inbox/done/scan-0001.tif; do
+    [ "$(in_root stat -c %U:%G "$f")" = colorize:colorize ] || fail "$f is not the new colorize's"
+done
+ok "installed again after the purge: the kept scans are the new colorize user's"
 echo "package-test: all passed"

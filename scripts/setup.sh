@@ -26,7 +26,8 @@ apt_pkgs=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross
     chromium chromium-driver
     # The Debian package (scripts/package.sh) and its test in a minimal
     # Debian root (scripts/package-test.sh).
-    help2man lintian debootstrap)
+    # systemd-analyze verifies the unit.
+    help2man lintian debootstrap systemd)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
