@@ -153,7 +153,8 @@ fn cached_encoder_outputs_give_the_same_prediction_as_the_whole_network() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let cache = FeatureCache::build(&m, &samples, Some(dir.path()), Device::Cpu, false).unwrap();
+    let cache =
+        FeatureCache::build(&m, &samples, Some(dir.path()), Device::Cpu, false, None).unwrap();
     assert_eq!(
         cache
             .taps
@@ -163,7 +164,8 @@ fn cached_encoder_outputs_give_the_same_prediction_as_the_whole_network() {
         ["enc_b10", "enc_b4"]
     );
     // Read back from disk (f16) the second time.
-    let again = FeatureCache::build(&m, &samples, Some(dir.path()), Device::Cpu, false).unwrap();
+    let again =
+        FeatureCache::build(&m, &samples, Some(dir.path()), Device::Cpu, false, None).unwrap();
     let idx = [3usize, 0, 4];
     let refs: Vec<&data::Sample> = idx.iter().map(|&i| &samples[i]).collect();
     let batch = data::make_batch(&refs, 32, 64, None);

@@ -295,13 +295,16 @@ impl FeatureCache {
     }
 
     /// Loads the cache for `samples` from `dir`, or computes it (and saves
-    /// it there).
+    /// it there). A set `stop` (SIGINT, SIGTERM) ends the computation
+    /// between batches with an error, nothing cached: it takes minutes,
+    /// and a stop must not wait for it.
     pub fn build(
         model: &TorchModel,
         samples: &[Sample],
         dir: Option<&Path>,
         device: Device,
         progress: bool,
+        stop: Option<&std::sync::atomic::AtomicBool>,
     ) -> Result<Self> {
         let taps = model.cached_inputs();
         ensure!(!taps.is_empty(), "the model has no frozen layers to cache");
@@ -342,6 +345,9 @@ impl FeatureCache {
         let (size, sample) = (model.config.size, model.config.sample_size());
         let names: Vec<&str> = taps.iter().map(|(t, _)| t.as_str()).collect();
         for start in (0..samples.len()).step_by(128) {
+            if stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+                bail!("stopped while computing the encoder's features ({start} of {n} images; nothing cached)");
+            }
             let end = (start + 128).min(samples.len());
             let refs: Vec<&Sample> = samples[start..end].iter().collect();
             let batch = make_batch(&refs, sample, size, None);

@@ -160,7 +160,7 @@ impl<'a> Run<'a> {
         let (loss, bin_log_weights) =
             setup_loss(&cfg, &train_set, device, &mut model, out, resuming)?;
         let fixed_samples: Vec<Sample> = val_set.iter().take(8).cloned().collect();
-        let features = feature_cache(&model, &train_set, limits, device, progress)?;
+        let features = feature_cache(&model, &train_set, limits, device, progress, stop)?;
         if cfg.model.arch == Arch::Lite && !resuming && cfg.init_from.is_none() {
             normalise_lite_readers(&cfg, &model, &train_set, device)?;
         }
@@ -331,6 +331,7 @@ fn feature_cache(
     limits: &RunLimits,
     device: Device,
     progress: bool,
+    stop: &AtomicBool,
 ) -> Result<Option<FeatureCache>> {
     if !model.has_frozen_layers() {
         return Ok(None);
@@ -363,6 +364,7 @@ fn feature_cache(
         limits.data_cache.as_deref(),
         device,
         progress,
+        Some(stop),
     )?))
 }
 
