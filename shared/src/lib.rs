@@ -6,6 +6,7 @@
 //! - [`contract`]: the model's tensors and how Lab maps onto them;
 //! - [`recombine`]: full-resolution L* + low-resolution a*b* -> sRGB8, in bands;
 //! - [`metrics`] (`std`): the evaluation metrics both eval commands print;
+//! - [`hash`]: FNV-1a, for shards and seeds that must not move between machines;
 //! - [`reference`] (`std`): an f64 Lab implementation for tests and benchmarks,
 //!   whose formulas also build [`lab16`]'s tables.
 //!
@@ -18,6 +19,7 @@ extern crate std;
 #[cfg(feature = "std")]
 pub mod colour_bins;
 pub mod contract;
+pub mod hash;
 pub mod lab;
 #[cfg(feature = "std")]
 pub mod lab16;

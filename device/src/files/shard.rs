@@ -74,15 +74,11 @@ impl Shard {
 /// platforms, and independent of which other files exist, so a file
 /// added to the archive never moves another file to another shard.
 pub fn shard_of(relative: &Path, count: u32) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let parts: Vec<String> = relative
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
-    for b in parts.join("/").bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::shared::hash::fnv1a64(parts.join("/").as_bytes());
     (h % count.max(1) as u64) as u32
 }
 

@@ -42,14 +42,6 @@ pub struct LoadReport {
 
 const IMAGE_EXTS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff"];
 
-/// A seed that depends only on an image's name (FNV-1a), so its crop is the
-/// same in every run and in the decoded-data cache.
-fn name_seed(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 fn is_image(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     IMAGE_EXTS
@@ -103,11 +95,16 @@ impl Loader<'_> {
     /// Keeps a sample that passed the filters; `name` seeds its squashed
     /// crop, if asked for.
     fn keep(&mut self, name: &str, s: Sample) {
-        let s = match self.opts.squash_crops {
-            Some(max) => super::squashed_crop(&s, max, name_seed(name)),
-            None => s,
-        };
         if !self.full() {
+            // Seeded by the name alone, so the crop is the same in every run
+            // and in the decoded-data cache.
+            let s = match self.opts.squash_crops {
+                Some(max) => {
+                    let seed = colorize_shared::hash::fnv1a64(name.as_bytes());
+                    super::squashed_crop(&s, max, seed)
+                }
+                None => s,
+            };
             self.samples.push(s);
             self.report.kept += 1;
             self.bar.inc(1);
