@@ -1,5 +1,6 @@
 //! Writes the seed corpora of the cargo-fuzz targets (`fuzz/seeds/<target>/`):
-//! tiny images, tiny generated ONNX models, box configs and camera frames.
+//! tiny images, tiny generated ONNX models, box configs, camera frames and
+//! colour hints.
 //! Everything is generated here; no dataset file is copied.
 //!
 //! ```text
@@ -209,5 +210,28 @@ fn main() -> Result<()> {
         "size-mismatch",
         &frame(8, 4, 0, n(&jpeg), 0, &jpeg),
     )?;
+    // hints: JSON files (pixels, fractions, empty, typos, malformed) and
+    // `--hint` arguments; the target reads every seed both ways.
+    for (name, text) in [
+        ("arg-bad.txt", r##"10,20=#12345"##),
+        ("arg-fraction.txt", r##" 50% , 25% = 62,-30.5,41 / 2%"##),
+        ("arg-hex.txt", r##"812,640=#3a7d2c/12"##),
+        ("empty.json", r##"{"points": []}"##),
+        (
+            "fraction.json",
+            r##"{"units": "fraction", "points": [{"x": 0.5, "y": 0.25, "colour": "#00ff00", "radius": 0.01}, {"x": 0.999, "y": 0, "lab": [100, -128, 127]}]}"##,
+        ),
+        ("malformed.json", "{\"points\": [\n  {\"x\": 1,, }\n]}\n"),
+        (
+            "pixels.json",
+            r##"{ "units": "pixels", "points": [ { "x": 812, "y": 640, "colour": "#3a7d2c" }, { "x": 100, "y": 40, "lab": [62.0, -30.5, 41.0], "radius": 12 }, { "x": 1, "y": 1, "color": "#FFFFFF" } ] }"##,
+        ),
+        (
+            "typo.json",
+            r##"{"points": [{"x": 1, "y": 2, "colr": "#ffffff"}, {"x": 1, "y": 2, "colour": "#ffffff", "lab": [1, 2, 3]}]}"##,
+        ),
+    ] {
+        write(&dir, "hints", name, text.as_bytes())?;
+    }
     Ok(())
 }

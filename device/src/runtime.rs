@@ -8,7 +8,7 @@
 //! still allocates its own activations inside `run`).
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_model::pb::ModelProto;
@@ -41,7 +41,11 @@ pub fn avoid_broken_kernels() {
 /// A loaded, optimised, contract-checked ONNX colourization model.
 #[derive(Clone, Debug)]
 pub struct Model {
+    /// The automatic colours: for a model that takes hints, its graph up to
+    /// [`contract::AUTO_OUTPUT_NAME`], so no hints cost nothing.
     plan: Arc<TypedRunnableModel>,
+    /// A model that takes hints: its whole graph, optimised on first use.
+    hinted: Option<Arc<HintedPlan>>,
     geometry: ModelGeometry,
     metadata: Vec<(String, String)>,
     source: String,
@@ -52,6 +56,31 @@ pub struct Model {
     /// `vividness`.
     decoding: colour_bins::BinDecoding,
     annealing: colour_bins::Annealing,
+}
+
+/// The whole graph of a model that takes hints, optimised when a hint is
+/// first given (most runs give none, and pay nothing for the branch).
+#[derive(Debug)]
+struct HintedPlan {
+    typed: TypedModel,
+    plan: OnceLock<Arc<TypedRunnableModel>>,
+}
+
+impl HintedPlan {
+    fn plan(&self, source: &str) -> Result<&Arc<TypedRunnableModel>> {
+        if let Some(p) = self.plan.get() {
+            return Ok(p);
+        }
+        let p = self
+            .typed
+            .clone()
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .with_context(|| {
+                format!("{source}: tract can not optimise this model's hint branch")
+            })?;
+        Ok(self.plan.get_or_init(|| p))
+    }
 }
 
 impl Model {
@@ -102,24 +131,53 @@ impl Model {
                 .map(|s| s.to_vec())
                 .with_context(|| format!("{source}: model {what} has a symbolic shape {:?}; the contract needs fixed [1, 1, H, W] / [1, 2, H/k, W/k]", fact.shape))
         };
+        let input_names: Vec<&str> = typed
+            .inputs
+            .iter()
+            .map(|o| typed.node(o.node).name.as_str())
+            .collect();
+        let takes_hints = input_names == [contract::INPUT_NAME, contract::HINTS_NAME];
         ensure!(
-            typed.inputs.len() == 1 && typed.outputs.len() == 1,
-            "{source}: model has {} inputs and {} outputs, the colorize contract needs one `{}` input and one `{}` output",
-            typed.inputs.len(),
+            (input_names == [contract::INPUT_NAME] || takes_hints) && typed.outputs.len() == 1,
+            "{source}: model has inputs {input_names:?} and {} outputs, the colorize contract needs one `{}` input (and `{}` for a model that takes hints) and one `{}` output",
             typed.outputs.len(),
             contract::INPUT_NAME,
+            contract::HINTS_NAME,
             contract::OUTPUT_NAME
         );
         let input = concrete(typed.input_fact(0)?, "input")?;
         let output = concrete(typed.output_fact(0)?, "output")?;
         let geometry = contract::check_shapes(&input, &output)
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
-        let plan = typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .with_context(|| format!("{source}: tract can not optimise this model"))?;
+        let optimise = |m: TypedModel| {
+            m.into_optimized()
+                .and_then(|m| m.into_runnable())
+                .with_context(|| format!("{source}: tract can not optimise this model"))
+        };
+        let (plan, hinted) = if takes_hints {
+            let hints = concrete(typed.input_fact(1)?, "hints input")?;
+            contract::check_hints_shape(&geometry, &hints)
+                .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+            let auto = typed
+                .find_outlet_label(contract::AUTO_OUTPUT_NAME)
+                .with_context(|| {
+                    format!(
+                        "{source}: the model takes hints but has no `{}` tensor (its colours without hints)",
+                        contract::AUTO_OUTPUT_NAME
+                    )
+                })?;
+            let auto_plan = optimise(typed.clone().with_output_outlets(&[auto])?)?;
+            let hinted = HintedPlan {
+                typed,
+                plan: OnceLock::new(),
+            };
+            (auto_plan, Some(Arc::new(hinted)))
+        } else {
+            (optimise(typed)?, None)
+        };
         let mut model = Model {
             plan,
+            hinted,
             geometry,
             metadata,
             source: source.to_string(),
@@ -235,6 +293,11 @@ impl Model {
         )
     }
 
+    /// Whether the model takes colour hints (a second input, `hints`).
+    pub fn takes_hints(&self) -> bool {
+        self.hinted.is_some()
+    }
+
     /// Where the model came from (its path, or what the caller named it).
     pub fn source(&self) -> &str {
         &self.source
@@ -253,12 +316,31 @@ impl Model {
             input.len()
         );
         let t = Tensor::from_shape(&[1, 1, g.height, g.width], input)?;
+        let mut inputs = tvec![t.into()];
+        if let Some(z) = self.zero_hints()? {
+            inputs.push(z.into());
+        }
         let out = self
             .plan
-            .run(tvec![t.into()])
+            .run(inputs)
             .with_context(|| format!("{}: inference failed", self.source))?;
         let out = out[0].try_as_plain_ram()?;
         Ok(out.as_slice::<f32>()?.to_vec())
+    }
+
+    /// The all-zero hints tensor a model that takes hints gets without
+    /// hints (its automatic plan still has the input); `None` for others.
+    fn zero_hints(&self) -> Result<Option<Tensor>> {
+        if self.hinted.is_none() {
+            return Ok(None);
+        }
+        let (h, w) = self.geometry.ab_size();
+        Ok(Some(Tensor::zero::<f32>(&[
+            1,
+            contract::HINT_CHANNELS,
+            h,
+            w,
+        ])?))
     }
 
     /// A worker with its own buffers; one per thread.
@@ -268,6 +350,9 @@ impl Model {
         Ok(Session {
             model: self,
             state: self.plan.spawn()?,
+            hinted_state: None,
+            hints: Vec::new(),
+            hints_tensor: self.zero_hints()?.map(Arc::new),
             input: Arc::new(Tensor::zero::<f32>(&[1, 1, g.height, g.width])?),
             small_l: vec![0; g.pixels()],
             a: vec![0; ah * aw],
@@ -282,6 +367,12 @@ impl Model {
 pub struct Session<'m> {
     model: &'m Model,
     state: TypedSimpleState,
+    /// The hinted plan's state, spawned at the first hinted prediction.
+    hinted_state: Option<TypedSimpleState>,
+    /// The hints of the next predictions ([`Session::set_hints`]).
+    hints: Vec<contract::GridHint>,
+    /// A model that takes hints: its hints input (zeros without hints).
+    hints_tensor: Option<Arc<Tensor>>,
     input: Arc<Tensor>,
     small_l: Vec<u16>,
     a: Vec<i16>,
@@ -318,9 +409,28 @@ impl Session<'_> {
             let mut view = t.try_as_plain_ram_mut()?;
             contract::l_plane_to_input(&self.small_l, view.as_slice_mut::<f32>()?);
         }
-        let out = self
-            .state
-            .run(tvec![TValue::from_const(self.input.clone())])
+        let mut inputs = tvec![TValue::from_const(self.input.clone())];
+        let state = match (&self.model.hinted, self.hints.is_empty()) {
+            (Some(hinted), false) => {
+                let (ah, aw) = g.ab_size();
+                let mut data = vec![0f32; contract::HINT_CHANNELS * ah * aw];
+                contract::hints_to_input(&self.hints, aw, ah, &mut data);
+                let t = Tensor::from_shape(&[1, contract::HINT_CHANNELS, ah, aw], &data)?;
+                inputs.push(TValue::from_const(Arc::new(t)));
+                if self.hinted_state.is_none() {
+                    self.hinted_state = Some(hinted.plan(&self.model.source)?.spawn()?);
+                }
+                self.hinted_state.as_mut().expect("spawned above")
+            }
+            _ => {
+                if let Some(z) = &self.hints_tensor {
+                    inputs.push(TValue::from_const(z.clone()));
+                }
+                &mut self.state
+            }
+        };
+        let out = state
+            .run(inputs)
             .with_context(|| format!("{}: inference failed", self.model.source))?;
         {
             let view = out[0].try_as_plain_ram()?;
@@ -355,6 +465,22 @@ impl Session<'_> {
             a: &self.a,
             b: &self.b,
         })
+    }
+
+    /// The colour hints of the next predictions, on the model's grid
+    /// (positions as fractions of the image: the same for any resolution of
+    /// it); empty for none. An error for a model that takes no hints, with
+    /// hints given.
+    pub fn set_hints(&mut self, hints: &[contract::GridHint]) -> Result<()> {
+        ensure!(
+            hints.is_empty() || self.model.takes_hints(),
+            "{} takes no colour hints (it has no `{}` input); use a model trained with hints",
+            self.model.source,
+            contract::HINTS_NAME
+        );
+        self.hints.clear();
+        self.hints.extend_from_slice(hints);
+        Ok(())
     }
 
     /// The input tensor's data as the last [`Session::predict`] left it

@@ -190,6 +190,7 @@ fn a_model_with_the_wrong_shape_is_refused_clearly() {
         arch: "sixth".into(),
         input_height: 16,
         input_width: 16,
+        hints: None,
         nodes: vec![Node {
             name: "conv".into(),
             op: Op::Conv2d {

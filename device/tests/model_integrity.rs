@@ -19,6 +19,7 @@ fn small_net() -> Net {
         arch: "small".into(),
         input_height: 16,
         input_width: 16,
+        hints: None,
         nodes: vec![Node {
             name: "conv".into(),
             op: Op::Conv2d {

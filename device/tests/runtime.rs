@@ -20,6 +20,7 @@ fn constant_model_at(size: usize, k: usize, a: f32, b: f32) -> Model {
         arch: "constant".into(),
         input_height: size,
         input_width: size,
+        hints: None,
         nodes: vec![
             Node {
                 name: "conv".into(),
@@ -202,6 +203,7 @@ fn constant_bins_model(
         arch: "constant-bins".into(),
         input_height: size,
         input_width: size,
+        hints: None,
         nodes: vec![Node {
             name: "conv".into(),
             op: Op::Conv2d {
@@ -269,4 +271,64 @@ fn a_malformed_decoding_card_is_an_error_naming_the_key() {
     let card = vec![(meta::VIVID_TEMPERATURE.to_string(), "0".to_string())];
     let e = constant_bins_model(8, vec![0.0; AB_BINS], card).unwrap_err();
     assert!(format!("{e:#}").contains(meta::VIVID_TEMPERATURE), "{e:#}");
+}
+
+/// A model that takes hints colours exactly as its base without them (its
+/// automatic plan stops at `ab_auto`), and with them as the reference
+/// forward pass of the whole net; a model without hints refuses them.
+#[test]
+fn hinted_model_is_its_base_without_hints_and_follows_the_reference_with_them() {
+    use colorize_model::forward::forward_hinted;
+    use colorize_model::synthetic::{hinted_base, hinted_net};
+    use colorize_shared::colour_bins::{decode_planes, BinDecoding};
+    use colorize_shared::contract::{self, GridHint};
+
+    let net = hinted_net(32, 6, 11);
+    let model = Model::from_bytes(&to_onnx(&net).unwrap()).unwrap();
+    let base = Model::from_bytes(&to_onnx(&hinted_base(&net)).unwrap()).unwrap();
+    assert!(model.takes_hints() && !base.takes_hints());
+    let (w, h) = (57, 43);
+    let l: Vec<u16> = (0..w * h).map(|i| ((i * 97) % 25600) as u16).collect();
+    let planes = |m: &Model, hints: &[GridHint]| {
+        let mut s = m.session().unwrap();
+        s.set_hints(hints).unwrap();
+        let p = s.predict(&l, w, h).unwrap();
+        (p.a.to_vec(), p.b.to_vec())
+    };
+    let auto = planes(&base, &[]);
+    assert_eq!(planes(&model, &[]), auto, "no hints: the base's colours");
+
+    let hint = GridHint {
+        x: 0.3,
+        y: 0.6,
+        radius_x: 0.1,
+        radius_y: 0.0,
+        a: -60.0,
+        b: 40.0,
+    };
+    let got = planes(&model, &[hint]);
+    assert_ne!(got, auto, "a hint changes the colours");
+    // The reference: the same model input, the hints tensor from the one
+    // contract function, the whole net, the default decode.
+    let mut session = model.session().unwrap();
+    session.predict(&l, w, h).unwrap();
+    let input = session.last_input().unwrap();
+    let mut hints = vec![0f32; 3 * 8 * 8];
+    contract::hints_to_input(&[hint], 8, 8, &mut hints);
+    let logits = forward_hinted(&net, &input, Some(&hints)).unwrap();
+    let (mut a, mut b) = (vec![0i16; 64], vec![0i16; 64]);
+    let annealing = BinDecoding::from_card(None, None).unwrap().annealing(0.0);
+    decode_planes(&logits.data, &annealing, &mut a, &mut b);
+    let far = |x: &[i16], y: &[i16]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).max().unwrap();
+    assert!(
+        far(&got.0, &a) <= 2 && far(&got.1, &b) <= 2,
+        "{} {}",
+        far(&got.0, &a),
+        far(&got.1, &b)
+    );
+
+    let mut s = base.session().unwrap();
+    let err = s.set_hints(&[hint]).unwrap_err().to_string();
+    assert!(err.contains("takes no colour hints"), "{err}");
+    s.set_hints(&[]).unwrap();
 }

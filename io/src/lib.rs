@@ -3,14 +3,16 @@
 //! archive keeps ([`images`], [`exif`], [`xmp`], [`icc`]), the L* plane
 //! every model takes ([`lstar`]), streaming encoders and atomic, durable
 //! writes ([`output`]), the one colourize path every caller goes through
-//! ([`pipeline`]) and what it costs in memory ([`memory`]), and training samples derived by that same code
-//! ([`samples`]).
+//! ([`pipeline`]) and what it costs in memory ([`memory`]), training samples derived by that same code
+//! ([`samples`]), and the colour hints an archivist gives ([`hints`]).
 //!
-//! Layers, lowest first: `lstar`, `exif`, `xmp`, `inputs` -> `images` ->
-//! `icc`, `output`, `samples` -> `pipeline` -> `memory`; no module imports one above
+//! Layers, lowest first: `lstar`, `hints` (leaves: nothing of this crate,
+//! `colorize_shared` only), `exif`, `xmp`, `inputs` -> `images` -> `icc`,
+//! `output`, `samples` -> `pipeline` -> `memory`; no module imports one above
 //! it (`scripts/check-layers.py` checks that there is no cycle).
 
 pub mod exif;
+pub mod hints;
 pub mod icc;
 pub mod images;
 pub mod inputs;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, ensure, Context, Result};
-use colorize_shared::contract::{INPUT_NAME, OUTPUT_NAME};
+use colorize_shared::contract::{HINTS_NAME, HINT_CHANNELS, INPUT_NAME, OUTPUT_NAME};
 
 use crate::net::{Net, Node, Op, Tensor};
 
@@ -28,6 +28,9 @@ pub fn infer_shapes(net: &Net) -> Result<HashMap<String, Vec<usize>>> {
         INPUT_NAME.to_string(),
         vec![1, 1, net.input_height, net.input_width],
     );
+    if let Some((h, w)) = net.hints {
+        shapes.insert(HINTS_NAME.to_string(), vec![1, HINT_CHANNELS, h, w]);
+    }
     for node in &net.nodes {
         let inputs: Vec<&Vec<usize>> = node
             .inputs
@@ -47,6 +50,15 @@ pub fn infer_shapes(net: &Net) -> Result<HashMap<String, Vec<usize>>> {
             "node `{}` writes `{}`, which already exists",
             node.name,
             node.output
+        );
+    }
+    if let Some((h, w)) = net.hints {
+        let out = shapes.get(OUTPUT_NAME).map(|s| (s[2], s[3]));
+        ensure!(
+            out == Some((h, w)),
+            "net `{}` takes hints at {w}x{h}, but its output is at {:?}: hints go at the output's size",
+            net.arch,
+            out
         );
     }
     match net.nodes.last() {
@@ -146,15 +158,17 @@ fn node_shape(node: &Node, inputs: &[&Vec<usize>]) -> Result<Vec<usize>> {
             }
             vec![first[0], c, first[2], first[3]]
         }
-        Op::Add => {
+        Op::Add | Op::Mul => {
             ensure!(
                 inputs.len() == 2,
-                "add takes two inputs, got {}",
+                "{:?} takes two inputs, got {}",
+                node.op,
                 inputs.len()
             );
             ensure!(
                 inputs[0] == inputs[1],
-                "add of shapes {:?} and {:?}",
+                "{:?} of shapes {:?} and {:?}",
+                node.op,
                 inputs[0],
                 inputs[1]
             );
@@ -194,15 +208,29 @@ fn node_shape(node: &Node, inputs: &[&Vec<usize>]) -> Result<Vec<usize>> {
 }
 
 /// Runs `net` on `input` (`input_height * input_width` values) and returns
-/// the output tensor.
+/// the output tensor; a net that takes hints gets none (all zeros).
 pub fn forward(net: &Net, input: &[f32]) -> Result<Tensor> {
-    Ok(forward_all(net, input)?
+    forward_hinted(net, input, None)
+}
+
+/// [`forward`] with a hinted net's hints tensor (`None`: no hints).
+pub fn forward_hinted(net: &Net, input: &[f32], hints: Option<&[f32]>) -> Result<Tensor> {
+    Ok(forward_all_hinted(net, input, hints)?
         .remove(OUTPUT_NAME)
         .expect("infer_shapes checked the output"))
 }
 
 /// Like [`forward`], but returns every tensor by name.
 pub fn forward_all(net: &Net, input: &[f32]) -> Result<HashMap<String, Tensor>> {
+    forward_all_hinted(net, input, None)
+}
+
+/// Like [`forward_hinted`], but returns every tensor by name.
+pub fn forward_all_hinted(
+    net: &Net,
+    input: &[f32],
+    hints: Option<&[f32]>,
+) -> Result<HashMap<String, Tensor>> {
     let shapes = infer_shapes(net)?;
     let in_shape = shapes[INPUT_NAME].clone();
     ensure!(
@@ -215,6 +243,20 @@ pub fn forward_all(net: &Net, input: &[f32]) -> Result<HashMap<String, Tensor>> 
         INPUT_NAME.to_string(),
         Tensor::new(in_shape, input.to_vec()),
     );
+    match (shapes.get(HINTS_NAME), hints) {
+        (Some(shape), hints) => {
+            let len = shape.iter().product::<usize>();
+            let data = hints.map_or_else(|| vec![0.0; len], <[f32]>::to_vec);
+            ensure!(
+                data.len() == len,
+                "hints have {} values, the net takes {shape:?}",
+                data.len()
+            );
+            values.insert(HINTS_NAME.to_string(), Tensor::new(shape.clone(), data));
+        }
+        (None, Some(_)) => bail!("net `{}` takes no hints", net.arch),
+        (None, None) => {}
+    }
     for node in &net.nodes {
         let inputs: Vec<&Tensor> = node.inputs.iter().map(|n| &values[n]).collect();
         let out = eval(&node.op, &inputs, &shapes[&node.output]);
@@ -329,6 +371,11 @@ fn eval(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Tensor {
                 *o = a + b;
             }
         }
+        Op::Mul => {
+            for ((o, a), b) in out.iter_mut().zip(&inputs[0].data).zip(&inputs[1].data) {
+                *o = a * b;
+            }
+        }
         Op::Flatten | Op::Reshape { .. } => out.copy_from_slice(&inputs[0].data),
         Op::Linear { weight, bias } => {
             let x = inputs[0];
@@ -350,7 +397,33 @@ fn eval(op: &Op, inputs: &[&Tensor], out_shape: &[usize]) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synthetic::inverted_residual_net;
+    use crate::synthetic::{hinted_base, hinted_net, inverted_residual_net};
+
+    #[test]
+    fn a_hinted_net_without_hints_is_its_base_and_with_hints_is_not() {
+        let net = hinted_net(16, 4, 5);
+        let base = hinted_base(&net);
+        let x = values(16 * 16, 2);
+        let auto = forward(&base, &x).unwrap();
+        // No hints and all-zero hints: the base's logits, bit for bit.
+        assert_eq!(forward(&net, &x).unwrap(), auto);
+        let zeros = vec![0.0; 3 * 4 * 4];
+        assert_eq!(forward_hinted(&net, &x, Some(&zeros)).unwrap(), auto);
+        // A hint changes the logits around it.
+        let mut hints = zeros.clone();
+        hints[5] = 1.0;
+        hints[16 + 5] = -0.5;
+        let hinted = forward_hinted(&net, &x, Some(&hints)).unwrap();
+        assert_eq!(hinted.shape, auto.shape);
+        assert!(hinted.data.iter().zip(&auto.data).any(|(a, b)| a != b));
+        // Wrong sizes and hints for a net without them are errors.
+        assert!(forward_hinted(&net, &x, Some(&zeros[1..])).is_err());
+        assert!(forward_hinted(&base, &x, Some(&zeros)).is_err());
+        // The hints must be at the output's size.
+        let mut bad = net.clone();
+        bad.hints = Some((8, 8));
+        assert!(infer_shapes(&bad).is_err());
+    }
 
     /// Deterministic values in -1..1.
     fn values(n: usize, seed: u64) -> Vec<f32> {

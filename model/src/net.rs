@@ -3,7 +3,9 @@
 //! into a graph tract and onnxruntime run). Tensors are row-major f32.
 //!
 //! Nodes are in topological order and refer to tensors by name. The graph's
-//! input is [`colorize_shared::contract::INPUT_NAME`] (`[1, 1, H, W]`) and
+//! input is [`colorize_shared::contract::INPUT_NAME`] (`[1, 1, H, W]`), with
+//! [`colorize_shared::contract::HINTS_NAME`] beside it in a net that takes
+//! colour hints ([`Net::hints`]), and
 //! the last node must produce [`colorize_shared::contract::OUTPUT_NAME`]
 //! (`[1, 2, H/k, W/k]` a*b*, or bin logits: [`colorize_shared::contract`]).
 
@@ -55,6 +57,8 @@ pub enum Op {
     Concat,
     /// Elementwise sum of two tensors of the same shape.
     Add,
+    /// Elementwise product of two tensors of the same shape.
+    Mul,
     /// `[N, ...] -> [N, prod(...)]`.
     Flatten,
     /// Fully connected: `weight` is `[out, in]`, `y = x W^T + b`.
@@ -84,6 +88,10 @@ pub struct Net {
     pub arch: String,
     pub input_height: usize,
     pub input_width: usize,
+    /// A net that takes colour hints: the (height, width) of its second
+    /// input, `[1, HINT_CHANNELS, height, width]` (the output's a*b* size);
+    /// `None` for a net of the one L* input.
+    pub hints: Option<(usize, usize)>,
     pub nodes: Vec<Node>,
     /// Model-card entries for ONNX `metadata_props`; keys from
     /// [`colorize_shared::contract::meta`].

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use anyhow::{ensure, Context, Result};
-use colorize_shared::contract::{self, meta, INPUT_NAME, OUTPUT_NAME};
+use colorize_shared::contract::{self, meta, HINTS_NAME, INPUT_NAME, OUTPUT_NAME};
 use prost::Message;
 
 use crate::forward::{forward_all, infer_shapes};
@@ -70,21 +70,29 @@ pub fn to_onnx_int8(net: &Net, calibration: &[Vec<f32>]) -> Result<Vec<u8>> {
     let mut quantized: HashMap<String, (String, QParams)> = HashMap::new();
     // Float tensors that exist in the graph (a fused relu output may exist
     // only in int8 until a float consumer asks for it).
-    let mut have_float: std::collections::HashSet<String> = [INPUT_NAME.to_string()].into();
+    let mut have_float: std::collections::HashSet<String> =
+        [INPUT_NAME.to_string(), HINTS_NAME.to_string()].into();
     let mut skip_relu: std::collections::HashSet<usize> = Default::default();
 
     for (ix, node) in net.nodes.iter().enumerate() {
         if skip_relu.contains(&ix) {
             continue;
         }
-        if let Op::Conv2d {
-            weight,
-            bias,
-            stride,
-            padding,
-            dilation,
-            groups,
-        } = &node.op
+        // A conv whose input was all zeros in calibration (a hinted net's
+        // hint branch: calibration gives no hints) has no range to quantize
+        // to, and stays float.
+        let calibrated = |x: &String| ranges.get(x.as_str()).is_some_and(|&r| r != (0.0, 0.0));
+        if let (
+            Op::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                groups,
+            },
+            true,
+        ) = (&node.op, calibrated(&node.inputs[0]))
         {
             let x = &node.inputs[0];
             let (xq, xp) = match quantized.get(x) {
@@ -472,6 +480,7 @@ impl GraphWriter {
             }
             Op::Concat => self.node("Concat", name, &ins, out, vec![attr_int("axis", 1)]),
             Op::Add => self.node("Add", name, &ins, out, vec![]),
+            Op::Mul => self.node("Mul", name, &ins, out, vec![]),
             Op::Flatten => self.node("Flatten", name, &ins, out, vec![attr_int("axis", 1)]),
             Op::Linear { weight, bias } => {
                 let w = self.f32_init(&format!("{name}.weight"), &weight.shape, &weight.data);
@@ -505,11 +514,10 @@ impl GraphWriter {
             name: net.arch.clone(),
             node: self.nodes,
             initializer: self.initializers,
-            input: vec![value_info(
-                INPUT_NAME,
-                DataType::Float,
-                Some(&shapes[INPUT_NAME]),
-            )],
+            input: [INPUT_NAME, HINTS_NAME]
+                .into_iter()
+                .filter_map(|n| Some(value_info(n, DataType::Float, Some(shapes.get(n)?))))
+                .collect(),
             output: vec![value_info(
                 OUTPUT_NAME,
                 DataType::Float,

@@ -2,7 +2,9 @@
 //! until a trained one replaces it, and test fixtures for the ONNX writer.
 //! Between them they use every [`Op`].
 
-use colorize_shared::contract::{meta, OUTPUT_NAME};
+use colorize_shared::contract::{
+    meta, AB_BINS, AUTO_OUTPUT_NAME, HINTS_NAME, HINT_CHANNELS, OUTPUT_NAME,
+};
 
 use crate::net::{Net, Node, Op, Tensor};
 
@@ -148,6 +150,7 @@ pub fn conv_net(size: usize, width: usize, seed: u64) -> Net {
         arch: "bootstrap-conv".into(),
         input_height: size,
         input_width: size,
+        hints: None,
         nodes,
         metadata: card("bootstrap-conv", size, seed),
     }
@@ -217,6 +220,7 @@ pub fn inverted_residual_net(size: usize, width: usize, seed: u64) -> Net {
         arch: "inverted-residual".into(),
         input_height: size,
         input_width: size,
+        hints: None,
         nodes,
         metadata: card("inverted-residual", size, seed),
     }
@@ -232,6 +236,7 @@ pub fn mlp_net(size: usize, hidden: usize, seed: u64) -> Net {
         arch: "bootstrap-mlp".into(),
         input_height: size,
         input_width: size,
+        hints: None,
         nodes: vec![
             unary("flatten", Op::Flatten, "L"),
             unary(
@@ -261,5 +266,77 @@ pub fn mlp_net(size: usize, hidden: usize, seed: u64) -> Net {
             tanh,
         ],
         metadata: card("bootstrap-mlp", size, seed),
+    }
+}
+
+/// A net that takes colour hints, shaped as the trainer's hinted `lite`:
+/// a base that predicts [`AB_BINS`] logits at 1/4 of the input's size (a
+/// strided stem, then the head, written to [`AUTO_OUTPUT_NAME`]), and a
+/// hint branch of bias-free convolutions gated by the base's features,
+/// added to the logits. `size` must be divisible by 4.
+pub fn hinted_net(size: usize, width: usize, seed: u64) -> Net {
+    assert!(
+        size >= 4 && size % 4 == 0,
+        "hinted_net: size must be divisible by 4"
+    );
+    let mut r = Rng(seed.max(1));
+    let c = width;
+    let bias_free = |mut n: Node| {
+        if let Op::Conv2d { bias, .. } = &mut n.op {
+            bias.fill(0.0);
+        }
+        n
+    };
+    let mut head = conv(&mut r, "head", "body_relu.out", c, AB_BINS, 1, 1);
+    head.output = AUTO_OUTPUT_NAME.into();
+    let mut nodes = vec![
+        conv(&mut r, "stem", "L", 1, c, 3, 2),
+        unary("stem_relu", Op::Relu, "stem.out"),
+        conv(&mut r, "body", "stem_relu.out", c, c, 3, 2),
+        unary("body_relu", Op::Relu, "body.out"),
+        head,
+        conv(&mut r, "hint_gate", "body_relu.out", c, c, 1, 1),
+        unary("hint_gate_relu", Op::Relu, "hint_gate.out"),
+        bias_free(conv(&mut r, "hint_in", HINTS_NAME, HINT_CHANNELS, c, 3, 1)),
+        unary("hint_in_relu", Op::Relu, "hint_in.out"),
+        binary(
+            "hint_mul",
+            Op::Mul,
+            "hint_in_relu.out",
+            "hint_gate_relu.out",
+        ),
+        bias_free(conv(&mut r, "hint_out", "hint_mul.out", c, AB_BINS, 3, 1)),
+    ];
+    let mut add = binary("hint_add", Op::Add, AUTO_OUTPUT_NAME, "hint_out.out");
+    add.output = OUTPUT_NAME.into();
+    nodes.push(add);
+    Net {
+        arch: "hinted".into(),
+        input_height: size,
+        input_width: size,
+        hints: Some((size / 4, size / 4)),
+        nodes,
+        metadata: card("hinted", size, seed),
+    }
+}
+
+/// The base of a [`hinted_net`]: its nodes up to [`AUTO_OUTPUT_NAME`], as
+/// a net of the one L* input whose output that is.
+pub fn hinted_base(net: &Net) -> Net {
+    let end = net
+        .nodes
+        .iter()
+        .position(|n| n.output == AUTO_OUTPUT_NAME)
+        .expect("a hinted net writes its automatic logits");
+    let mut nodes: Vec<Node> = net.nodes[..=end]
+        .iter()
+        .filter(|n| !n.inputs.iter().any(|i| i == HINTS_NAME))
+        .cloned()
+        .collect();
+    nodes.last_mut().expect("the head").output = OUTPUT_NAME.into();
+    Net {
+        hints: None,
+        nodes,
+        ..net.clone()
     }
 }

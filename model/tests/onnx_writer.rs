@@ -6,7 +6,7 @@ use colorize_model::forward::forward;
 use colorize_model::net::{Net, Node, Op, Tensor};
 use colorize_model::onnx::{to_onnx, to_onnx_int8};
 use colorize_model::pb::ModelProto;
-use colorize_model::synthetic::{conv_net, inverted_residual_net, mlp_net};
+use colorize_model::synthetic::{conv_net, hinted_net, inverted_residual_net, mlp_net};
 use colorize_model::Message;
 use colorize_shared::contract::{self, meta, ModelGeometry, OutputKind, OUTPUT_NAME};
 use tract_onnx::prelude::*;
@@ -300,6 +300,7 @@ fn each_op_matches_reference() {
             arch: what.into(),
             input_height: size,
             input_width: size,
+            hints: None,
             nodes,
             metadata: vec![],
         };
@@ -432,4 +433,48 @@ fn int8_inverted_residual_net_is_close_to_reference() {
         worst.0,
         worst.1
     );
+}
+
+/// A hinted net is written with its second input, and its int8 version
+/// quantizes the base and keeps the hint branch (which calibration, without
+/// hints, never sees anything but zeros in) in float.
+#[test]
+fn hinted_net_has_a_hints_input_and_a_float_hint_branch_in_int8() {
+    let net = hinted_net(16, 4, 3);
+    let inputs = |bytes: &[u8]| -> Vec<String> {
+        let p = ModelProto::decode(bytes).unwrap();
+        p.graph.unwrap().input.into_iter().map(|i| i.name).collect()
+    };
+    let f32_bytes = to_onnx(&net).unwrap();
+    assert_eq!(
+        inputs(&f32_bytes),
+        [contract::INPUT_NAME, contract::HINTS_NAME]
+    );
+    let calib: Vec<Vec<f32>> = (0..3)
+        .map(|k| {
+            (0..256)
+                .map(|i| ((i * 7 + k * 13) % 50) as f32 / 25.0 - 1.0)
+                .collect()
+        })
+        .collect();
+    let int8 = to_onnx_int8(&net, &calib).unwrap();
+    assert_eq!(inputs(&int8), [contract::INPUT_NAME, contract::HINTS_NAME]);
+    let graph = ModelProto::decode(&int8[..]).unwrap().graph.unwrap();
+    let ops = |t: &str| -> Vec<String> {
+        graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == t)
+            .map(|n| n.name.clone())
+            .collect()
+    };
+    assert_eq!(ops("QLinearConv").len(), 4, "{:?}", ops("QLinearConv"));
+    assert_eq!(ops("Conv"), ["hint_in", "hint_out"]);
+    // tract loads it with both inputs.
+    let model = tract_onnx::onnx()
+        .model_for_read(&mut &int8[..])
+        .unwrap()
+        .into_typed()
+        .unwrap();
+    assert_eq!(model.inputs.len(), 2);
 }

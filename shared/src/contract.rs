@@ -14,6 +14,11 @@
 //! - Either way the a*b* planes come out at H/k x W/k
 //!   ([`ModelGeometry::ab_size`]) and the recombination upsamples them to
 //!   the photo's size.
+//! - Optional second input `"hints"` (models trained to follow colour
+//!   hints): f32 `[1, 3, h, w]` at the output's a*b* size: a mask (1 where
+//!   a person gave a colour, else 0), then a* and b* in the output's units
+//!   (a*/128) times the mask. All zeros is "no hints"
+//!   ([`hints_to_input`] builds it).
 //! - H = W = [`DEFAULT_INPUT_SIZE`] (64, Tiny ImageNet) unless the model says
 //!   otherwise; the device reads H and W from the model and checks the rest.
 
@@ -23,6 +28,14 @@ use core::fmt;
 pub const CONTRACT_VERSION: u32 = 1;
 pub const INPUT_NAME: &str = "L";
 pub const OUTPUT_NAME: &str = "ab";
+/// The optional hints input (module docs).
+pub const HINTS_NAME: &str = "hints";
+/// In a model that takes hints, the logits before the hints are added:
+/// the automatic colours, exactly (the hint branch adds zero without
+/// hints), so a device runs only up to here when no hint is given.
+pub const AUTO_OUTPUT_NAME: &str = "ab_auto";
+/// Channels of the hints input: mask, a* x mask, b* x mask.
+pub const HINT_CHANNELS: usize = 3;
 pub const DEFAULT_INPUT_SIZE: usize = 64;
 /// a*, b* = model output x AB_RANGE. 128 makes the output span exactly the
 /// Q8.8 `i16` range of [`crate::lab`].
@@ -129,6 +142,87 @@ pub fn resize_l_plane(src: &[u16], sw: usize, sh: usize, dst: &mut [u16], dw: us
     }
 }
 
+/// A colour hint placed on a model's hint grid: a position and a radius as
+/// fractions of the image's width and height (so the same for the photo
+/// and for the model's squashed input), and the colour's a*, b* (Lab units).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridHint {
+    pub x: f32,
+    pub y: f32,
+    pub radius_x: f32,
+    pub radius_y: f32,
+    pub a: f32,
+    pub b: f32,
+}
+
+/// The hints tensor's data (`[HINT_CHANNELS, height, width]`, row-major) for
+/// `hints` on a `width x height` grid. A hint covers the cell it falls in
+/// and every cell whose centre lies within its radius on both axes (a
+/// square: a radius of r cells covers (2r + 1)^2 cells around a centred
+/// point); a cell covered by several hints gets their mean colour. Points
+/// outside 0..1 cover nothing. The trainer builds its sampled hints with
+/// this too, so what a model learnt from is what the device gives it.
+pub fn hints_to_input(hints: &[GridHint], width: usize, height: usize, out: &mut [f32]) {
+    let n = width * height;
+    assert_eq!(
+        out.len(),
+        HINT_CHANNELS * n,
+        "hints_to_input: output length"
+    );
+    out.fill(0.0);
+    let (mask, ab) = out.split_at_mut(n);
+    let (a_plane, b_plane) = ab.split_at_mut(n);
+    let inside = |v: f32| (0.0..1.0).contains(&v);
+    for h in hints.iter().filter(|h| inside(h.x) && inside(h.y)) {
+        let (fx, fy) = (h.x * width as f32, h.y * height as f32);
+        let (cx, cy) = (fx as usize, fy as usize);
+        let (rx, ry) = (
+            h.radius_x.max(0.0) * width as f32,
+            h.radius_y.max(0.0) * height as f32,
+        );
+        // Only cells within the radius can be covered: a bounded loop even
+        // for a hint as large as the image.
+        let span = |c: f32, r: f32, len: usize| {
+            let lo = (c - r - 1.0).floor().max(0.0) as usize;
+            let hi = ((c + r + 1.0).ceil() as usize).min(len);
+            lo..hi
+        };
+        for y in span(fy, ry, height) {
+            let dy = (y as f32 + 0.5 - fy).abs();
+            for x in span(fx, rx, width) {
+                let dx = (x as f32 + 0.5 - fx).abs();
+                if (x == cx && y == cy) || (dx <= rx && dy <= ry) {
+                    let i = y * width + x;
+                    mask[i] += 1.0;
+                    a_plane[i] += h.a / AB_RANGE;
+                    b_plane[i] += h.b / AB_RANGE;
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        if mask[i] > 1.0 {
+            a_plane[i] /= mask[i];
+            b_plane[i] /= mask[i];
+            mask[i] = 1.0;
+        }
+    }
+}
+
+/// Checks a hints input's shape against a model's geometry: `[1,
+/// HINT_CHANNELS, h, w]` at the output's a*b* size.
+pub fn check_hints_shape(geometry: &ModelGeometry, hints: &[usize]) -> Result<(), ContractError> {
+    let (h, w) = geometry.ab_size();
+    if hints == [1, HINT_CHANNELS, h, w] {
+        Ok(())
+    } else {
+        Err(ContractError::Hints {
+            got: Shape::new(hints),
+            output: (h, w),
+        })
+    }
+}
+
 /// The spatial size a model works at, once its shapes passed [`check_shapes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelGeometry {
@@ -207,6 +301,9 @@ pub enum ContractError {
     /// The output is neither `[1, 2, H/k, W/k]` nor `[1, AB_BINS, H/k,
     /// W/k]` (k = 1, 2 or 4) for the input's `[1, 1, H, W]`.
     Output { got: Shape, input: Shape },
+    /// The hints input is not `[1, HINT_CHANNELS, h, w]` at the output's
+    /// a*b* size `(h, w)`.
+    Hints { got: Shape, output: (usize, usize) },
 }
 
 impl fmt::Display for ContractError {
@@ -219,6 +316,10 @@ impl fmt::Display for ContractError {
             ContractError::Output { got, input } => write!(
                 f,
                 "model output has shape {got}, but for an input of shape {input} the colorize contract v{CONTRACT_VERSION} needs [1, 2, H/k, W/k] (a* and b*) or [1, {AB_BINS}, H/k, W/k] (a*b* bin logits), k = 1, 2 or 4"
+            ),
+            ContractError::Hints { got, output: (h, w) } => write!(
+                f,
+                "model hints input `{HINTS_NAME}` has shape {got}, but the colorize contract v{CONTRACT_VERSION} needs [1, {HINT_CHANNELS}, {h}, {w}] (mask, a*, b* at the output's size)"
             ),
         }
     }
@@ -362,6 +463,58 @@ mod tests {
         assert!(check_shapes(&[1, 1, 64, 64], &[1, AB_BINS, 64, 64]).is_ok());
         assert!(check_shapes(&[1, 1, 64, 64], &[1, AB_BINS, 24, 24]).is_err());
         assert!(check_shapes(&[1, 1, 64, 64], &[1, AB_BINS + 1, 32, 32]).is_err());
+    }
+
+    #[test]
+    fn hints_cover_their_cell_and_radius_and_average_overlaps() {
+        let (w, h) = (8, 4);
+        let mut out = [0f32; 3 * 32];
+        let at = |x: usize, y: usize| y * w + x;
+        // A point in cell (2, 1), no radius: that cell only.
+        let p = GridHint {
+            x: 2.5 / 8.0,
+            y: 1.2 / 4.0,
+            radius_x: 0.0,
+            radius_y: 0.0,
+            a: 64.0,
+            b: -32.0,
+        };
+        hints_to_input(&[p], w, h, &mut out);
+        assert_eq!(out[..32].iter().sum::<f32>(), 1.0);
+        assert_eq!(out[at(2, 1)], 1.0);
+        assert_eq!((out[32 + at(2, 1)], out[64 + at(2, 1)]), (0.5, -0.25));
+        // A radius of one cell around a centred point: the 3x3 block.
+        let q = GridHint {
+            x: 5.5 / 8.0,
+            y: 2.5 / 4.0,
+            radius_x: 1.0 / 8.0,
+            radius_y: 1.0 / 4.0,
+            a: -128.0,
+            b: 0.0,
+        };
+        hints_to_input(&[q], w, h, &mut out);
+        assert_eq!(out[..32].iter().sum::<f32>(), 9.0);
+        for (x, y) in [(4, 1), (6, 3), (5, 2)] {
+            assert_eq!((out[at(x, y)], out[32 + at(x, y)]), (1.0, -1.0));
+        }
+        assert_eq!(out[at(3, 2)], 0.0);
+        // Two hints on one cell: their mean, mask 1.
+        let r = GridHint { a: 0.0, ..p };
+        hints_to_input(&[p, r], w, h, &mut out);
+        assert_eq!((out[at(2, 1)], out[32 + at(2, 1)]), (1.0, 0.25));
+        // Outside the image: nothing.
+        let o = GridHint { x: 1.0, ..p };
+        hints_to_input(&[o], w, h, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn hints_shape_follows_the_output() {
+        let g = check_shapes(&[1, 1, 128, 128], &[1, AB_BINS, 32, 32]).unwrap();
+        assert!(check_hints_shape(&g, &[1, 3, 32, 32]).is_ok());
+        for bad in [&[1, 3, 128, 128][..], &[1, 2, 32, 32], &[3, 32, 32]] {
+            assert!(check_hints_shape(&g, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn bench_config(arch: Arch, size: usize) -> ModelConfig {
         head: Default::default(),
         finetune_encoder: false,
         finetune_from: None,
+        hints: false,
     }
 }
 
@@ -201,6 +202,7 @@ mod tests {
                 head: Default::default(),
                 finetune_encoder: false,
                 finetune_from: None,
+                hints: false,
             };
             let r = measure(&cfg, Compute::default(), Device::Cpu, 2, 1).unwrap();
             assert!(r.train_ips > 0.0 && r.infer_ips > 0.0, "{arch:?}");

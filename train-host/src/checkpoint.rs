@@ -346,6 +346,7 @@ mod tests {
                 head: Default::default(),
                 finetune_encoder: false,
                 finetune_from: None,
+                hints: false,
             },
             epoch,
             optimizer: OptimizerKind::Adam,
@@ -423,6 +424,7 @@ mod tests {
             head,
             finetune_encoder: false,
             finetune_from: None,
+            hints: false,
         }
     }
 

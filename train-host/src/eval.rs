@@ -9,10 +9,12 @@ use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
 use tch::{Device, TchError, Tensor};
 
 use crate::colorizer::Predicted;
+use crate::data::hints::{self, HintCount};
 use crate::data::{self, make_batch, Sample};
 use crate::loss::Loss;
 use crate::model::TorchModel;
 use crate::resources::is_oom;
+use colorize_shared::contract::HINT_CHANNELS;
 
 pub(crate) fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor) {
     let (s, si) = (batch.size as i64, batch.input_size as i64);
@@ -66,8 +68,24 @@ pub fn predict(
         let refs: Vec<&Sample> = samples[pos..end].iter().collect();
         let batch = make_batch(&refs, size, model.config.size, None);
         let (x, y) = to_tensors(&batch, device);
+        let hint_side = model.config.hint_side().filter(|_| model.eval_hints > 0);
+        let hints = hint_side.map(|side| {
+            // Seeded by the batch's position: the same points for the same
+            // images at every epoch and in every run.
+            let mut rng = data::Rng::new(0x5645_4c00 ^ pos as u64);
+            let count = HintCount::Fixed(model.eval_hints);
+            let h = hints::sample(&batch.target, batch.n, size, side, count, &mut rng);
+            Tensor::from_slice(&h)
+                .view([
+                    batch.n as i64,
+                    HINT_CHANNELS as i64,
+                    side as i64,
+                    side as i64,
+                ])
+                .to_device(device)
+        });
         let out = tch::no_grad(|| -> Result<(Tensor, f64), TchError> {
-            let out = model.forward(&x, false)?;
+            let out = model.forward_hinted(&x, hints.as_ref(), Vec::new(), false)?;
             let l = match loss {
                 Some(loss) => loss.compute(&out, &y)?.f_double_value(&[])?,
                 None => 0.0,

@@ -122,6 +122,7 @@ mod tests {
             head: Default::default(),
             finetune_encoder: false,
             finetune_from: None,
+            hints: false,
         };
         let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;

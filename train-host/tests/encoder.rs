@@ -34,6 +34,7 @@ fn cfg(size: usize) -> ModelConfig {
         head: Default::default(),
         finetune_encoder: false,
         finetune_from: None,
+        hints: false,
     }
 }
 

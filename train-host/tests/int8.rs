@@ -25,6 +25,7 @@ fn int8_export_stays_close_to_f32() {
             head: Default::default(),
             finetune_encoder: false,
             finetune_from: None,
+            hints: false,
         },
         data: vec![folder.clone()],
         val: vec![],

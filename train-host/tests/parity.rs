@@ -17,6 +17,7 @@ fn model(arch: Arch) -> (nn::VarStore, TorchModel) {
         head: Default::default(),
         finetune_encoder: false,
         finetune_from: None,
+        hints: false,
     };
     let m = TorchModel::new(&vs.root(), cfg).unwrap();
     (vs, m)
@@ -75,6 +76,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         head: Head::Dist,
         finetune_encoder: false,
         finetune_from: None,
+        hints: false,
     };
     let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
     // Peaked distributions, as a trained model gives, not the near-uniform

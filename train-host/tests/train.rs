@@ -27,6 +27,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             head: Default::default(),
             finetune_encoder: false,
             finetune_from: None,
+            hints: false,
         },
         data: vec![data],
         val: vec![],

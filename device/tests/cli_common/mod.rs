@@ -234,6 +234,7 @@ pub fn tiny_model() -> Vec<u8> {
         arch: "tiny".into(),
         input_height: 16,
         input_width: 16,
+        hints: None,
         nodes: vec![Node {
             name: "conv".into(),
             op: Op::Conv2d {

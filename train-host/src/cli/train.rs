@@ -126,6 +126,12 @@ pub struct Args {
     /// the CPU's way to fine-tune. 5 starts at 1/16 resolution.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(0..=crate::model::LITE_LAST_BLOCK as i64))]
     pub finetune_from: Option<u8>,
+    /// --arch lite --head dist: add a second input of colour hints and a
+    /// branch that follows them (points drawn from the truth: data::hints).
+    /// Only the branch learns, over the model of --init-from (required),
+    /// so without hints the result colours exactly as that model does.
+    #[arg(long)]
+    pub hints: bool,
     /// The learning rate of pretrained encoder layers that learn, as a
     /// fraction of --lr (they start from good weights; a fresh head's rate
     /// would wash out what ImageNet taught them) [default: 0.1 with
@@ -170,6 +176,10 @@ pub fn run(a: Args) -> Result<()> {
         a.resume || a.arch == Arch::Lite || (a.finetune_from.is_none() && !a.finetune_encoder),
         "--finetune-from and --finetune-encoder are for --arch lite (the pretrained encoder)"
     );
+    anyhow::ensure!(
+        a.resume || !a.hints || a.init_from.is_some(),
+        "--hints trains a hint branch over an existing model: give it with --init-from (e.g. models/colorize-default.onnx)"
+    );
     let device = resources::pick_device(&a.device)?;
     if let Some(t) = a.threads {
         tch::set_num_threads(t.max(1) as i32);
@@ -190,6 +200,7 @@ pub fn run(a: Args) -> Result<()> {
             head: a.head,
             finetune_encoder: a.finetune_encoder,
             finetune_from: a.finetune_from.map(usize::from),
+            hints: a.hints,
         },
         data: a.data,
         val: a.val,

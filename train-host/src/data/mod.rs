@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod cache;
 pub mod classes;
+pub mod hints;
 pub mod load;
 pub mod mosaic;
 pub mod rng;

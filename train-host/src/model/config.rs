@@ -109,12 +109,23 @@ pub struct ModelConfig {
     /// fine-tune the deep (low-resolution, recognising) blocks.
     #[serde(default)]
     pub finetune_from: Option<usize>,
+    /// `lite` with `--head dist`: a second input of colour hints and a
+    /// branch that follows them (`layers::Builder::hint_branch`); only the
+    /// branch learns, over a base model taken from `--init-from`.
+    #[serde(default)]
+    pub hints: bool,
 }
 
 impl ModelConfig {
     /// The side of the training images as stored and scored: the input size,
     /// except for `lite`, whose input is the image enlarged 2x
     /// (`colorize_shared::contract::resize_l_plane`, as on the device).
+    /// A hinted model's hint grid side: the output's size, 1/4 of the
+    /// input's (the `lite` head's colour resolution); `None` without hints.
+    pub fn hint_side(&self) -> Option<usize> {
+        self.hints.then_some(self.size / 4)
+    }
+
     pub fn sample_size(&self) -> usize {
         match self.arch {
             Arch::Lite => self.size / 2,

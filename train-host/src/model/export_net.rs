@@ -27,10 +27,14 @@ impl TorchModel {
                     k, stride, groups, ..
                 } => {
                     let c = &self.convs[&l.name];
-                    let bias = c.bs.as_ref().context("conv without bias")?;
+                    let weight = to_net_tensor(&c.ws)?;
+                    let bias = match &c.bs {
+                        Some(b) => to_net_tensor(b)?.data,
+                        None => vec![0.0; weight.shape[0]],
+                    };
                     Op::Conv2d {
-                        weight: to_net_tensor(&c.ws)?,
-                        bias: to_net_tensor(bias)?.data,
+                        weight,
+                        bias,
                         stride: *stride,
                         padding: k / 2,
                         dilation: 1,
@@ -52,6 +56,7 @@ impl TorchModel {
                 LayerOp::Upsample2x => Op::Upsample2x,
                 LayerOp::Concat => Op::Concat,
                 LayerOp::Add => Op::Add,
+                LayerOp::Mul => Op::Mul,
                 LayerOp::Flatten => Op::Flatten,
                 LayerOp::Reshape(shape) => {
                     let mut s = vec![1];
@@ -78,6 +83,7 @@ impl TorchModel {
             arch: self.config.arch.name().to_string(),
             input_height: self.config.size,
             input_width: self.config.size,
+            hints: self.config.hint_side().map(|side| (side, side)),
             nodes,
             metadata,
         })

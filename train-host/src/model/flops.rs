@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use colorize_shared::contract::INPUT_NAME;
+use colorize_shared::contract::{HINTS_NAME, HINT_CHANNELS, INPUT_NAME};
 
 use super::layers::{Layer, LayerOp};
 use super::torch::TorchModel;
@@ -35,6 +35,10 @@ impl TorchModel {
         let s = self.config.size as u64;
         let mut shape: HashMap<&str, (u64, u64, u64)> = HashMap::new();
         shape.insert(INPUT_NAME, (1, s, s));
+        if let Some(side) = self.config.hint_side() {
+            let side = side as u64;
+            shape.insert(HINTS_NAME, (HINT_CHANNELS as u64, side, side));
+        }
         for l in &self.layers {
             let (c, h, w) = shape
                 .get(l.inputs[0].as_str())

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use colorize_shared::contract::{INPUT_NAME, OUTPUT_NAME};
+use colorize_shared::contract::{HINTS_NAME, HINT_CHANNELS, INPUT_NAME, OUTPUT_NAME};
 use tch::{Kind, TchError, Tensor};
 
 use super::layers::LayerOp;
@@ -69,8 +69,21 @@ impl TorchModel {
         cached: Vec<(String, Tensor)>,
         train: bool,
     ) -> Result<Tensor, TchError> {
+        self.forward_hinted(input, None, cached, train)
+    }
+
+    /// [`TorchModel::forward_cached`] with a hinted model's hints
+    /// (`[n, HINT_CHANNELS, h, w]` at the output's size; `None`: no hints,
+    /// all zeros).
+    pub fn forward_hinted(
+        &self,
+        input: &Tensor,
+        hints: Option<&Tensor>,
+        cached: Vec<(String, Tensor)>,
+        train: bool,
+    ) -> Result<Tensor, TchError> {
         let cx = self.compute;
-        let mut env = self.run(input, cached, train, false)?;
+        let mut env = self.run(input, hints, cached, train, false)?;
         let out = env
             .remove(OUTPUT_NAME)
             .expect("the last layer produces the output");
@@ -103,7 +116,7 @@ impl TorchModel {
         names: &[&str],
         frozen_only: bool,
     ) -> Result<Vec<Tensor>, TchError> {
-        let mut env = self.run(input, Vec::new(), false, frozen_only)?;
+        let mut env = self.run(input, None, Vec::new(), false, frozen_only)?;
         names
             .iter()
             .map(|n| {
@@ -119,6 +132,7 @@ impl TorchModel {
     fn run(
         &self,
         input: &Tensor,
+        hints: Option<&Tensor>,
         given: Vec<(String, Tensor)>,
         train: bool,
         frozen_only: bool,
@@ -126,6 +140,19 @@ impl TorchModel {
         let cx = self.compute;
         let mut env: HashMap<String, Tensor> = HashMap::new();
         env.insert(INPUT_NAME.to_string(), cx.prepare(input)?);
+        if let Some(side) = self.config.hint_side() {
+            let hints = match hints {
+                Some(h) => h.shallow_clone(),
+                None => {
+                    let (n, side) = (input.size()[0], side as i64);
+                    Tensor::f_zeros(
+                        [n, HINT_CHANNELS as i64, side, side],
+                        (tch::Kind::Float, input.device()),
+                    )?
+                }
+            };
+            env.insert(HINTS_NAME.to_string(), cx.prepare(&hints)?);
+        }
         // Given (cached) outputs stand for all the frozen layers.
         let skip_frozen = !given.is_empty();
         for (name, t) in given {
@@ -160,6 +187,7 @@ impl TorchModel {
                 LayerOp::Relu6 => x(0).f_clamp(0.0, 6.0)?,
                 LayerOp::GlobalAvgPool => x(0).f_adaptive_avg_pool2d([1, 1])?,
                 LayerOp::Add => x(0).f_add(x(1))?,
+                LayerOp::Mul => x(0).f_mul(x(1))?,
                 LayerOp::Tanh => x(0).f_tanh()?,
                 LayerOp::Upsample2x => {
                     let (h, w) = (x(0).size()[2], x(0).size()[3]);

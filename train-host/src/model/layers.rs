@@ -3,7 +3,9 @@
 
 use anyhow::{ensure, Result};
 use colorize_shared::colour_bins;
-use colorize_shared::contract::{INPUT_NAME, OUTPUT_NAME};
+use colorize_shared::contract::{
+    AUTO_OUTPUT_NAME, HINTS_NAME, HINT_CHANNELS, INPUT_NAME, OUTPUT_NAME,
+};
 
 use super::config::{Arch, Head, ModelConfig, OutputActivation};
 
@@ -17,6 +19,10 @@ pub enum LayerOp {
         k: usize,
         stride: usize,
         groups: usize,
+        /// Without a bias the convolution maps zeros to zeros: a hint
+        /// branch built of such layers adds exactly nothing when no hint
+        /// is given.
+        bias: bool,
     },
     Relu,
     /// min(max(x, 0), 6), EfficientNet-Lite's activation.
@@ -28,6 +34,8 @@ pub enum LayerOp {
     Concat,
     /// Elementwise sum of two tensors of one shape (residual connections).
     Add,
+    /// Elementwise product of two tensors of one shape (gates).
+    Mul,
     Flatten,
     Linear {
         fin: usize,
@@ -92,6 +100,31 @@ impl Builder {
                 k,
                 stride,
                 groups: 1,
+                bias: true,
+            },
+            &[x],
+        )
+    }
+
+    /// A `k x k` convolution without bias (zeros in, zeros out).
+    fn conv_nb(
+        &mut self,
+        name: &str,
+        x: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+    ) -> String {
+        self.push(
+            name,
+            LayerOp::Conv {
+                cin,
+                cout,
+                k,
+                stride,
+                groups: 1,
+                bias: false,
             },
             &[x],
         )
@@ -114,6 +147,7 @@ impl Builder {
                 k,
                 stride,
                 groups: c,
+                bias: true,
             },
             &[x],
         )
@@ -387,6 +421,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             for i in 1..=before {
                 x = residual(&mut b, &x, i);
             }
+            let x16 = x.clone();
             // 1/8: add the stride-8 tap.
             let up = b.push("up8", LayerOp::Upsample2x, &[&x]);
             let p8 = b.conv("proj8", &t8, c8, w, 1, 1);
@@ -395,6 +430,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             for i in before + 1..=cfg.depth {
                 x = residual(&mut b, &x, i);
             }
+            let x8 = x.clone();
             // 1/4: edges from the input itself, then the colour.
             let dw = w / 2;
             let r = b.conv("reduce", &x, w, dw, 1, 1);
@@ -405,9 +441,95 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
             let cat = b.push("dec_cat", LayerOp::Concat, &[&up, &e]);
             let d = b.conv_relu("dec", &cat, 2 * dw, dw, 1);
             b.head_k(cfg, &d, dw, false, 1);
+            if cfg.hints {
+                ensure!(
+                    cfg.head == Head::Dist,
+                    "--hints needs --head dist (the hints shift the colour distribution)"
+                );
+                b.hint_branch([(&d, dw), (&x8, w), (&x16, w)], s / 4);
+            }
         }
     }
+    ensure!(
+        !cfg.hints
+            || b.layers
+                .iter()
+                .any(|l| l.inputs.iter().any(|i| i == HINTS_NAME)),
+        "--hints is built for --arch lite only"
+    );
     Ok(b.layers)
+}
+
+/// Channels of the hint branch.
+const HINT_WIDTH: usize = 16;
+
+impl Builder {
+    /// The colour-hint branch of a distribution head, after the head's
+    /// output (`conv_out`, which now writes `ab_auto`): the hints input
+    /// (mask, a*, b* at the output's size `side`) is spread over the image
+    /// down to 1/8 of the output's size and back, at each scale gated by
+    /// the image's own features there (`features`: the output's scale,
+    /// then half, then a quarter of it, with their channels), and its
+    /// result is added to the automatic logits.
+    ///
+    /// Every layer that the hints reach is a bias-free convolution, a ReLU,
+    /// a sum or a product with the hint signal, so no hints give exactly
+    /// zero and the automatic colours are the base model's, bit for bit.
+    /// Its layers are named `hint_*`: a hinted run trains only them.
+    fn hint_branch(&mut self, features: [(&str, usize); 3], side: usize) {
+        let c = HINT_WIDTH;
+        let auto = AUTO_OUTPUT_NAME;
+        let last = self.layers.last_mut().expect("the head's output conv");
+        last.output = auto.to_string();
+        let gates: Vec<String> = features
+            .iter()
+            .enumerate()
+            .map(|(i, (f, cin))| {
+                let g = self.conv(&format!("hint_gate{i}"), f, *cin, c, 1, 1);
+                self.push(&format!("hint_gate{i}_relu"), LayerOp::Relu, &[&g])
+            })
+            .collect();
+        // x, gated by the image where it is, then one 3x3 over both.
+        let step = |b: &mut Builder, name: &str, x: &str, g: &str| -> String {
+            let m = b.push(&format!("{name}_gate"), LayerOp::Mul, &[x, g]);
+            let cat = b.push(&format!("{name}_cat"), LayerOp::Concat, &[x, &m]);
+            let y = b.conv_nb(name, &cat, 2 * c, c, 3, 1);
+            b.push(&format!("{name}_relu"), LayerOp::Relu, &[&y])
+        };
+        let conv_relu = |b: &mut Builder, name: &str, x: &str, cin: usize, stride: usize| {
+            let y = b.conv_nb(name, x, cin, c, 3, stride);
+            b.push(&format!("{name}_relu"), LayerOp::Relu, &[&y])
+        };
+        // At the output's size (the costly one: 1,024 cells at input 128)
+        // the hints are gated once, on the way back up.
+        let mut skips = vec![conv_relu(self, "hint_in", HINTS_NAME, HINT_CHANNELS, 1)];
+        for i in 1..3 {
+            let x = conv_relu(self, &format!("hint_stride{i}"), &skips[i - 1], c, 2);
+            skips.push(step(self, &format!("hint_down{i}"), &x, &gates[i]));
+        }
+        // The coarsest level (1/8 of the output, 4x4 at input 128) sees the
+        // whole image within one 3x3.
+        let x = conv_relu(self, "hint_stride3", &skips[2], c, 2);
+        let mut x = conv_relu(self, "hint_global", &x, c, 1);
+        for i in (0..3).rev() {
+            let up = self.push(&format!("hint_up{i}"), LayerOp::Upsample2x, &[&x]);
+            let sum = self.push(&format!("hint_skip{i}"), LayerOp::Add, &[&up, &skips[i]]);
+            x = step(self, &format!("hint_upconv{i}"), &sum, &gates[i]);
+        }
+        // The hints themselves reach the logits directly too: a bin's
+        // logit linear in (mask, a*, b*) can peak at the hinted colour.
+        let cat = self.push("hint_out_cat", LayerOp::Concat, &[&x, HINTS_NAME]);
+        let bins = colour_bins::bins().len();
+        let out = self.conv_nb("hint_out", &cat, c + HINT_CHANNELS, bins, 1, 1);
+        debug_assert!(side >= 8, "the hint branch goes down to 1/8 of {side}");
+        self.layers.push(Layer {
+            name: "hint_add".into(),
+            op: LayerOp::Add,
+            inputs: vec![auto.to_string(), out],
+            output: OUTPUT_NAME.to_string(),
+            frozen: false,
+        });
+    }
 }
 
 /// `--arch lite`: the encoder ends after this block (1/16 resolution, 112

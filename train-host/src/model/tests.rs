@@ -16,6 +16,7 @@ fn cfg(arch: Arch) -> ModelConfig {
         head: Default::default(),
         finetune_encoder: false,
         finetune_from: None,
+        hints: false,
     }
 }
 
@@ -189,4 +190,60 @@ fn block_of_names_the_encoder_block() {
     assert_eq!(encoder::block_of("enc_b10"), Some(10));
     assert_eq!(encoder::block_of("enc_stem"), None);
     assert_eq!(encoder::block_of("body1"), None);
+}
+
+#[test]
+fn hint_branch_adds_nothing_without_hints_and_alone_learns() {
+    let mut c = cfg(Arch::Lite);
+    c.width = 8;
+    c.dropout = 0.0;
+    c.head = Head::Dist;
+    c.hints = true;
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let m = TorchModel::new(&vs.root(), c.clone()).unwrap();
+    // Give the branch weights that would show through if anything leaked.
+    tch::no_grad(|| {
+        for (name, mut v) in vs.variables() {
+            if name.starts_with("hint_") {
+                let _ = v.uniform_(-1.0, 1.0);
+            }
+        }
+    });
+    let x = Tensor::rand([2, 1, 64, 64], (Kind::Float, tch::Device::Cpu));
+    let outs = m
+        .outputs(
+            &x,
+            &[colorize_shared::contract::AUTO_OUTPUT_NAME, OUTPUT_NAME],
+        )
+        .unwrap();
+    assert!(
+        outs[0].equal(&outs[1]),
+        "no hints: exactly the automatic logits"
+    );
+    // A hint moves the logits and trains the branch, and the branch only.
+    let mut h = vec![0f32; 3 * 16 * 16];
+    h[3 * 16 + 5] = 1.0;
+    h[256 + 3 * 16 + 5] = -0.4;
+    let hints = Tensor::from_slice(&h)
+        .view([1, 3, 16, 16])
+        .repeat([2, 1, 1, 1]);
+    let y = m
+        .forward_hinted(&x, Some(&hints), Vec::new(), true)
+        .unwrap();
+    assert!(!y.equal(&outs[1]), "a hint changes the logits");
+    y.square().mean(Kind::Float).backward();
+    for (name, v) in vs.variables() {
+        assert_eq!(v.grad().defined(), name.starts_with("hint_"), "{name}");
+    }
+    // The export takes the hints at the output's size, without biases
+    // where the branch reads the hints.
+    let net = m.to_net(Vec::new()).unwrap();
+    assert_eq!(net.hints, Some((16, 16)));
+    let hint_in = net.nodes.iter().find(|n| n.name == "hint_in").unwrap();
+    assert!(matches!(&hint_in.op, Op::Conv2d { bias, .. } if bias.iter().all(|&b| b == 0.0)));
+    c.head = Head::Regression;
+    assert!(layers(&c).is_err(), "hints need the distribution head");
+    c.arch = Arch::Ctx;
+    c.head = Head::Dist;
+    assert!(layers(&c).is_err(), "hints are built for lite only");
 }

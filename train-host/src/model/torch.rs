@@ -22,6 +22,10 @@ pub struct TorchModel {
     /// [`TorchModel::decode`] now ([`TorchModel::set_vividness`]; the plain mean until then).
     pub decoding: BinDecoding,
     pub annealing: Annealing,
+    /// A hinted model's hint points per image when it is scored
+    /// (`crate::eval::predict`, drawn from the truth by `data::hints`): 0
+    /// scores its automatic colours.
+    pub eval_hints: usize,
     pub(super) convs: HashMap<String, nn::Conv2D>,
     pub(super) linears: HashMap<String, nn::Linear>,
 }
@@ -37,6 +41,12 @@ impl TorchModel {
     pub fn with_layers(vs: &nn::Path, config: ModelConfig, layers: Vec<Layer>) -> Result<Self> {
         let mut convs = HashMap::new();
         let mut linears = HashMap::new();
+        // A hinted model trains its hint branch only: the base model's
+        // colours without hints stay exactly those it was given. Its layers
+        // are not frozen in the cache's sense (their outputs depend on the
+        // learning encoder's cache only through the run, and are not
+        // stored), they only take no gradient.
+        let fixed = |l: &Layer| config.hints && !l.name.starts_with("hint_");
         for l in &layers {
             match l.op {
                 LayerOp::Conv {
@@ -45,15 +55,17 @@ impl TorchModel {
                     k,
                     stride,
                     groups,
+                    bias,
                 } => {
                     let cfg = nn::ConvConfig {
                         stride: stride as i64,
                         padding: (k / 2) as i64,
                         groups: groups as i64,
+                        bias,
                         ..Default::default()
                     };
                     let conv = nn::conv2d(vs / &l.name, cin as i64, cout as i64, k as i64, cfg);
-                    if l.frozen {
+                    if l.frozen || fixed(l) {
                         let _ = conv.ws.set_requires_grad(false);
                         if let Some(b) = &conv.bs {
                             let _ = b.set_requires_grad(false);
@@ -63,7 +75,7 @@ impl TorchModel {
                 }
                 LayerOp::Linear { fin, fout } => {
                     let lin = nn::linear(vs / &l.name, fin as i64, fout as i64, Default::default());
-                    if l.frozen {
+                    if l.frozen || fixed(l) {
                         let _ = lin.ws.set_requires_grad(false);
                         if let Some(b) = &lin.bs {
                             let _ = b.set_requires_grad(false);
@@ -98,6 +110,7 @@ impl TorchModel {
             compute: Compute::default(),
             decoding: BinDecoding::default(),
             annealing: Annealing::plain(1.0),
+            eval_hints: 0,
             convs,
             linears,
         })

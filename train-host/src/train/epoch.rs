@@ -10,7 +10,12 @@ use tch::TchError;
 
 use super::run::Run;
 use crate::checkpoint::{self, write_metrics, CheckpointMeta, EpochRow};
+use crate::data::hints::{self, HintCount};
 use crate::data::{make_batch, Rng, Sample};
+use colorize_shared::contract::HINT_CHANNELS;
+
+/// Keeps the hints' random draws apart from the dropout's.
+const HINT_SALT: u64 = 0x4849_4e54;
 use crate::eval::{evaluate, to_tensors};
 use crate::report::{write_curves, write_samples};
 use crate::resources::{is_oom, process_cpu_seconds};
@@ -210,6 +215,27 @@ impl Run<'_> {
             make_batch(&refs, size, input_size, Some(&mut ep.rng))
         };
         let (x, y) = to_tensors(&batch, self.device);
+        let hints = self.cfg.model.hint_side().map(|side| {
+            // Drawn from (seed, epoch, position), like the dropout masks, so
+            // a resumed run gives the same points.
+            let mut rng = Rng::new(step_seed(self.cfg.seed ^ HINT_SALT, epoch, pos) as u64);
+            let h = hints::sample(
+                &batch.target,
+                batch.n,
+                size,
+                side,
+                HintCount::Random,
+                &mut rng,
+            );
+            tch::Tensor::from_slice(&h)
+                .view([
+                    batch.n as i64,
+                    HINT_CHANNELS as i64,
+                    side as i64,
+                    side as i64,
+                ])
+                .to_device(self.device)
+        });
         let cached = match &self.features {
             Some(f) => f.batch(&ep.order[pos..end], self.device)?,
             None => Vec::new(),
@@ -224,7 +250,9 @@ impl Run<'_> {
         tch::manual_seed(step_seed(self.cfg.seed, epoch, pos));
         let step = (|| -> Result<f64, TchError> {
             self.opt.zero_grad();
-            let pred = self.model.forward_cached(&x, cached, true)?;
+            let pred = self
+                .model
+                .forward_hinted(&x, hints.as_ref(), cached, true)?;
             let l = self.loss.compute(&pred, &y)?;
             l.f_backward()?;
             self.opt.step()?;

@@ -111,6 +111,9 @@ pub(super) fn prepare_folder(
     Ok((cfg, start_meta))
 }
 
+/// Hint points per image when a hinted model is validated.
+pub const VAL_HINTS: usize = 5;
+
 impl<'a> Run<'a> {
     /// Sets a run up, in the order its randomness depends on: the seed,
     /// the data, the model's fresh weights, then what a checkpoint (when
@@ -137,6 +140,11 @@ impl<'a> Run<'a> {
         );
         let resuming = start_meta.is_some();
         let (mut vs, mut model) = build_model(&cfg, device, resuming)?;
+        if cfg.model.hints {
+            // Validation scores what the branch learns: colours with hints
+            // (the automatic ones are the base model's by construction).
+            model.eval_hints = VAL_HINTS;
+        }
         let mut opt = Optimizer::new(&vs, cfg.optimizer, cfg.lr);
         if cfg.encoder_lr_scale != 1.0 {
             opt.scale_lr("enc_", cfg.encoder_lr_scale);
