@@ -10,6 +10,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use colorize_shared::contract::GridHint;
 use colorize_shared::lab::{rgb8_to_lab, LAB_ONE};
 use serde::Deserialize;
 
@@ -365,6 +366,56 @@ pub fn place(hints: &[Hint], width: usize, height: usize) -> Result<Vec<PixelHin
         .collect()
 }
 
+impl PixelHint {
+    /// The hint on a model's grid: position and radius as fractions of the
+    /// `width x height` image it was placed on (the model sees the whole
+    /// image squashed to its input, so fractions carry over).
+    pub fn to_grid(&self, width: usize, height: usize) -> GridHint {
+        let (w, h) = (width as f32, height as f32);
+        GridHint {
+            x: self.x / w,
+            y: self.y / h,
+            radius_x: self.radius / w,
+            radius_y: self.radius / h,
+            a: self.lab[1],
+            b: self.lab[2],
+        }
+    }
+}
+
+/// Whether a hint's colour exists in sRGB at the lightness `l` (Q8.8 L*,
+/// the image's own at the hint: the colourization keeps the image's
+/// lightness, so that is where the hint's a*b* will be shown). Tested by a
+/// round trip through sRGB8: a colour outside the gamut comes back
+/// clipped, more than 3 Lab units away (the round trip alone moves an
+/// in-gamut colour by less than 1).
+pub fn in_gamut(l: u16, hint: &PixelHint) -> bool {
+    let q = |v: f32| (v * LAB_ONE as f32).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+    let (a, b) = (q(hint.lab[1]), q(hint.lab[2]));
+    let [r, g, bl] = colorize_shared::lab::lab_to_rgb8(l, a, b);
+    let (l2, a2, b2) = rgb8_to_lab(r, g, bl);
+    let d = |x: i32, y: i32| (x - y) as f32 / LAB_ONE as f32;
+    let e = d(l as i32, l2 as i32).powi(2) + d(a as i32, a2 as i32).powi(2) + d(b as i32, b2 as i32).powi(2);
+    e.sqrt() <= 3.0
+}
+
+/// Placed hints as a hints file ([`parse_json`] reads it back): what an
+/// output keeps beside it, so the archive records what a person asserted.
+pub fn to_json(placed: &[PixelHint]) -> String {
+    let points: Vec<serde_json::Value> = placed
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::json!({ "x": p.x, "y": p.y, "lab": p.lab });
+            if p.radius > 0.0 {
+                v["radius"] = serde_json::json!(p.radius);
+            }
+            v
+        })
+        .collect();
+    let doc = serde_json::json!({ "units": "pixels", "points": points });
+    serde_json::to_string_pretty(&doc).expect("numbers and strings serialise") + "\n"
+}
+
 /// The sidecar hints file of an image: `photo.jpg` -> `photo.hints.json` in
 /// the same folder (only the last extension goes: `a.b.tif` -> `a.b.hints.json`).
 pub fn sidecar_path(image: &Path) -> PathBuf {
@@ -397,6 +448,29 @@ pub fn read_file(path: &Path) -> Result<Vec<Hint>, HintError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gamut_depends_on_the_lightness() {
+        let green = place(&[parse_arg("0,0=#00ff00").unwrap()], 1, 1).unwrap();
+        // sRGB green at its own L* (87.7) is in gamut; at L* 20 it is not.
+        assert!(in_gamut((87.7 * 256.0) as u16, &green[0]));
+        assert!(!in_gamut(20 * 256, &green[0]));
+        let gray = place(&[parse_arg("0,0=50,0,0").unwrap()], 1, 1).unwrap();
+        assert!(in_gamut(20 * 256, &gray[0]) && in_gamut(90 * 256, &gray[0]));
+    }
+
+    #[test]
+    fn placed_hints_round_trip_through_json_and_map_to_the_grid() {
+        let given = parse_json(br##"{"points": [{"x": 40, "y": 10, "colour": "#2e7d32"},
+            {"x": 5, "y": 30, "lab": [50, -20, 10], "radius": 8}]}"##)
+        .unwrap();
+        let placed = place(&given, 80, 40).unwrap();
+        let again = place(&parse_json(to_json(&placed).as_bytes()).unwrap(), 80, 40).unwrap();
+        assert_eq!(again, placed);
+        let g = placed[1].to_grid(80, 40);
+        assert_eq!((g.x, g.y, g.radius_x, g.radius_y), (5.0 / 80.0, 0.75, 0.1, 0.2));
+        assert_eq!((g.a, g.b), (-20.0, 10.0));
+    }
 
     fn near(got: [f32; 3], want: [f32; 3], tol: f32) {
         for (g, w) in got.iter().zip(want) {

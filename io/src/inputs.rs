@@ -78,3 +78,24 @@ pub fn collect_tree(inputs: &[PathBuf]) -> Result<Vec<Input>> {
     }
     Ok(out)
 }
+
+/// Hints sidecars (`NAME.hints.json`, [`crate::hints`]) in the folders of
+/// `inputs` whose image is not among `images`: a person's colours that
+/// would silently apply to nothing.
+pub fn orphan_sidecars(inputs: &[PathBuf], images: &[Input]) -> Vec<PathBuf> {
+    let claimed: std::collections::HashSet<PathBuf> = images
+        .iter()
+        .map(|i| crate::hints::sidecar_path(&i.path))
+        .collect();
+    let mut orphans: Vec<PathBuf> = inputs
+        .iter()
+        .filter(|i| i.is_dir())
+        .flat_map(|dir| walkdir::WalkDir::new(dir).follow_links(true))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && crate::hints::is_sidecar(e.path()))
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| !claimed.contains(p))
+        .collect();
+    orphans.sort();
+    orphans
+}

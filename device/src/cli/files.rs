@@ -20,7 +20,9 @@ use crate::memory::{Budget, Source};
     colorize files scans/ --out colorized/ --skip-existing   # resume a batch\n  \
     colorize files scans/ --out colorized/ --model models/colorize-default.onnx\n  \
     colorize files scans/ --out colorized/ --shard auto/16 --skip-existing --manifest m/$SLURM_ARRAY_TASK_ID.jsonl\n  \
-    colorize files masters/ --out colorized/ --memory 1500   # big masters in 1.5 GiB")]
+    colorize files masters/ --out colorized/ --memory 1500   # big masters in 1.5 GiB\n  \
+    colorize files meadow.jpg --out colorized/ --hint 800,900=#3a7d2c   # this point is green\n  \
+    colorize files door.tif --out colorized/ --hints door.json")]
 pub struct Args {
     /// Image files (PNG, JPEG, TIFF; 8 or 16 bit, gray or colour) and folders
     /// (searched recursively for .png, .jpg, .jpeg, .tif, .tiff).
@@ -69,8 +71,54 @@ pub struct Args {
         help_heading = "Input limits (checked against each file's header before decoding)"
     )]
     pub memory: Option<u64>,
+    /// A colour the image has at a point, for a model that takes hints
+    /// (repeatable; one input image only): `X,Y=#RRGGBB` (sRGB) or
+    /// `X,Y=L,a,b` (CIE Lab), X and Y in pixels of the input or, both with
+    /// `%`, as shares of its width and height; `/R` after the colour gives
+    /// a radius (pixels, or `%` of the width). The model spreads the colour
+    /// over the object around the point.
+    #[arg(long, value_name = "X,Y=COLOUR", help_heading = "Colour hints")]
+    pub hint: Vec<String>,
+    /// Colour hints for the one input image, as a JSON file (README,
+    /// "Colour hints"). Without --hint or --hints, an input's sidecar
+    /// `NAME.hints.json` beside it is used where there is one.
+    #[arg(long, value_name = "FILE.json", help_heading = "Colour hints")]
+    pub hints: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// The hints of `--hint` and `--hints`, checked before any work: they are
+/// for one input image, and the model must take them.
+fn given_hints(args: &Args, model: &crate::Model) -> Result<Option<files::Given>> {
+    if args.hint.is_empty() && args.hints.is_none() {
+        return Ok(None);
+    }
+    if args.inputs.len() != 1 || args.inputs[0].is_dir() {
+        bail!("--hint and --hints are for one input image; for a batch, put each image's hints beside it as NAME.hints.json");
+    }
+    let mut hints = Vec::new();
+    let mut origin = Vec::new();
+    if let Some(file) = &args.hints {
+        hints.extend(colorize_io::hints::read_file(file)?);
+        origin.push(file.display().to_string());
+    }
+    for h in &args.hint {
+        hints.push(colorize_io::hints::parse_arg(h)?);
+    }
+    if !args.hint.is_empty() {
+        origin.push("--hint".to_string());
+    }
+    if !model.takes_hints() {
+        bail!(
+            "{} takes no colour hints (it has no `hints` input); use a model trained with them (colorize-train train --hints)",
+            model.source()
+        );
+    }
+    Ok(Some(files::Given {
+        hints,
+        origin: origin.join(" and "),
+    }))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -84,6 +132,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .map(|s| Shard::parse(s, |k| std::env::var(k).ok()))
         .transpose()?;
     let model = args.model.load()?;
+    let hints = given_hints(&args, &model)?;
     let threads = thread_count(args.threads);
     let batch = Batch {
         out: args.out.clone(),
@@ -97,6 +146,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         threads,
         limits: args.limits.limits(),
         budget: Budget::for_this_process(args.memory, Source::Flag, threads),
+        hints,
     };
     let bar = Bar::new("{bar:40} {pos}/{len} images, {elapsed} (eta {eta}) {msg}");
     let done = files::run(&model, &args.inputs, &batch, &bar)?;

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use colorize_io::hints;
 use colorize_io::images::{self, DecodeLimits};
-use colorize_io::inputs::{collect_tree, Input};
+use colorize_io::inputs::{collect_tree, orphan_sidecars, Input};
 use colorize_io::memory;
 use colorize_io::output::{self, Format};
 use colorize_io::pipeline::{OutputSpec, Worker};
@@ -38,6 +39,17 @@ pub struct Batch {
     /// What the images may take at once: each is admitted when its
     /// estimated peak fits beside those running.
     pub budget: Budget,
+    /// Colour hints for the batch's one input (`--hint`, `--hints`);
+    /// without them each input's sidecar (`NAME.hints.json`) is read where
+    /// there is one.
+    pub hints: Option<Given>,
+}
+
+/// Hints given on the command line, and what to call them in errors.
+#[derive(Clone, Debug)]
+pub struct Given {
+    pub hints: Vec<hints::Hint>,
+    pub origin: String,
 }
 
 /// Buffers a worker keeps for its next image, each at most this large: a
@@ -115,6 +127,20 @@ pub fn run(
             }
         }
     }
+    // A sidecar without its image would silently apply to nothing.
+    for orphan in orphan_sidecars(inputs, &found) {
+        let why = format!(
+            "{}: hints for an image that is not there (expected {} beside it)",
+            orphan.display(),
+            orphan
+                .file_name()
+                .map(|n| n.to_string_lossy().replace(".hints.json", ".<png|jpg|tif>"))
+                .unwrap_or_default()
+        );
+        progress.error(&why);
+        record(&orphan, Path::new(""), Status::Failed, Some(why), 0.0);
+        failed += 1;
+    }
     // Clashes are checked over the whole batch, so every shard agrees.
     let mut planned = plan_outputs(&found, &batch.out, batch.spec.format)?;
     // `--out` onto the inputs' own folder in their own format would replace
@@ -173,7 +199,7 @@ pub fn run(
     // renames it (fsync waits on the disk, not the CPU), so a worker is on
     // the next image meanwhile. Bounded: at most one image a worker waits.
     let (commit, committed) =
-        std::sync::mpsc::sync_channel::<(&Job, output::Staged, Instant)>(threads);
+        std::sync::mpsc::sync_channel::<(&Job, Staged, Instant)>(threads);
     let finish = |job: &Job, result: Result<()>, t: Instant| {
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         match result {
@@ -192,7 +218,7 @@ pub fn run(
     std::thread::scope(|s| {
         s.spawn(|| {
             for (job, staged, t) in committed {
-                let done = staged.commit().map(drop);
+                let done = staged.commit();
                 finish(
                     job,
                     done.with_context(|| job.input.display().to_string()),
@@ -271,14 +297,38 @@ pub fn run(
     })
 }
 
-/// Reads one input and stages its output ([`Worker::stage`]).
+/// An output staged by a worker, and the hints it was made with (kept
+/// beside it once it is committed).
+struct Staged {
+    image: output::Staged,
+    /// The placed hints as a hints file, and where it goes: the output's
+    /// own sidecar (`NAME.hints.json` beside it). None without hints, or
+    /// when that is the input's sidecar (`--out` in the input's folder),
+    /// which already says it.
+    hints: Option<(String, PathBuf)>,
+}
+
+impl Staged {
+    fn commit(self) -> Result<()> {
+        self.image.commit()?;
+        if let Some((json, name)) = self.hints {
+            let dir = name.parent().unwrap_or(Path::new("."));
+            let file = name.file_name().expect("a file name").to_string_lossy();
+            output::write_atomic(dir, &file, json.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one input and stages its output ([`Worker::stage`]), with its
+/// colour hints (given, or its sidecar's) when it has any.
 fn stage_file(
     worker: &mut Worker,
     session: &mut crate::Session<'_>,
     job: &Job,
     batch: &Batch,
     progress: &dyn Progress,
-) -> Result<output::Staged> {
+) -> Result<Staged> {
     let input = &job.input;
     let (img, meta) = images::open_with_metadata(input, &batch.limits)?;
     let frame = worker
@@ -287,9 +337,53 @@ fn stage_file(
     if let Some(note) = &frame.note {
         progress.note(&format!("{}: {note}", input.display()));
     }
-    worker
+    let placed = hints_of(input, batch, frame.width, frame.height)
+        .with_context(|| input.display().to_string())?;
+    let grid: Vec<_> = placed
+        .iter()
+        .map(|h| h.to_grid(frame.width, frame.height))
+        .collect();
+    session
+        .set_hints(&grid)
+        .with_context(|| input.display().to_string())?;
+    let l = worker.l_plane();
+    let outside = placed
+        .iter()
+        .filter(|h| !hints::in_gamut(l[h.y as usize * frame.width + h.x as usize], h))
+        .count();
+    if outside > 0 {
+        progress.note(&format!(
+            "{}: {outside} of {} colour hints are outside sRGB at the image's lightness there; they are followed as far as sRGB goes",
+            input.display(),
+            placed.len()
+        ));
+    }
+    let image = worker
         .stage(session, &frame, &job.output, batch.spec)
-        .with_context(|| input.display().to_string())
+        .with_context(|| input.display().to_string());
+    session.set_hints(&[])?;
+    let beside = hints::sidecar_path(&job.output);
+    let keep = !placed.is_empty() && beside != hints::sidecar_path(input);
+    Ok(Staged {
+        image: image?,
+        hints: keep.then(|| (hints::to_json(&placed), beside)),
+    })
+}
+
+/// The hints for `input` placed on its `width x height`: those given for
+/// the batch, else its sidecar's, else none.
+fn hints_of(input: &Path, batch: &Batch, width: usize, height: usize) -> Result<Vec<hints::PixelHint>> {
+    let (given, origin) = match &batch.hints {
+        Some(g) => (g.hints.clone(), g.origin.clone()),
+        None => {
+            let sidecar = hints::sidecar_path(input);
+            if !sidecar.is_file() {
+                return Ok(Vec::new());
+            }
+            (hints::read_file(&sidecar)?, sidecar.display().to_string())
+        }
+    };
+    hints::place(&given, width, height).with_context(|| origin)
 }
 
 /// Whether `a` and `b` are one existing file.
