@@ -12,6 +12,7 @@ pub mod camera;
 pub mod cli;
 pub mod files;
 pub mod gpio;
+pub mod hint_scores;
 pub mod memory;
 pub mod runtime;
 pub mod score;

@@ -500,8 +500,14 @@ impl colorize_io::pipeline::Colorize for Session<'_> {
     fn provenance(&self) -> String {
         match self.hints.len() {
             0 => self.model.provenance(),
-            1 => format!("{}, with 1 colour hint from the user", self.model.provenance()),
-            n => format!("{}, with {n} colour hints from the user", self.model.provenance()),
+            1 => format!(
+                "{}, with 1 colour hint from the user",
+                self.model.provenance()
+            ),
+            n => format!(
+                "{}, with {n} colour hints from the user",
+                self.model.provenance()
+            ),
         }
     }
 

@@ -13,6 +13,7 @@ use colorize_io::pipeline::Worker;
 use colorize_shared::metrics::{EvalAccumulator, EvalSummary, ImageScores};
 
 use crate::files::Progress;
+use crate::hint_scores::{self, HintStats};
 use crate::Model;
 
 /// What scoring a set of photos gave.
@@ -24,6 +25,8 @@ pub struct Scored {
     /// One entry per input, in input order, when asked for (empty
     /// otherwise).
     pub per_image: Vec<PerImage>,
+    /// With hints drawn from the truths: what the model made of them.
+    pub hints: Option<HintStats>,
 }
 
 /// One input's outcome (`colorize eval --per-image`).
@@ -38,17 +41,26 @@ pub enum PerImage {
 }
 
 /// Scores `model` on `files` (colour ground truths) with `threads` workers;
-/// with `per_image`, also keeps each file's own outcome.
+/// with `per_image`, also keeps each file's own outcome; with `hints`,
+/// gives the model that many points drawn from each truth
+/// ([`crate::hint_scores`]).
 pub fn score(
     model: &Model,
     files: &[PathBuf],
     limits: &DecodeLimits,
     threads: usize,
     per_image: bool,
+    hints: Option<usize>,
     progress: &dyn Progress,
 ) -> Result<Scored> {
+    anyhow::ensure!(
+        hints.is_none() || model.takes_hints(),
+        "--hints: {} takes no colour hints (it has no `hints` input)",
+        model.source()
+    );
     progress.start(files.len());
     let acc = Mutex::new(EvalAccumulator::new());
+    let hint_stats = Mutex::new(HintStats::default());
     let outcomes: Mutex<Vec<Option<PerImage>>> =
         Mutex::new(vec![None; if per_image { files.len() } else { 0 }]);
     let next = AtomicUsize::new(0);
@@ -70,11 +82,26 @@ pub fn score(
                             // metrics' colour shares assume it.
                             let truth = frame.srgb8(&img).with_context(named)?;
                             images::recycle(img);
-                            let mut pred = vec![0u8; 3 * frame.width * frame.height];
+                            let (w, h) = (frame.width, frame.height);
+                            let name = path.file_name().unwrap_or_default().to_string_lossy();
+                            let drawn = hints
+                                .map(|n| hint_scores::sample(truth.as_raw(), w, h, n, &name))
+                                .unwrap_or_default();
+                            let grid: Vec<_> = drawn.iter().map(|p| p.to_grid(w, h)).collect();
+                            session.set_hints(&grid)?;
+                            let mut pred = vec![0u8; 3 * w * h];
                             worker
                                 .render_srgb(&mut session, &frame, &mut pred)
                                 .with_context(named)?;
                             let scores = acc.lock().unwrap().add_scored(truth.as_raw(), &pred);
+                            // Gray truths are out of the scores, and of the
+                            // hints' too.
+                            if scores.is_some() && !drawn.is_empty() {
+                                let l = worker.l_plane();
+                                let m =
+                                    hint_scores::measure(truth.as_raw(), &pred, l, w, h, &drawn);
+                                hint_stats.lock().unwrap().add(&m);
+                            }
                             // (What is returned is only kept with `per_image`.)
                             Ok(match scores {
                                 Some(scores) if per_image => PerImage::Scored(scores),
@@ -110,5 +137,6 @@ pub fn score(
             .into_iter()
             .map(|o| o.expect("every input has an outcome"))
             .collect(),
+        hints: hints.map(|_| hint_stats.into_inner().unwrap()),
     })
 }

@@ -390,12 +390,18 @@ impl PixelHint {
 /// clipped, more than 3 Lab units away (the round trip alone moves an
 /// in-gamut colour by less than 1).
 pub fn in_gamut(l: u16, hint: &PixelHint) -> bool {
-    let q = |v: f32| (v * LAB_ONE as f32).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+    let q = |v: f32| {
+        (v * LAB_ONE as f32)
+            .round()
+            .clamp(i16::MIN as f32, i16::MAX as f32) as i16
+    };
     let (a, b) = (q(hint.lab[1]), q(hint.lab[2]));
     let [r, g, bl] = colorize_shared::lab::lab_to_rgb8(l, a, b);
     let (l2, a2, b2) = rgb8_to_lab(r, g, bl);
     let d = |x: i32, y: i32| (x - y) as f32 / LAB_ONE as f32;
-    let e = d(l as i32, l2 as i32).powi(2) + d(a as i32, a2 as i32).powi(2) + d(b as i32, b2 as i32).powi(2);
+    let e = d(l as i32, l2 as i32).powi(2)
+        + d(a as i32, a2 as i32).powi(2)
+        + d(b as i32, b2 as i32).powi(2);
     e.sqrt() <= 3.0
 }
 
@@ -461,14 +467,19 @@ mod tests {
 
     #[test]
     fn placed_hints_round_trip_through_json_and_map_to_the_grid() {
-        let given = parse_json(br##"{"points": [{"x": 40, "y": 10, "colour": "#2e7d32"},
-            {"x": 5, "y": 30, "lab": [50, -20, 10], "radius": 8}]}"##)
+        let given = parse_json(
+            br##"{"points": [{"x": 40, "y": 10, "colour": "#2e7d32"},
+            {"x": 5, "y": 30, "lab": [50, -20, 10], "radius": 8}]}"##,
+        )
         .unwrap();
         let placed = place(&given, 80, 40).unwrap();
         let again = place(&parse_json(to_json(&placed).as_bytes()).unwrap(), 80, 40).unwrap();
         assert_eq!(again, placed);
         let g = placed[1].to_grid(80, 40);
-        assert_eq!((g.x, g.y, g.radius_x, g.radius_y), (5.0 / 80.0, 0.75, 0.1, 0.2));
+        assert_eq!(
+            (g.x, g.y, g.radius_x, g.radius_y),
+            (5.0 / 80.0, 0.75, 0.1, 0.2)
+        );
         assert_eq!((g.a, g.b), (-20.0, 10.0));
     }
 

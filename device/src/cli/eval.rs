@@ -36,8 +36,27 @@ pub struct Args {
     /// "error".
     #[arg(long, value_name = "FILE")]
     pub per_image: Option<PathBuf>,
+    /// `random:N`: give a model that takes colour hints N points per photo,
+    /// drawn from its truth (each the mean colour of a small patch, the
+    /// same points in every run), and report how many were followed
+    /// (ΔE_ab <= 6 at the point, of those in sRGB's gamut there) and how far
+    /// their colours spread over their regions.
+    #[arg(long, value_name = "random:N", value_parser = parse_random_hints)]
+    pub hints: Option<usize>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+fn parse_random_hints(s: &str) -> Result<usize, String> {
+    s.strip_prefix("random:")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..=colorize_io::hints::MAX_HINTS).contains(n))
+        .ok_or_else(|| {
+            format!(
+                "expected random:N with N in 1..={}, e.g. random:5",
+                colorize_io::hints::MAX_HINTS
+            )
+        })
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -57,6 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         &args.limits.limits(),
         thread_count(args.threads),
         per_image_out.is_some(),
+        args.hints,
         &bar,
     )?;
     bar.finish();
@@ -64,11 +84,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         write_per_image(out, &files, &scored.per_image)
             .with_context(|| format!("{}: can not write", path.display()))?;
     }
-    let json = scored.summary.to_json();
-    match model.vividness() {
-        Some(v) => println!("{}, \"vividness\": {v}}}", json.trim_end_matches('}')),
-        None => println!("{json}"),
+    let mut json = scored.summary.to_json().trim_end_matches('}').to_string();
+    if let Some(v) = model.vividness() {
+        json += &format!(", \"vividness\": {v}");
     }
+    if let (Some(n), Some(h)) = (args.hints, scored.hints) {
+        json += &format!(
+            ", \"hints_per_image\": {n}, \"hints\": {}, \"hints_in_gamut\": {}, \"hint_fidelity\": {:.4}, \"hint_spread\": {:.4}",
+            h.given,
+            h.in_gamut,
+            h.fidelity(),
+            h.spread()
+        );
+    }
+    println!("{json}}}");
     Ok(if scored.failed > 0 {
         ExitCode::FAILURE
     } else {

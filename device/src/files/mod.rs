@@ -198,8 +198,7 @@ pub fn run(
     // Workers encode into temp files; one committer makes each durable and
     // renames it (fsync waits on the disk, not the CPU), so a worker is on
     // the next image meanwhile. Bounded: at most one image a worker waits.
-    let (commit, committed) =
-        std::sync::mpsc::sync_channel::<(&Job, Staged, Instant)>(threads);
+    let (commit, committed) = std::sync::mpsc::sync_channel::<(&Job, Staged, Instant)>(threads);
     let finish = |job: &Job, result: Result<()>, t: Instant| {
         let ms = t.elapsed().as_secs_f64() * 1000.0;
         match result {
@@ -372,7 +371,12 @@ fn stage_file(
 
 /// The hints for `input` placed on its `width x height`: those given for
 /// the batch, else its sidecar's, else none.
-fn hints_of(input: &Path, batch: &Batch, width: usize, height: usize) -> Result<Vec<hints::PixelHint>> {
+fn hints_of(
+    input: &Path,
+    batch: &Batch,
+    width: usize,
+    height: usize,
+) -> Result<Vec<hints::PixelHint>> {
     let (given, origin) = match &batch.hints {
         Some(g) => (g.hints.clone(), g.origin.clone()),
         None => {
