@@ -13,6 +13,7 @@ pub mod cli;
 pub mod files;
 pub mod gpio;
 pub mod hint_scores;
+pub mod hinted;
 pub mod memory;
 pub mod runtime;
 pub mod score;

@@ -529,4 +529,8 @@ impl colorize_io::pipeline::Colorize for Session<'_> {
         self.annealing = self.model.decoding.annealing(v);
         Ok(())
     }
+
+    fn set_hints(&mut self, hints: &[contract::GridHint]) -> Result<()> {
+        Session::set_hints(self, hints)
+    }
 }

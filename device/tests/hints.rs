@@ -225,3 +225,60 @@ fn eval_draws_hints_from_the_truth_and_reports_them() {
         .unwrap();
     assert!(!run.status.success() && text(&run.stderr).contains("random:N"));
 }
+
+/// The box's inbox reads an image's sidecar with it, keeps the placed
+/// hints beside the output and moves the sidecar where the image goes;
+/// a bad sidecar fails its image alone.
+#[test]
+fn the_box_inbox_picks_up_sidecars() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let inbox = root.join("inbox");
+    fs::create_dir(&inbox).unwrap();
+    gray_png(&inbox.join("good.png"), 32, 24, 1);
+    gray_png(&inbox.join("bad.png"), 32, 24, 2);
+    gray_png(&inbox.join("plain.png"), 32, 24, 3);
+    let side = |n: &str, x: u32| {
+        let body = format!(r##"{{"points": [{{"x": {x}, "y": 3, "colour": "#2e7d32"}}]}}"##);
+        fs::write(inbox.join(format!("{n}.hints.json")), body).unwrap();
+    };
+    side("good", 4);
+    side("bad", 99);
+    let out = root.join("out");
+    let cfg = root.join("box.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[model]\npath = {:?}\n[output]\ndir = {:?}\n[inbox]\ndir = {:?}\npoll_ms = 20\n[limits]\nmin_free_mb = 1\n",
+            hinted_model(root),
+            out,
+            inbox,
+        ),
+    )
+    .unwrap();
+    let o = colorize()
+        .args(["box", "--config"])
+        .arg(&cfg)
+        .arg("--drain")
+        .output()
+        .unwrap();
+    let log = text(&o.stderr);
+    assert!(
+        log.contains("bad.png") && log.contains("outside the 32x24 image"),
+        "{log}"
+    );
+    assert_eq!(listing(&out), ["good.hints.json", "good.png", "plain.png"]);
+    assert_eq!(
+        listing(&inbox.join("done")),
+        ["good.hints.json", "good.png", "plain.png"]
+    );
+    assert_eq!(
+        listing(&inbox.join("failed")),
+        ["bad.hints.json", "bad.png"]
+    );
+    let tool = colorize_device::io::xmp::read(&fs::read(out.join("good.png")).unwrap())
+        .unwrap()
+        .creator_tool
+        .unwrap();
+    assert!(tool.ends_with("with 1 colour hint from the user"), "{tool}");
+}

@@ -45,6 +45,12 @@ pub trait Colorize {
     fn set_vividness(&mut self, v: f32) -> Result<()> {
         anyhow::bail!("this model has no vividness control (asked for {v})")
     }
+    /// Colour hints for the next predictions, on the model's grid; empty
+    /// for none. An error for a model that takes no hints, given some.
+    fn set_hints(&mut self, hints: &[colorize_shared::contract::GridHint]) -> Result<()> {
+        anyhow::ensure!(hints.is_empty(), "this model takes no colour hints");
+        Ok(())
+    }
 }
 
 /// Output bits per sample.

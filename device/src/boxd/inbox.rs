@@ -23,9 +23,11 @@ pub const MAX_READY: usize = 16;
 /// Suffixes of files still being written.
 const IN_PROGRESS: [&str; 4] = [".part", ".tmp", ".crdownload", ".partial"];
 
-/// Whether a name is a candidate at all.
+/// Whether a name is a candidate at all: not hidden, not still being
+/// written, not an image's hints (`NAME.hints.json`, read with its image).
 pub fn is_candidate(name: &str) -> bool {
     !name.starts_with('.')
+        && !colorize_io::hints::is_sidecar(std::path::Path::new(name))
         && !IN_PROGRESS
             .iter()
             .any(|s| name.to_ascii_lowercase().ends_with(s))

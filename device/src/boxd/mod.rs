@@ -38,6 +38,7 @@ use heapless::spsc::Queue;
 
 use crate::camera::FrameSource;
 use crate::gpio::InputLine;
+use crate::hinted::ImageHints;
 use crate::memory::{Budget, Source};
 use colorize_io::output::{self, Staged};
 use colorize_io::pipeline::{Colorize, Frame, OutputSpec, Worker};
@@ -470,10 +471,23 @@ fn process_file(
     if let Some(note) = &frame.note {
         log(format_args!("note: {}: {note}", path.display()));
     }
+    // Its hints, from its sidecar: dropped into the inbox first, they are
+    // there when the image settles.
+    let hints = ImageHints::of(path, None, worker.l_plane(), frame.width, frame.height)?;
+    if let Some(note) = hints.note() {
+        log(format_args!("note: {}: {note}", path.display()));
+    }
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let out = cfg.output.dir.join(format!("{stem}.png"));
-    let out = stage(worker, colorizer, &frame, &out, monitor)?.commit()?;
+    colorizer.set_hints(&hints.grid)?;
+    let staged = stage(worker, colorizer, &frame, &out, monitor);
+    colorizer.set_hints(&[])?;
+    let out = staged?.commit()?;
+    if let Some(record) = hints.record(path, &out) {
+        record.write()?;
+    }
     let moved = output::move_into(path, &cfg.inbox.done_path())?;
+    move_sidecar(path, &cfg.inbox.done_path())?;
     output::phase("moved", &moved);
     log(format_args!(
         "{} -> {} (input now {})",
@@ -493,7 +507,18 @@ pub fn scan_budget(cfg: &BoxConfig) -> Budget {
     budget
 }
 
+/// Moves an inbox image's hints sidecar, if it has one, where the image
+/// went.
+fn move_sidecar(image: &Path, folder: &Path) -> Result<()> {
+    let sidecar = colorize_io::hints::sidecar_path(image);
+    if sidecar.is_file() {
+        output::move_into(&sidecar, folder)?;
+    }
+    Ok(())
+}
+
 fn fail_input(cfg: &BoxConfig, path: &Path) -> Result<()> {
+    move_sidecar(path, &cfg.inbox.failed_path())?;
     let moved = output::move_into(path, &cfg.inbox.failed_path())?;
     log(format_args!(
         "moved {} to {}",

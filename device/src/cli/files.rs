@@ -90,7 +90,7 @@ pub struct Args {
 
 /// The hints of `--hint` and `--hints`, checked before any work: they are
 /// for one input image, and the model must take them.
-fn given_hints(args: &Args, model: &crate::Model) -> Result<Option<files::Given>> {
+fn given_hints(args: &Args, model: &crate::Model) -> Result<Option<crate::hinted::Given>> {
     if args.hint.is_empty() && args.hints.is_none() {
         return Ok(None);
     }
@@ -115,7 +115,7 @@ fn given_hints(args: &Args, model: &crate::Model) -> Result<Option<files::Given>
             model.source()
         );
     }
-    Ok(Some(files::Given {
+    Ok(Some(crate::hinted::Given {
         hints,
         origin: origin.join(" and "),
     }))

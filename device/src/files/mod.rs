@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use colorize_io::hints;
 use colorize_io::images::{self, DecodeLimits};
 use colorize_io::inputs::{collect_tree, orphan_sidecars, Input};
 use colorize_io::memory;
 use colorize_io::output::{self, Format};
 use colorize_io::pipeline::{OutputSpec, Worker};
 
+use crate::hinted::{self, Given, ImageHints};
 use crate::memory::{Admission, Budget, Gate};
 use crate::Model;
 use manifest::{Manifest, Record, Status};
@@ -43,13 +43,6 @@ pub struct Batch {
     /// without them each input's sidecar (`NAME.hints.json`) is read where
     /// there is one.
     pub hints: Option<Given>,
-}
-
-/// Hints given on the command line, and what to call them in errors.
-#[derive(Clone, Debug)]
-pub struct Given {
-    pub hints: Vec<hints::Hint>,
-    pub origin: String,
 }
 
 /// Buffers a worker keeps for its next image, each at most this large: a
@@ -296,24 +289,18 @@ pub fn run(
     })
 }
 
-/// An output staged by a worker, and the hints it was made with (kept
-/// beside it once it is committed).
+/// An output staged by a worker, and the hints file to keep beside it once
+/// it is committed.
 struct Staged {
     image: output::Staged,
-    /// The placed hints as a hints file, and where it goes: the output's
-    /// own sidecar (`NAME.hints.json` beside it). None without hints, or
-    /// when that is the input's sidecar (`--out` in the input's folder),
-    /// which already says it.
-    hints: Option<(String, PathBuf)>,
+    hints: Option<hinted::Record>,
 }
 
 impl Staged {
     fn commit(self) -> Result<()> {
         self.image.commit()?;
-        if let Some((json, name)) = self.hints {
-            let dir = name.parent().unwrap_or(Path::new("."));
-            let file = name.file_name().expect("a file name").to_string_lossy();
-            output::write_atomic(dir, &file, json.as_bytes())?;
+        if let Some(record) = self.hints {
+            record.write()?;
         }
         Ok(())
     }
@@ -329,65 +316,32 @@ fn stage_file(
     progress: &dyn Progress,
 ) -> Result<Staged> {
     let input = &job.input;
+    let named = || input.display().to_string();
     let (img, meta) = images::open_with_metadata(input, &batch.limits)?;
-    let frame = worker
-        .load(img, meta)
-        .with_context(|| input.display().to_string())?;
+    let frame = worker.load(img, meta).with_context(named)?;
     if let Some(note) = &frame.note {
         progress.note(&format!("{}: {note}", input.display()));
     }
-    let placed = hints_of(input, batch, frame.width, frame.height)
-        .with_context(|| input.display().to_string())?;
-    let grid: Vec<_> = placed
-        .iter()
-        .map(|h| h.to_grid(frame.width, frame.height))
-        .collect();
-    session
-        .set_hints(&grid)
-        .with_context(|| input.display().to_string())?;
-    let l = worker.l_plane();
-    let outside = placed
-        .iter()
-        .filter(|h| !hints::in_gamut(l[h.y as usize * frame.width + h.x as usize], h))
-        .count();
-    if outside > 0 {
-        progress.note(&format!(
-            "{}: {outside} of {} colour hints are outside sRGB at the image's lightness there; they are followed as far as sRGB goes",
-            input.display(),
-            placed.len()
-        ));
+    let hints = ImageHints::of(
+        input,
+        batch.hints.as_ref(),
+        worker.l_plane(),
+        frame.width,
+        frame.height,
+    )
+    .with_context(named)?;
+    if let Some(note) = hints.note() {
+        progress.note(&format!("{}: {note}", input.display()));
     }
+    session.set_hints(&hints.grid).with_context(named)?;
     let image = worker
         .stage(session, &frame, &job.output, batch.spec)
-        .with_context(|| input.display().to_string());
+        .with_context(named);
     session.set_hints(&[])?;
-    let beside = hints::sidecar_path(&job.output);
-    let keep = !placed.is_empty() && beside != hints::sidecar_path(input);
     Ok(Staged {
         image: image?,
-        hints: keep.then(|| (hints::to_json(&placed), beside)),
+        hints: hints.record(input, &job.output),
     })
-}
-
-/// The hints for `input` placed on its `width x height`: those given for
-/// the batch, else its sidecar's, else none.
-fn hints_of(
-    input: &Path,
-    batch: &Batch,
-    width: usize,
-    height: usize,
-) -> Result<Vec<hints::PixelHint>> {
-    let (given, origin) = match &batch.hints {
-        Some(g) => (g.hints.clone(), g.origin.clone()),
-        None => {
-            let sidecar = hints::sidecar_path(input);
-            if !sidecar.is_file() {
-                return Ok(Vec::new());
-            }
-            (hints::read_file(&sidecar)?, sidecar.display().to_string())
-        }
-    };
-    hints::place(&given, width, height).with_context(|| origin)
 }
 
 /// Whether `a` and `b` are one existing file.
