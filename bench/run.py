@@ -287,10 +287,18 @@ def report(info, rows, frame, args):
                             "(`Session::predict`)",
                  "colorize_plane": "predict + bilinear a\\*b\\* upsampling + Lab -> sRGB8 + gamut hold "
                                    "(`pipeline::Worker::colorize_plane`, `recombine::frame`)",
+                 "predict_hints1": "the same with 1 colour hint (`Session::set_hints`; the hinted plan)",
+                 "predict_hints5": "the same with 5 colour hints",
                  "encode": "PNG encode (`output::encode`)"}
         for r in stages:
             p(f"| {names.get(r['stage'], r['stage'])} | {r['ms']:.1f} |")
         p("")
+        by = {r["stage"]: r["ms"] for r in stages}
+        if "predict_hints5" in by:
+            p(f"Colour hints cost {by['predict_hints1'] / by['predict'] - 1:+.1%} (1 hint) and "
+              f"{by['predict_hints5'] / by['predict'] - 1:+.1%} (5 hints) on the predict stage (target: at most +10 %); "
+              "without hints the model runs only up to its automatic output (`ab_auto`), the base graph.")
+            p("")
     if pngs:
         prod = next((r for r in pngs if r["setting"] == "product"), None)
         p("PNG settings on the colourized frame (png crate, lossless in every case; the file-size trade-off):")

@@ -384,6 +384,30 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
             session.predict(&plane.l, w, h).unwrap();
         }),
     );
+    if model.takes_hints() {
+        // The hinted plan is built on the first hinted call: not timed.
+        for n in [1usize, 5] {
+            let hints: Vec<_> = (0..n)
+                .map(|i| colorize_shared::contract::GridHint {
+                    x: (i as f32 + 0.5) / n as f32,
+                    y: 0.5,
+                    radius_x: 0.0,
+                    radius_y: 0.0,
+                    a: -40.0,
+                    b: 30.0,
+                })
+                .collect();
+            session.set_hints(&hints)?;
+            session.predict(&plane.l, w, h)?;
+            stage(
+                &format!("predict_hints{n}"),
+                median_s(runs, || {
+                    session.predict(&plane.l, w, h).unwrap();
+                }),
+            );
+        }
+        session.set_hints(&[])?;
+    }
     let mut worker = colorize_io::pipeline::Worker::new();
     stage(
         "colorize_plane",
