@@ -8,6 +8,9 @@
 //! photo's L* only goes in, full resolution, then the figure is scaled down.
 //! `--compare OLD` adds a panel by another model (e.g. the previous
 //! default) before the model's own: gray | OLD | model | original.
+//! `--hints DIR` adds one after it: the model with the photo's colour hints
+//! from `DIR/<stem>.hints.json` (as `colorize files --hints` gives them;
+//! none where there is no such file), each point ringed in white.
 use anyhow::{Context, Result};
 use colorize_device::{default_model, runtime::Model};
 use colorize_io::images;
@@ -19,18 +22,20 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mut positional, mut model_path, mut compare, mut width) =
         (Vec::new(), None, None, 1200u32);
+    let mut hints_dir: Option<std::path::PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--model" => model_path = it.next().cloned(),
             "--compare" => compare = it.next().cloned(),
             "--width" => width = it.next().context("--width needs a value")?.parse()?,
+            "--hints" => hints_dir = it.next().map(Into::into),
             _ => positional.push(a.clone()),
         }
     }
     let Some((output, photos)) = positional.split_last().filter(|(_, p)| !p.is_empty()) else {
         anyhow::bail!(
-            "usage: before_after <photo>... <figure.jpg> [--model M] [--compare OLD] [--width PX]"
+            "usage: before_after <photo>... <figure.jpg> [--model M] [--compare OLD] [--hints DIR] [--width PX]"
         );
     };
     let model = match model_path {
@@ -43,7 +48,7 @@ fn main() -> Result<()> {
     }
     models.push(model);
 
-    let columns = models.len() as u32 + 2;
+    let columns = models.len() as u32 + 2 + u32::from(hints_dir.is_some());
     let panel_w = width / columns;
     let mut rows = Vec::new();
     for input in photos {
@@ -63,6 +68,48 @@ fn main() -> Result<()> {
                 &mut rgb,
             )?;
             panels.push(RgbImage::from_raw(w, h, rgb).context("colour panel")?);
+        }
+        if let Some(dir) = &hints_dir {
+            let stem = std::path::Path::new(input)
+                .file_stem()
+                .context("a file name")?;
+            let file = dir.join(format!("{}.hints.json", stem.to_string_lossy()));
+            let given = match file.is_file() {
+                true => colorize_io::hints::read_file(&file)?,
+                false => Vec::new(),
+            };
+            let placed = colorize_io::hints::place(&given, plane.width, plane.height)?;
+            let grid: Vec<_> = placed
+                .iter()
+                .map(|p| p.to_grid(plane.width, plane.height))
+                .collect();
+            let m = models.last().expect("the model");
+            let mut session = m.session()?;
+            session.set_hints(&grid)?;
+            let mut rgb = vec![0u8; 3 * plane.l.len()];
+            Worker::new().colorize_plane(
+                &mut session,
+                &plane.l,
+                plane.width,
+                plane.height,
+                &mut rgb,
+            )?;
+            let mut panel = RgbImage::from_raw(w, h, rgb).context("hinted panel")?;
+            // A ring that stays visible after the figure's downscale.
+            let r = (w.max(h) / 80).max(3) as i64;
+            for p in &placed {
+                for t in 0..720 {
+                    let a = t as f64 * std::f64::consts::PI / 360.0;
+                    for d in [r, r + 1, r + 2] {
+                        let x = p.x as i64 + (d as f64 * a.cos()) as i64;
+                        let y = p.y as i64 + (d as f64 * a.sin()) as i64;
+                        if (0..w as i64).contains(&x) && (0..h as i64).contains(&y) {
+                            panel.put_pixel(x as u32, y as u32, image::Rgb([255, 255, 255]));
+                        }
+                    }
+                }
+            }
+            panels.push(panel);
         }
         panels.push(photo.to_rgb8());
         let panel_h = (h as u64 * panel_w as u64 / w as u64) as u32;
@@ -90,8 +137,13 @@ fn main() -> Result<()> {
         .save(output)
         .with_context(|| format!("{output}: can not write the figure"))?;
     let names: Vec<String> = models.iter().map(|m| m.id().to_string()).collect();
+    let hinted = if hints_dir.is_some() {
+        " | with hints"
+    } else {
+        ""
+    };
     println!(
-        "{output}: {} rows, gray | {} | original",
+        "{output}: {} rows, gray | {}{hinted} | original",
         rows.len(),
         names.join(" | ")
     );
