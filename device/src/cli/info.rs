@@ -65,6 +65,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             model.vividness().unwrap_or(0.0)
         ),
     }
+    if model.takes_hints() {
+        let (h, w) = g.ab_size();
+        println!(
+            "colour hints: yes, input `{}` [1, {}, {h}, {w}] (colorize files --hint, --hints, NAME.hints.json)",
+            colorize_shared::contract::HINTS_NAME,
+            colorize_shared::contract::HINT_CHANNELS
+        );
+    } else {
+        println!("colour hints: no");
+    }
     for (k, v) in model.metadata() {
         println!("{k}: {v}");
     }
