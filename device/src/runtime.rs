@@ -353,6 +353,7 @@ impl Model {
             hinted_state: None,
             hints: Vec::new(),
             hints_tensor: self.zero_hints()?.map(Arc::new),
+            hint_plane: Vec::new(),
             input: Arc::new(Tensor::zero::<f32>(&[1, 1, g.height, g.width])?),
             small_l: vec![0; g.pixels()],
             a: vec![0; ah * aw],
@@ -373,6 +374,9 @@ pub struct Session<'m> {
     hints: Vec<contract::GridHint>,
     /// A model that takes hints: its hints input (zeros without hints).
     hints_tensor: Option<Arc<Tensor>>,
+    /// The hints input of a hinted prediction, then the cells its decoded
+    /// planes are pinned to.
+    hint_plane: Vec<f32>,
     input: Arc<Tensor>,
     small_l: Vec<u16>,
     a: Vec<i16>,
@@ -413,9 +417,11 @@ impl Session<'_> {
         let state = match (&self.model.hinted, self.hints.is_empty()) {
             (Some(hinted), false) => {
                 let (ah, aw) = g.ab_size();
-                let mut data = vec![0f32; contract::HINT_CHANNELS * ah * aw];
-                contract::hints_to_input(&self.hints, aw, ah, &mut data);
-                let t = Tensor::from_shape(&[1, contract::HINT_CHANNELS, ah, aw], &data)?;
+                self.hint_plane
+                    .resize(contract::HINT_CHANNELS * ah * aw, 0.0);
+                contract::hints_to_input(&self.hints, aw, ah, &mut self.hint_plane);
+                let t =
+                    Tensor::from_shape(&[1, contract::HINT_CHANNELS, ah, aw], &self.hint_plane)?;
                 inputs.push(TValue::from_const(Arc::new(t)));
                 if self.hinted_state.is_none() {
                     self.hinted_state = Some(hinted.plan(&self.model.source)?.spawn()?);
@@ -455,6 +461,11 @@ impl Session<'_> {
                 OutputKind::Bins { .. } => {
                     colour_bins::decode_planes(data, &self.annealing, &mut self.a, &mut self.b)
                 }
+            }
+            if !self.hints.is_empty() && self.model.takes_hints() {
+                let (ah, aw) = g.ab_size();
+                contract::hints_to_pins(&self.hints, aw, ah, &mut self.hint_plane);
+                contract::pin_hints(&self.hint_plane, &mut self.a, &mut self.b);
             }
         }
         drop(out);

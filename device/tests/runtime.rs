@@ -309,7 +309,7 @@ fn hinted_model_is_its_base_without_hints_and_follows_the_reference_with_them() 
     let got = planes(&model, &[hint]);
     assert_ne!(got, auto, "a hint changes the colours");
     // The reference: the same model input, the hints tensor from the one
-    // contract function, the whole net, the default decode.
+    // contract function, the whole net, the default decode, the pins.
     let mut session = model.session().unwrap();
     session.predict(&l, w, h).unwrap();
     let input = session.last_input().unwrap();
@@ -319,6 +319,11 @@ fn hinted_model_is_its_base_without_hints_and_follows_the_reference_with_them() 
     let (mut a, mut b) = (vec![0i16; 64], vec![0i16; 64]);
     let annealing = BinDecoding::from_card(None, None).unwrap().annealing(0.0);
     decode_planes(&logits.data, &annealing, &mut a, &mut b);
+    // The hinted cells keep the hint's colour.
+    contract::hints_to_pins(&[hint], 8, 8, &mut hints);
+    contract::pin_hints(&hints, &mut a, &mut b);
+    let i = 4 * 8 + 2; // (2.4, 4.8): the cell (2, 4)
+    assert_eq!((got.0[i], got.1[i]), (-60 * 256, 40 * 256));
     let far = |x: &[i16], y: &[i16]| x.iter().zip(y).map(|(p, q)| (p - q).abs()).max().unwrap();
     assert!(
         far(&got.0, &a) <= 2 && far(&got.1, &b) <= 2,

@@ -163,6 +163,17 @@ pub struct GridHint {
 /// outside 0..1 cover nothing. The trainer builds its sampled hints with
 /// this too, so what a model learnt from is what the device gives it.
 pub fn hints_to_input(hints: &[GridHint], width: usize, height: usize, out: &mut [f32]) {
+    cover(hints, width, height, out, false);
+}
+
+/// Like [`hints_to_input`], but each point also covers the (up to) four
+/// cells whose centres surround it: the cells the recombination's bilinear
+/// upsampling colours that point from ([`pin_hints`]).
+pub fn hints_to_pins(hints: &[GridHint], width: usize, height: usize, out: &mut [f32]) {
+    cover(hints, width, height, out, true);
+}
+
+fn cover(hints: &[GridHint], width: usize, height: usize, out: &mut [f32], bilinear: bool) {
     let n = width * height;
     assert_eq!(
         out.len(),
@@ -191,7 +202,9 @@ pub fn hints_to_input(hints: &[GridHint], width: usize, height: usize, out: &mut
             let dy = (y as f32 + 0.5 - fy).abs();
             for x in span(fx, rx, width) {
                 let dx = (x as f32 + 0.5 - fx).abs();
-                if (x == cx && y == cy) || (dx <= rx && dy <= ry) {
+                // The cells whose centres bracket the point on both axes.
+                let near = bilinear && dx < 1.0 && dy < 1.0;
+                if (x == cx && y == cy) || (dx <= rx && dy <= ry) || near {
                     let i = y * width + x;
                     mask[i] += 1.0;
                     a_plane[i] += h.a / AB_RANGE;
@@ -206,6 +219,23 @@ pub fn hints_to_input(hints: &[GridHint], width: usize, height: usize, out: &mut
             b_plane[i] /= mask[i];
             mask[i] = 1.0;
         }
+    }
+}
+
+/// Gives the cells a hint covers its colour in the decoded a*b* planes
+/// (`hints` as [`hints_to_pins`] made them, planes of the same grid,
+/// Q8.8): a person's assertion holds where it was made, exactly, even after
+/// the upsampling to the photo's size; the model spreads it over the rest
+/// of the object.
+pub fn pin_hints(hints: &[f32], a: &mut [i16], b: &mut [i16]) {
+    let n = a.len();
+    assert!(
+        hints.len() == HINT_CHANNELS * n && b.len() == n,
+        "pin_hints: length mismatch"
+    );
+    for i in (0..n).filter(|&i| hints[i] > 0.0) {
+        a[i] = output_to_ab(hints[n + i]);
+        b[i] = output_to_ab(hints[2 * n + i]);
     }
 }
 
@@ -506,6 +536,32 @@ mod tests {
         let o = GridHint { x: 1.0, ..p };
         hints_to_input(&[o], w, h, &mut out);
         assert!(out.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn pins_cover_the_cells_around_the_point_and_keep_its_colour() {
+        let (w, h) = (8, 4);
+        let at = |x: usize, y: usize| y * w + x;
+        let p = GridHint {
+            x: 2.2 / 8.0,
+            y: 1.9 / 4.0,
+            radius_x: 0.0,
+            radius_y: 0.0,
+            a: 64.0,
+            b: -32.0,
+        };
+        let mut pins = [0f32; 3 * 32];
+        hints_to_pins(&[p], w, h, &mut pins);
+        // Centres around (2.2, 1.9): columns 1 and 2, rows 1 and 2.
+        let mut marked = (0..32).filter(|&i| pins[i] > 0.0);
+        for want in [at(1, 1), at(2, 1), at(1, 2), at(2, 2)] {
+            assert_eq!(marked.next(), Some(want));
+        }
+        assert_eq!(marked.next(), None);
+        let (mut a, mut b) = ([5i16; 32], [6i16; 32]);
+        pin_hints(&pins, &mut a, &mut b);
+        assert_eq!((a[at(1, 2)], b[at(1, 2)]), (64 * 256, -32 * 256));
+        assert_eq!((a[at(3, 1)], b[at(3, 1)]), (5, 6));
     }
 
     #[test]
