@@ -74,16 +74,17 @@ pub fn predict(
             // images at every epoch and in every run.
             let mut rng = data::Rng::new(0x5645_4c00 ^ pos as u64);
             let count = HintCount::Fixed(model.eval_hints);
-            let h = hints::sample(&batch.target, batch.n, size, side, count, &mut rng);
-            Tensor::from_slice(&h)
-                .view([
-                    batch.n as i64,
-                    HINT_CHANNELS as i64,
-                    side as i64,
-                    side as i64,
-                ])
-                .to_device(device)
+            let drawn = hints::sample(&batch.target, batch.n, size, side, count, &mut rng);
+            let shape = [
+                batch.n as i64,
+                HINT_CHANNELS as i64,
+                side as i64,
+                side as i64,
+            ];
+            let t = |v: &[f32]| Tensor::from_slice(v).view(shape).to_device(device);
+            (t(&drawn.hints), t(&drawn.pins))
         });
+        let (hints, pins) = hints.unzip();
         let out = tch::no_grad(|| -> Result<(Tensor, f64), TchError> {
             let out = model.forward_hinted(&x, hints.as_ref(), Vec::new(), false)?;
             let l = match loss {
@@ -92,7 +93,9 @@ pub fn predict(
             };
             Ok((out, l))
         });
-        match out.and_then(|(out, l)| Ok((model.decode(&out, annealing)?, l))) {
+        let decoded =
+            out.and_then(|(out, l)| Ok((model.decode_pinned(&out, annealing, pins.as_ref())?, l)));
+        match decoded {
             Ok((out, l)) => {
                 let out = Vec::<f32>::try_from(&out.to_device(Device::Cpu).reshape(-1))?;
                 for (i, o) in out.chunks_exact(px).enumerate() {

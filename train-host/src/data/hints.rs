@@ -10,7 +10,7 @@
 //! rather than one exact pixel. One point in eight covers a radius of one
 //! hint cell, as a hint with a radius does.
 
-use colorize_shared::contract::{hints_to_input, GridHint, AB_RANGE, HINT_CHANNELS};
+use colorize_shared::contract::{hints_to_input, hints_to_pins, GridHint, AB_RANGE, HINT_CHANNELS};
 
 use super::Rng;
 
@@ -26,8 +26,18 @@ pub enum HintCount {
 /// The most points a training image gets (the device accepts 256).
 pub const MAX_POINTS: usize = 64;
 
-/// The hints tensor's data (`[n, HINT_CHANNELS, side, side]`) for a batch
-/// of truths `target` (`[n, 2, s, s]`, a*b* in the contract's -1..1 units).
+/// Hints drawn for a batch, as tensors' data (`[n, HINT_CHANNELS, side,
+/// side]` each).
+pub struct Drawn {
+    /// The model's hints input.
+    pub hints: Vec<f32>,
+    /// The cells the decoded colours are pinned to
+    /// (`colorize_shared::contract::hints_to_pins`, as on the device).
+    pub pins: Vec<f32>,
+}
+
+/// Hints for a batch of truths `target` (`[n, 2, s, s]`, a*b* in the
+/// contract's -1..1 units).
 pub fn sample(
     target: &[f32],
     n: usize,
@@ -35,10 +45,11 @@ pub fn sample(
     side: usize,
     count: HintCount,
     rng: &mut Rng,
-) -> Vec<f32> {
+) -> Drawn {
     assert_eq!(target.len(), n * 2 * s * s, "hints::sample: target length");
     let per = HINT_CHANNELS * side * side;
     let mut out = vec![0f32; n * per];
+    let mut pins = vec![0f32; n * per];
     let mut points = Vec::new();
     for (i, truth) in target.chunks_exact(2 * s * s).enumerate() {
         let k = match count {
@@ -54,8 +65,9 @@ pub fn sample(
         points.clear();
         points.extend((0..k).map(|_| point(truth, s, side, rng)));
         hints_to_input(&points, side, side, &mut out[i * per..(i + 1) * per]);
+        hints_to_pins(&points, side, side, &mut pins[i * per..(i + 1) * per]);
     }
-    out
+    Drawn { hints: out, pins }
 }
 
 /// One point on an `s x s` truth (`[2, s, s]`).
@@ -114,7 +126,7 @@ mod tests {
         let (s, side) = (64, 32);
         let truth = halves(s);
         let mut rng = Rng::new(3);
-        let h = sample(&truth, 1, s, side, HintCount::Fixed(20), &mut rng);
+        let h = sample(&truth, 1, s, side, HintCount::Fixed(20), &mut rng).hints;
         let (mask, a, b) = (
             &h[..side * side],
             &h[side * side..2 * side * side],
@@ -150,7 +162,7 @@ mod tests {
         let (s, side, n) = (16, 8, 4000);
         let truth = vec![0.1f32; n * 2 * s * s];
         let mut rng = Rng::new(9);
-        let h = sample(&truth, n, s, side, HintCount::Random, &mut rng);
+        let h = sample(&truth, n, s, side, HintCount::Random, &mut rng).hints;
         let per = HINT_CHANNELS * side * side;
         let none = h
             .chunks_exact(per)

@@ -36,6 +36,19 @@ impl TorchModel {
     /// centres (as `colorize_shared::colour_bins::annealed_mean`), enlarged
     /// (nearest).
     pub fn decode(&self, out: &Tensor, annealing: &Annealing) -> Result<Tensor, TchError> {
+        self.decode_pinned(out, annealing, None)
+    }
+
+    /// [`TorchModel::decode`], with a distribution head's colours pinned to
+    /// the hints where `pins` (`[n, HINT_CHANNELS, h, w]`, as
+    /// `colorize_shared::contract::hints_to_pins` makes them) marks a cell,
+    /// before the enlargement: the device's `contract::pin_hints`.
+    pub fn decode_pinned(
+        &self,
+        out: &Tensor,
+        annealing: &Annealing,
+        pins: Option<&Tensor>,
+    ) -> Result<Tensor, TchError> {
         let s = self.config.sample_size() as i64;
         if self.config.head == Head::Regression {
             // Bilinear, as the device's recombination enlarges a*b*.
@@ -63,7 +76,11 @@ impl TorchModel {
         let p = z
             .f_div_scalar(annealing.temperature.max(1e-3) as f64)?
             .f_softmax(1, Kind::Float)?;
-        let ab = Tensor::f_einsum("nqhw,qc->nchw", &[&p, &centres], None::<i64>)?;
+        let mut ab = Tensor::f_einsum("nqhw,qc->nchw", &[&p, &centres], None::<i64>)?;
+        if let Some(pins) = pins {
+            let marked = pins.f_narrow(1, 0, 1)?.f_gt(0.0)?;
+            ab = pins.f_narrow(1, 1, 2)?.f_where_self(&marked, &ab)?;
+        }
         if ab.size()[2] == s {
             Ok(ab)
         } else {

@@ -235,6 +235,22 @@ fn hint_branch_adds_nothing_without_hints_and_alone_learns() {
     for (name, v) in vs.variables() {
         assert_eq!(v.grad().defined(), name.starts_with("hint_"), "{name}");
     }
+    // Pinned decode: a marked cell takes the pin's colour, the rest is the
+    // plain decode (enlarged 2x: the 32x32 sample from 16x16 cells).
+    let mut pins = vec![0f32; 3 * 16 * 16];
+    pins[2 * 16 + 7] = 1.0;
+    pins[256 + 2 * 16 + 7] = 0.25;
+    pins[512 + 2 * 16 + 7] = -0.5;
+    let pins = Tensor::from_slice(&pins)
+        .view([1, 3, 16, 16])
+        .repeat([2, 1, 1, 1]);
+    let plain = m.decode(&y.detach(), &m.annealing).unwrap();
+    let pinned = m
+        .decode_pinned(&y.detach(), &m.annealing, Some(&pins))
+        .unwrap();
+    let at = |t: &Tensor, c: i64, yy: i64, xx: i64| t.double_value(&[1, c, yy, xx]);
+    assert_eq!((at(&pinned, 0, 5, 15), at(&pinned, 1, 4, 14)), (0.25, -0.5));
+    assert_eq!(at(&pinned, 0, 20, 20), at(&plain, 0, 20, 20));
     // The export takes the hints at the output's size, without biases
     // where the branch reads the hints.
     let net = m.to_net(Vec::new()).unwrap();

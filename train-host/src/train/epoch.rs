@@ -226,7 +226,8 @@ impl Run<'_> {
                 side,
                 HintCount::Random,
                 &mut rng,
-            );
+            )
+            .hints;
             tch::Tensor::from_slice(&h)
                 .view([
                     batch.n as i64,
