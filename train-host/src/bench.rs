@@ -37,6 +37,7 @@ pub fn bench_config(arch: Arch, size: usize) -> ModelConfig {
         finetune_encoder: false,
         finetune_from: None,
         hints: false,
+        hint_coarse_width: None,
     }
 }
 
@@ -203,6 +204,7 @@ mod tests {
                 finetune_encoder: false,
                 finetune_from: None,
                 hints: false,
+                hint_coarse_width: None,
             };
             let r = measure(&cfg, Compute::default(), Device::Cpu, 2, 1).unwrap();
             assert!(r.train_ips > 0.0 && r.infer_ips > 0.0, "{arch:?}");

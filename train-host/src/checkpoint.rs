@@ -347,6 +347,7 @@ mod tests {
                 finetune_encoder: false,
                 finetune_from: None,
                 hints: false,
+                hint_coarse_width: None,
             },
             epoch,
             optimizer: OptimizerKind::Adam,
@@ -425,6 +426,7 @@ mod tests {
             finetune_encoder: false,
             finetune_from: None,
             hints: false,
+            hint_coarse_width: None,
         }
     }
 

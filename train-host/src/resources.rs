@@ -123,6 +123,7 @@ mod tests {
             finetune_encoder: false,
             finetune_from: None,
             hints: false,
+            hint_coarse_width: None,
         };
         let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;

@@ -35,6 +35,7 @@ fn cfg(size: usize) -> ModelConfig {
         finetune_encoder: false,
         finetune_from: None,
         hints: false,
+        hint_coarse_width: None,
     }
 }
 

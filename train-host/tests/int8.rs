@@ -26,6 +26,7 @@ fn int8_export_stays_close_to_f32() {
             finetune_encoder: false,
             finetune_from: None,
             hints: false,
+            hint_coarse_width: None,
         },
         data: vec![folder.clone()],
         val: vec![],

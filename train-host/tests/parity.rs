@@ -18,6 +18,7 @@ fn model(arch: Arch) -> (nn::VarStore, TorchModel) {
         finetune_encoder: false,
         finetune_from: None,
         hints: false,
+        hint_coarse_width: None,
     };
     let m = TorchModel::new(&vs.root(), cfg).unwrap();
     (vs, m)
@@ -77,6 +78,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         finetune_encoder: false,
         finetune_from: None,
         hints: false,
+        hint_coarse_width: None,
     };
     let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
     // Peaked distributions, as a trained model gives, not the near-uniform

@@ -28,6 +28,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             finetune_encoder: false,
             finetune_from: None,
             hints: false,
+            hint_coarse_width: None,
         },
         data: vec![data],
         val: vec![],

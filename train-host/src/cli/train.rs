@@ -132,6 +132,11 @@ pub struct Args {
     /// so without hints the result colours exactly as that model does.
     #[arg(long)]
     pub hints: bool,
+    /// --hints: the hint branch's channels below the output's size (more
+    /// spread for little cost: those levels have 1/4 and fewer of its
+    /// cells) [default: 16]
+    #[arg(long, value_name = "N", requires = "hints")]
+    pub hint_width: Option<usize>,
     /// The learning rate of pretrained encoder layers that learn, as a
     /// fraction of --lr (they start from good weights; a fresh head's rate
     /// would wash out what ImageNet taught them) [default: 0.1 with
@@ -201,6 +206,7 @@ pub fn run(a: Args) -> Result<()> {
             finetune_encoder: a.finetune_encoder,
             finetune_from: a.finetune_from.map(usize::from),
             hints: a.hints,
+            hint_coarse_width: a.hint_width,
         },
         data: a.data,
         val: a.val,

@@ -114,6 +114,10 @@ pub struct ModelConfig {
     /// branch learns, over a base model taken from `--init-from`.
     #[serde(default)]
     pub hints: bool,
+    /// The hint branch's channels below the output's size (`--hint-width`;
+    /// `None`: 16, as at the output's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint_coarse_width: Option<usize>,
 }
 
 impl ModelConfig {
@@ -124,6 +128,11 @@ impl ModelConfig {
     /// input's (the `lite` head's colour resolution); `None` without hints.
     pub fn hint_side(&self) -> Option<usize> {
         self.hints.then_some(self.size / 4)
+    }
+
+    /// The hint branch's channels below the output's size.
+    pub fn hint_width(&self) -> usize {
+        self.hint_coarse_width.unwrap_or(16)
     }
 
     pub fn sample_size(&self) -> usize {

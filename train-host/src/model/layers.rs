@@ -446,7 +446,7 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
                     cfg.head == Head::Dist,
                     "--hints needs --head dist (the hints shift the colour distribution)"
                 );
-                b.hint_branch([(&d, dw), (&x8, w), (&x16, w)], s / 4);
+                b.hint_branch([(&d, dw), (&x8, w), (&x16, w)], s / 4, cfg.hint_width());
             }
         }
     }
@@ -460,7 +460,8 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
     Ok(b.layers)
 }
 
-/// Channels of the hint branch.
+/// Channels of the hint branch at the output's size (1,024 cells at input
+/// 128, where every channel costs most).
 const HINT_WIDTH: usize = 16;
 
 impl Builder {
@@ -470,14 +471,16 @@ impl Builder {
     /// down to 1/8 of the output's size and back, at each scale gated by
     /// the image's own features there (`features`: the output's scale,
     /// then half, then a quarter of it, with their channels), and its
-    /// result is added to the automatic logits.
+    /// result is added to the automatic logits. Below the output's size it
+    /// has `coarse` channels ([`ModelConfig::hint_width`]).
     ///
     /// Every layer that the hints reach is a bias-free convolution, a ReLU,
     /// a sum or a product with the hint signal, so no hints give exactly
     /// zero and the automatic colours are the base model's, bit for bit.
     /// Its layers are named `hint_*`: a hinted run trains only them.
-    fn hint_branch(&mut self, features: [(&str, usize); 3], side: usize) {
-        let c = HINT_WIDTH;
+    fn hint_branch(&mut self, features: [(&str, usize); 3], side: usize, coarse: usize) {
+        let fine = HINT_WIDTH;
+        let width = |level: usize| if level == 0 { fine } else { coarse };
         let auto = AUTO_OUTPUT_NAME;
         let last = self.layers.last_mut().expect("the head's output conv");
         last.output = auto.to_string();
@@ -485,42 +488,67 @@ impl Builder {
             .iter()
             .enumerate()
             .map(|(i, (f, cin))| {
-                let g = self.conv(&format!("hint_gate{i}"), f, *cin, c, 1, 1);
+                let g = self.conv(&format!("hint_gate{i}"), f, *cin, width(i), 1, 1);
                 self.push(&format!("hint_gate{i}_relu"), LayerOp::Relu, &[&g])
             })
             .collect();
         // x, gated by the image where it is, then one 3x3 over both.
-        let step = |b: &mut Builder, name: &str, x: &str, g: &str| -> String {
+        let step = |b: &mut Builder, name: &str, x: &str, g: &str, c: usize| -> String {
             let m = b.push(&format!("{name}_gate"), LayerOp::Mul, &[x, g]);
             let cat = b.push(&format!("{name}_cat"), LayerOp::Concat, &[x, &m]);
             let y = b.conv_nb(name, &cat, 2 * c, c, 3, 1);
             b.push(&format!("{name}_relu"), LayerOp::Relu, &[&y])
         };
-        let conv_relu = |b: &mut Builder, name: &str, x: &str, cin: usize, stride: usize| {
-            let y = b.conv_nb(name, x, cin, c, 3, stride);
+        let conv_relu = |b: &mut Builder,
+                         name: &str,
+                         x: &str,
+                         cin: usize,
+                         cout: usize,
+                         k: usize,
+                         stride: usize| {
+            let y = b.conv_nb(name, x, cin, cout, k, stride);
             b.push(&format!("{name}_relu"), LayerOp::Relu, &[&y])
         };
-        // At the output's size (the costly one: 1,024 cells at input 128)
-        // the hints are gated once, on the way back up.
-        let mut skips = vec![conv_relu(self, "hint_in", HINTS_NAME, HINT_CHANNELS, 1)];
+        // At the output's size (the costly one) the hints are gated once,
+        // on the way back up.
+        let mut skips = vec![conv_relu(
+            self,
+            "hint_in",
+            HINTS_NAME,
+            HINT_CHANNELS,
+            fine,
+            3,
+            1,
+        )];
         for i in 1..3 {
-            let x = conv_relu(self, &format!("hint_stride{i}"), &skips[i - 1], c, 2);
-            skips.push(step(self, &format!("hint_down{i}"), &x, &gates[i]));
+            let x = conv_relu(
+                self,
+                &format!("hint_stride{i}"),
+                &skips[i - 1],
+                width(i - 1),
+                coarse,
+                3,
+                2,
+            );
+            skips.push(step(self, &format!("hint_down{i}"), &x, &gates[i], coarse));
         }
         // The coarsest level (1/8 of the output, 4x4 at input 128) sees the
         // whole image within one 3x3.
-        let x = conv_relu(self, "hint_stride3", &skips[2], c, 2);
-        let mut x = conv_relu(self, "hint_global", &x, c, 1);
+        let x = conv_relu(self, "hint_stride3", &skips[2], coarse, coarse, 3, 2);
+        let mut x = conv_relu(self, "hint_global", &x, coarse, coarse, 3, 1);
         for i in (0..3).rev() {
+            if i == 0 && coarse != fine {
+                x = conv_relu(self, "hint_narrow", &x, coarse, fine, 1, 1);
+            }
             let up = self.push(&format!("hint_up{i}"), LayerOp::Upsample2x, &[&x]);
             let sum = self.push(&format!("hint_skip{i}"), LayerOp::Add, &[&up, &skips[i]]);
-            x = step(self, &format!("hint_upconv{i}"), &sum, &gates[i]);
+            x = step(self, &format!("hint_upconv{i}"), &sum, &gates[i], width(i));
         }
         // The hints themselves reach the logits directly too: a bin's
         // logit linear in (mask, a*, b*) can peak at the hinted colour.
         let cat = self.push("hint_out_cat", LayerOp::Concat, &[&x, HINTS_NAME]);
         let bins = colour_bins::bins().len();
-        let out = self.conv_nb("hint_out", &cat, c + HINT_CHANNELS, bins, 1, 1);
+        let out = self.conv_nb("hint_out", &cat, fine + HINT_CHANNELS, bins, 1, 1);
         debug_assert!(side >= 8, "the hint branch goes down to 1/8 of {side}");
         self.layers.push(Layer {
             name: "hint_add".into(),

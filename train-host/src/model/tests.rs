@@ -17,6 +17,7 @@ fn cfg(arch: Arch) -> ModelConfig {
         finetune_encoder: false,
         finetune_from: None,
         hints: false,
+        hint_coarse_width: None,
     }
 }
 
