@@ -38,6 +38,7 @@ pub fn bench_config(arch: Arch, size: usize) -> ModelConfig {
         finetune_from: None,
         hints: false,
         hint_coarse_width: None,
+        hint_global: false,
     }
 }
 
@@ -205,6 +206,7 @@ mod tests {
                 finetune_from: None,
                 hints: false,
                 hint_coarse_width: None,
+                hint_global: false,
             };
             let r = measure(&cfg, Compute::default(), Device::Cpu, 2, 1).unwrap();
             assert!(r.train_ips > 0.0 && r.infer_ips > 0.0, "{arch:?}");

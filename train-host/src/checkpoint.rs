@@ -348,6 +348,7 @@ mod tests {
                 finetune_from: None,
                 hints: false,
                 hint_coarse_width: None,
+                hint_global: false,
             },
             epoch,
             optimizer: OptimizerKind::Adam,
@@ -427,6 +428,7 @@ mod tests {
             finetune_from: None,
             hints: false,
             hint_coarse_width: None,
+            hint_global: false,
         }
     }
 

@@ -124,6 +124,7 @@ mod tests {
             finetune_from: None,
             hints: false,
             hint_coarse_width: None,
+            hint_global: false,
         };
         let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
         m.compute.bf16 = bf16;

@@ -36,6 +36,7 @@ fn cfg(size: usize) -> ModelConfig {
         finetune_from: None,
         hints: false,
         hint_coarse_width: None,
+        hint_global: false,
     }
 }
 

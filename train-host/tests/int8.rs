@@ -27,6 +27,7 @@ fn int8_export_stays_close_to_f32() {
             finetune_from: None,
             hints: false,
             hint_coarse_width: None,
+            hint_global: false,
         },
         data: vec![folder.clone()],
         val: vec![],

@@ -19,6 +19,7 @@ fn model(arch: Arch) -> (nn::VarStore, TorchModel) {
         finetune_from: None,
         hints: false,
         hint_coarse_width: None,
+        hint_global: false,
     };
     let m = TorchModel::new(&vs.root(), cfg).unwrap();
     (vs, m)
@@ -79,6 +80,7 @@ fn dist_head_decodes_the_same_on_the_device() {
         finetune_from: None,
         hints: false,
         hint_coarse_width: None,
+        hint_global: false,
     };
     let mut m = TorchModel::new(&vs.root(), cfg).unwrap();
     // Peaked distributions, as a trained model gives, not the near-uniform

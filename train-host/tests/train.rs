@@ -29,6 +29,7 @@ fn config(data: PathBuf, epochs: usize) -> TrainConfig {
             finetune_from: None,
             hints: false,
             hint_coarse_width: None,
+            hint_global: false,
         },
         data: vec![data],
         val: vec![],

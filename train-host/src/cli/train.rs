@@ -137,6 +137,11 @@ pub struct Args {
     /// cells) [default: 16]
     #[arg(long, value_name = "N", requires = "hints")]
     pub hint_width: Option<usize>,
+    /// --hints: add a whole-image path to the hint branch (its coarsest
+    /// features averaged over the image and broadcast back), so that one
+    /// hint can recolour a photograph that is one surface.
+    #[arg(long, requires = "hints")]
+    pub hint_global: bool,
     /// The learning rate of pretrained encoder layers that learn, as a
     /// fraction of --lr (they start from good weights; a fresh head's rate
     /// would wash out what ImageNet taught them) [default: 0.1 with
@@ -207,6 +212,7 @@ pub fn run(a: Args) -> Result<()> {
             finetune_from: a.finetune_from.map(usize::from),
             hints: a.hints,
             hint_coarse_width: a.hint_width,
+            hint_global: a.hint_global,
         },
         data: a.data,
         val: a.val,

@@ -118,6 +118,9 @@ pub struct ModelConfig {
     /// `None`: 16, as at the output's size).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint_coarse_width: Option<usize>,
+    /// The hint branch's whole-image path (`--hint-global`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hint_global: bool,
 }
 
 impl ModelConfig {

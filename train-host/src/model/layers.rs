@@ -446,7 +446,8 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
                     cfg.head == Head::Dist,
                     "--hints needs --head dist (the hints shift the colour distribution)"
                 );
-                b.hint_branch([(&d, dw), (&x8, w), (&x16, w)], s / 4, cfg.hint_width());
+                let features = [(d.as_str(), dw), (x8.as_str(), w), (x16.as_str(), w)];
+                b.hint_branch(features, s / 4, cfg.hint_width(), cfg.hint_global);
             }
         }
     }
@@ -478,7 +479,13 @@ impl Builder {
     /// a sum or a product with the hint signal, so no hints give exactly
     /// zero and the automatic colours are the base model's, bit for bit.
     /// Its layers are named `hint_*`: a hinted run trains only them.
-    fn hint_branch(&mut self, features: [(&str, usize); 3], side: usize, coarse: usize) {
+    fn hint_branch(
+        &mut self,
+        features: [(&str, usize); 3],
+        side: usize,
+        coarse: usize,
+        global: bool,
+    ) {
         let fine = HINT_WIDTH;
         let width = |level: usize| if level == 0 { fine } else { coarse };
         let auto = AUTO_OUTPUT_NAME;
@@ -536,6 +543,22 @@ impl Builder {
         // whole image within one 3x3.
         let x = conv_relu(self, "hint_stride3", &skips[2], coarse, coarse, 3, 2);
         let mut x = conv_relu(self, "hint_global", &x, coarse, coarse, 3, 1);
+        if global {
+            // The mean over the whole image, broadcast back: one hint can
+            // say "this photograph is green" everywhere at once.
+            let pooled = self.push("hint_pool", LayerOp::GlobalAvgPool, &[&x]);
+            let p = conv_relu(self, "hint_pool_conv", &pooled, coarse, coarse, 1, 1);
+            let (mut p, mut reached) = (p, 1);
+            while reached < side / 8 {
+                p = self.push(
+                    &format!("hint_pool_up{reached}"),
+                    LayerOp::Upsample2x,
+                    &[&p],
+                );
+                reached *= 2;
+            }
+            x = self.push("hint_pool_add", LayerOp::Add, &[&x, &p]);
+        }
         for i in (0..3).rev() {
             if i == 0 && coarse != fine {
                 x = conv_relu(self, "hint_narrow", &x, coarse, fine, 1, 1);

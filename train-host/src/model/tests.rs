@@ -18,6 +18,7 @@ fn cfg(arch: Arch) -> ModelConfig {
         finetune_from: None,
         hints: false,
         hint_coarse_width: None,
+        hint_global: false,
     }
 }
 
