@@ -74,34 +74,62 @@ impl ImageHints {
         })
     }
 
-    /// The hints file to keep beside `output` (its own sidecar, in pixels
-    /// of the image), unless there are none or it would be the input's
-    /// own sidecar, which already says it (`--out` in the input's folder).
-    pub fn record(&self, input: &Path, output: &Path) -> Option<Record> {
+    /// What to keep beside `output`: its own sidecar (`NAME.hints.json`)
+    /// with these hints in pixels of the image, or, without hints, no such
+    /// file (one an earlier run wrote would say hints were used). The
+    /// input's own sidecar (`--out` in the input's folder) is never
+    /// written or removed: it is the person's file.
+    pub fn record(&self, input: &Path, output: &Path) -> Record {
         let path = hints::sidecar_path(output);
-        (!self.placed.is_empty() && path != hints::sidecar_path(input)).then(|| Record {
-            json: hints::to_json(&self.placed),
-            path,
-        })
+        let json = if path == hints::sidecar_path(input) {
+            None
+        } else if self.placed.is_empty() {
+            Some(None)
+        } else {
+            Some(Some(hints::to_json(&self.placed)))
+        };
+        Record { path, json }
     }
 }
 
-/// A hints file to write beside an output, once the output is committed.
+/// The hints file beside an output: written before the output is
+/// committed (harmless alone; an output never exists without its record),
+/// or a stale one removed after it.
 #[derive(Clone, Debug)]
 pub struct Record {
-    json: String,
     path: PathBuf,
+    /// None: leave the path alone; Some(None): no file; Some(Some(json)).
+    json: Option<Option<String>>,
 }
 
 impl Record {
-    /// Writes it durably (temp file, fsync, rename).
-    pub fn write(&self) -> Result<PathBuf> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let name = self
-            .path
-            .file_name()
-            .expect("a sidecar's name")
-            .to_string_lossy();
-        output::write_atomic(dir, &name, self.json.as_bytes())
+    /// Before the output's commit: writes the record durably (temp file,
+    /// fsync, rename).
+    pub fn write(&self) -> Result<()> {
+        if let Some(Some(json)) = &self.json {
+            let dir = self.path.parent().unwrap_or(Path::new("."));
+            let name = self
+                .path
+                .file_name()
+                .expect("a sidecar's name")
+                .to_string_lossy();
+            output::write_atomic(dir, &name, json.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// After the output's commit: removes a record left by an earlier run
+    /// with hints, now that the output was made without.
+    pub fn remove_stale(&self) -> Result<()> {
+        if let Some(None) = &self.json {
+            match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e)
+                        .with_context(|| format!("{}: can not remove", self.path.display()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 }

@@ -63,23 +63,26 @@ pub struct Model {
 #[derive(Debug)]
 struct HintedPlan {
     typed: TypedModel,
-    plan: OnceLock<Arc<TypedRunnableModel>>,
+    /// Built once, inside the lock, so that workers reaching their first
+    /// hinted image together wait for one build instead of each making
+    /// one; a failure is kept too, not retried for every image.
+    plan: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
 }
 
 impl HintedPlan {
     fn plan(&self, source: &str) -> Result<&Arc<TypedRunnableModel>> {
-        if let Some(p) = self.plan.get() {
-            return Ok(p);
-        }
-        let p = self
-            .typed
-            .clone()
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .with_context(|| {
-                format!("{source}: tract can not optimise this model's hint branch")
-            })?;
-        Ok(self.plan.get_or_init(|| p))
+        self.plan
+            .get_or_init(|| {
+                self.typed
+                    .clone()
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                    .map_err(|e| {
+                        format!("{source}: tract can not optimise this model's hint branch: {e}")
+                    })
+            })
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 

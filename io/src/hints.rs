@@ -372,9 +372,11 @@ impl PixelHint {
     /// image squashed to its input, so fractions carry over).
     pub fn to_grid(&self, width: usize, height: usize) -> GridHint {
         let (w, h) = (width as f32, height as f32);
+        // The centre of the pixel the point is in: where the recombination
+        // samples that pixel's colour (and the trainer puts its points).
         GridHint {
-            x: self.x / w,
-            y: self.y / h,
+            x: (self.x.floor() + 0.5) / w,
+            y: (self.y.floor() + 0.5) / h,
             radius_x: self.radius / w,
             radius_y: self.radius / h,
             a: self.lab[1],
@@ -434,9 +436,11 @@ pub fn sidecar_path(image: &Path) -> PathBuf {
 /// Whether `path` is a hints sidecar (its name ends in `.hints.json`), so a
 /// folder walk does not take it for an image.
 pub fn is_sidecar(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".hints.json"))
+    const SUFFIX: &[u8] = b".hints.json";
+    path.file_name().is_some_and(|n| {
+        let n = n.as_encoded_bytes();
+        n.len() > SUFFIX.len() && n[n.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX)
+    })
 }
 
 /// A hints file, read and parsed ([`parse_json`]); errors name the file.
@@ -478,7 +482,7 @@ mod tests {
         let g = placed[1].to_grid(80, 40);
         assert_eq!(
             (g.x, g.y, g.radius_x, g.radius_y),
-            (5.0 / 80.0, 0.75, 0.1, 0.2)
+            (5.5 / 80.0, 30.5 / 40.0, 0.1, 0.2)
         );
         assert_eq!((g.a, g.b), (-20.0, 10.0));
     }
@@ -711,6 +715,8 @@ mod tests {
         );
         assert!(is_sidecar(Path::new("/x/photo.hints.json")));
         assert!(is_sidecar(&sidecar_path(Path::new("p.png"))));
+        assert!(is_sidecar(Path::new("/x/PHOTO.Hints.JSON")));
+        assert!(!is_sidecar(Path::new("/x/.hints.json")));
         assert!(!is_sidecar(Path::new("/x/photo.json")));
         assert!(!is_sidecar(Path::new("/x/photo.jpg")));
     }

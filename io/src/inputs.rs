@@ -92,7 +92,10 @@ pub fn orphan_sidecars(inputs: &[PathBuf], images: &[Input]) -> Vec<PathBuf> {
         .filter(|i| i.is_dir())
         .flat_map(|dir| walkdir::WalkDir::new(dir).follow_links(true))
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file() && crate::hints::is_sidecar(e.path()))
+        .filter(|e| {
+            let hidden = e.file_name().as_encoded_bytes().starts_with(b".");
+            e.file_type().is_file() && !hidden && crate::hints::is_sidecar(e.path())
+        })
         .map(walkdir::DirEntry::into_path)
         .filter(|p| !claimed.contains(p))
         .collect();

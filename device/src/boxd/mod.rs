@@ -482,12 +482,16 @@ fn process_file(
     colorizer.set_hints(&hints.grid)?;
     let staged = stage(worker, colorizer, &frame, &out, monitor);
     colorizer.set_hints(&[])?;
-    let out = staged?.commit()?;
-    if let Some(record) = hints.record(path, &out) {
-        record.write()?;
+    let staged = staged?;
+    let record = hints.record(path, &out);
+    record.write()?;
+    let out = staged.commit()?;
+    // The scan is done: a stale record that will not go is for the log.
+    if let Err(e) = record.remove_stale() {
+        log(format_args!("{e:#}"));
     }
     let moved = output::move_into(path, &cfg.inbox.done_path())?;
-    move_sidecar(path, &cfg.inbox.done_path())?;
+    move_sidecar(path, &moved);
     output::phase("moved", &moved);
     log(format_args!(
         "{} -> {} (input now {})",
@@ -507,19 +511,35 @@ pub fn scan_budget(cfg: &BoxConfig) -> Budget {
     budget
 }
 
-/// Moves an inbox image's hints sidecar, if it has one, where the image
-/// went.
-fn move_sidecar(image: &Path, folder: &Path) -> Result<()> {
+/// Moves an inbox image's hints sidecar, if it has one, beside the image
+/// where it went (`moved`), named for the name it got there. Not being
+/// able to is logged, not a failure of the scan: the scan is done.
+fn move_sidecar(image: &Path, moved: &Path) {
     let sidecar = colorize_io::hints::sidecar_path(image);
-    if sidecar.is_file() {
-        output::move_into(&sidecar, folder)?;
+    if !sidecar.is_file() {
+        return;
     }
-    Ok(())
+    let to = colorize_io::hints::sidecar_path(moved);
+    let result = if to.exists() {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "already there",
+        ))
+    } else {
+        std::fs::rename(&sidecar, &to)
+    };
+    if let Err(e) = result {
+        log(format_args!(
+            "{}: can not move it to {}: {e}; it stays in the inbox",
+            sidecar.display(),
+            to.display()
+        ));
+    }
 }
 
 fn fail_input(cfg: &BoxConfig, path: &Path) -> Result<()> {
-    move_sidecar(path, &cfg.inbox.failed_path())?;
     let moved = output::move_into(path, &cfg.inbox.failed_path())?;
+    move_sidecar(path, &moved);
     log(format_args!(
         "moved {} to {}",
         path.display(),

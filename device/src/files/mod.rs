@@ -120,8 +120,11 @@ pub fn run(
             }
         }
     }
-    // A sidecar without its image would silently apply to nothing.
-    for orphan in orphan_sidecars(inputs, &found) {
+    // A sidecar without its image would silently apply to nothing (said
+    // by one shard, not by all of them).
+    let first_shard = batch.shard.is_none_or(|s| s.index == 0);
+    let orphans = orphan_sidecars(inputs, &found);
+    for orphan in orphans.into_iter().filter(|_| first_shard) {
         let why = format!(
             "{}: hints for an image that is not there (expected {} beside it)",
             orphan.display(),
@@ -293,16 +296,14 @@ pub fn run(
 /// it is committed.
 struct Staged {
     image: output::Staged,
-    hints: Option<hinted::Record>,
+    hints: hinted::Record,
 }
 
 impl Staged {
     fn commit(self) -> Result<()> {
+        self.hints.write()?;
         self.image.commit()?;
-        if let Some(record) = self.hints {
-            record.write()?;
-        }
-        Ok(())
+        self.hints.remove_stale()
     }
 }
 

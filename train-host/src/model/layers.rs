@@ -446,6 +446,11 @@ pub fn layers(cfg: &ModelConfig) -> Result<Vec<Layer>> {
                     cfg.head == Head::Dist,
                     "--hints needs --head dist (the hints shift the colour distribution)"
                 );
+                ensure!(
+                    cfg.hint_width() > 0 && (s / 4) % 8 == 0,
+                    "--hints needs --hint-width > 0 and --size divisible by 32 (the branch goes down to 1/8 of the output), got {} and {s}",
+                    cfg.hint_width()
+                );
                 let features = [(d.as_str(), dw), (x8.as_str(), w), (x16.as_str(), w)];
                 b.hint_branch(features, s / 4, cfg.hint_width(), cfg.hint_global);
             }

@@ -231,6 +231,20 @@ fn build_model(
     }
     if let (Some(init), false) = (&cfg.init_from, resuming) {
         let (taken, fresh) = init_matching(&mut vs, init)?;
+        // A hinted run trains its branch only: a base layer left fresh would
+        // stay random for good.
+        let unmatched: Vec<&str> = fresh
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.starts_with("hint_"))
+            .collect();
+        ensure!(
+            !cfg.model.hints || unmatched.is_empty(),
+            "--hints: {} is not this model's base ({} of its tensors do not match, e.g. {}); give the model the hint branch goes over",
+            init.display(),
+            unmatched.len(),
+            unmatched.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+        );
         eprintln!(
             "initialised {} of {} tensors from {} (fresh: {})",
             taken.len(),
