@@ -83,6 +83,15 @@ fn given_hints_are_followed_and_recorded_beside_the_output() {
     let plain_xmp =
         colorize_device::io::xmp::read(&fs::read(plain.join("door.png")).unwrap()).unwrap();
     assert!(!plain_xmp.creator_tool.unwrap().contains("colour hint"));
+    // Made again without hints, the output loses its hints record too.
+    let run = files(tmp.path())
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(listing(&out), ["door.png"]);
 }
 
 #[test]
