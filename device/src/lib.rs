@@ -30,7 +30,7 @@ pub const DEFAULT_MODEL_NAME: &str = "the embedded default model";
 
 /// Loads the embedded default model.
 pub fn default_model() -> anyhow::Result<Model> {
-    Model::from_bytes_named(DEFAULT_MODEL, DEFAULT_MODEL_NAME)
+    Model::from_static(DEFAULT_MODEL, DEFAULT_MODEL_NAME)
 }
 
 /// Tunes the allocator for a process that handles one large image after

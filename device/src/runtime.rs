@@ -58,11 +58,27 @@ pub struct Model {
     annealing: colour_bins::Annealing,
 }
 
+/// Where a model's bytes can be read again: a model that takes hints
+/// builds its hinted plan from them on first use, rather than holding its
+/// whole graph (5 MB of weights for the default) from the start.
+#[derive(Clone, Debug)]
+enum Bytes {
+    /// In the binary (the embedded default).
+    Static(&'static [u8]),
+    /// A file, read again (and checked to be the same model).
+    File(std::path::PathBuf),
+    /// A copy, for a model given as bytes.
+    Copy(Arc<[u8]>),
+}
+
 /// The whole graph of a model that takes hints, optimised when a hint is
 /// first given (most runs give none, and pay nothing for the branch).
 #[derive(Debug)]
 struct HintedPlan {
-    typed: TypedModel,
+    bytes: Bytes,
+    /// The card's initializers hash of the model as loaded: a file that
+    /// changed since is refused, not mixed with the loaded model.
+    initializers: Option<String>,
     /// Built once, inside the lock, so that workers reaching their first
     /// hinted image together wait for one build instead of each making
     /// one; a failure is kept too, not retried for every image.
@@ -72,17 +88,40 @@ struct HintedPlan {
 impl HintedPlan {
     fn plan(&self, source: &str) -> Result<&Arc<TypedRunnableModel>> {
         self.plan
-            .get_or_init(|| {
-                self.typed
-                    .clone()
-                    .into_optimized()
-                    .and_then(|m| m.into_runnable())
-                    .map_err(|e| {
-                        format!("{source}: tract can not optimise this model's hint branch: {e}")
-                    })
-            })
+            .get_or_init(|| self.build(source).map_err(|e| format!("{e:#}")))
             .as_ref()
             .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    fn build(&self, source: &str) -> Result<Arc<TypedRunnableModel>> {
+        let read;
+        let bytes: &[u8] = match &self.bytes {
+            Bytes::Static(b) => b,
+            Bytes::Copy(b) => b,
+            Bytes::File(path) => {
+                read = std::fs::read(path)
+                    .with_context(|| format!("{}: can not read the model again", path.display()))?;
+                &read
+            }
+        };
+        let proto = ModelProto::decode(bytes).context("the model's bytes")?;
+        colorize_model::integrity::verify(&proto, source)?;
+        let hash = proto
+            .metadata_props
+            .iter()
+            .find(|e| e.key == meta::INITIALIZERS_SHA256)
+            .map(|e| e.value.clone());
+        ensure!(
+            hash == self.initializers,
+            "{source}: the model file changed since it was loaded; run again"
+        );
+        drop(proto);
+        tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .with_context(|| format!("{source}: tract can not optimise this model's hint branch"))
     }
 }
 
@@ -94,8 +133,20 @@ impl Model {
     /// some malformed graphs (`fuzz/` target `load_model`, e.g. a Conv with
     /// an empty `pads`), so a panic while loading becomes this model's error.
     pub fn from_bytes_named(bytes: &[u8], source: &str) -> Result<Self> {
+        Self::load_caught(bytes, source, || Bytes::Copy(bytes.into()))
+    }
+
+    /// [`Model::from_bytes_named`] for bytes that live as long as the
+    /// program (the embedded model): nothing is copied to build a hinted
+    /// plan later.
+    pub fn from_static(bytes: &'static [u8], source: &str) -> Result<Self> {
+        Self::load_caught(bytes, source, || Bytes::Static(bytes))
+    }
+
+    fn load_caught(bytes: &[u8], source: &str, keep: impl FnOnce() -> Bytes) -> Result<Self> {
         avoid_broken_kernels();
-        std::panic::catch_unwind(|| Self::load(bytes, source)).unwrap_or_else(|panic| {
+        let load = std::panic::AssertUnwindSafe(|| Self::load(bytes, source, keep));
+        std::panic::catch_unwind(load).unwrap_or_else(|panic| {
             let why = panic
                 .downcast_ref::<&str>()
                 .copied()
@@ -105,10 +156,10 @@ impl Model {
         })
     }
 
-    fn load(bytes: &[u8], source: &str) -> Result<Self> {
+    fn load(bytes: &[u8], source: &str, keep: impl FnOnce() -> Bytes) -> Result<Self> {
         // Our schema checks the weights and reads the card; tract parses the
         // bytes again for itself, after this copy is gone.
-        let metadata = {
+        let metadata: Vec<(String, String)> = {
             let proto = ModelProto::decode(bytes).with_context(|| {
                 format!("{source}: not an ONNX model (protobuf decoding failed; a truncated file?)")
             })?;
@@ -169,9 +220,14 @@ impl Model {
                         contract::AUTO_OUTPUT_NAME
                     )
                 })?;
-            let auto_plan = optimise(typed.clone().with_output_outlets(&[auto])?)?;
+            let auto_plan = optimise(typed.with_output_outlets(&[auto])?)?;
+            let initializers = metadata
+                .iter()
+                .find(|(k, _)| k == meta::INITIALIZERS_SHA256)
+                .map(|(_, v)| v.clone());
             let hinted = HintedPlan {
-                typed,
+                bytes: keep(),
+                initializers,
                 plan: OnceLock::new(),
             };
             (auto_plan, Some(Arc::new(hinted)))
@@ -255,7 +311,8 @@ impl Model {
         let path = path.as_ref();
         let bytes = std::fs::read(path)
             .with_context(|| format!("{}: can not read the model", path.display()))?;
-        Self::from_bytes_named(&bytes, &path.display().to_string())
+        let owned = path.to_path_buf();
+        Self::load_caught(&bytes, &path.display().to_string(), || Bytes::File(owned))
     }
 
     /// The model's input size, and its output's kind and size
