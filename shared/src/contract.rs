@@ -194,8 +194,10 @@ fn cover(hints: &[GridHint], width: usize, height: usize, out: &mut [f32], bilin
         // Only cells within the radius can be covered: a bounded loop even
         // for a hint as large as the image.
         let span = |c: f32, r: f32, len: usize| {
-            let lo = (c - r - 1.0).floor().max(0.0) as usize;
-            let hi = ((c + r + 1.0).ceil() as usize).min(len);
+            // `as` truncates, which for these non-negative values is a
+            // floor (f32::floor is not in core).
+            let lo = (c - r - 1.0).max(0.0) as usize;
+            let hi = ((c + r + 1.0) as usize + 1).min(len);
             lo..hi
         };
         for y in span(fy, ry, height) {
