@@ -7,8 +7,12 @@
 //! loop colourizes frame after frame without allocating on our side (tract
 //! still allocates its own activations inside `run`).
 
+mod hinted;
+
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
+
+use hinted::{Bytes, HintedPlan};
 
 use anyhow::{bail, ensure, Context, Result};
 use colorize_model::pb::ModelProto;
@@ -56,73 +60,6 @@ pub struct Model {
     /// `vividness`.
     decoding: colour_bins::BinDecoding,
     annealing: colour_bins::Annealing,
-}
-
-/// Where a model's bytes can be read again: a model that takes hints
-/// builds its hinted plan from them on first use, rather than holding its
-/// whole graph (5 MB of weights for the default) from the start.
-#[derive(Clone, Debug)]
-enum Bytes {
-    /// In the binary (the embedded default).
-    Static(&'static [u8]),
-    /// A file, read again (and checked to be the same model).
-    File(std::path::PathBuf),
-    /// A copy, for a model given as bytes.
-    Copy(Arc<[u8]>),
-}
-
-/// The whole graph of a model that takes hints, optimised when a hint is
-/// first given (most runs give none, and pay nothing for the branch).
-#[derive(Debug)]
-struct HintedPlan {
-    bytes: Bytes,
-    /// The card's initializers hash of the model as loaded: a file that
-    /// changed since is refused, not mixed with the loaded model.
-    initializers: Option<String>,
-    /// Built once, inside the lock, so that workers reaching their first
-    /// hinted image together wait for one build instead of each making
-    /// one; a failure is kept too, not retried for every image.
-    plan: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
-}
-
-impl HintedPlan {
-    fn plan(&self, source: &str) -> Result<&Arc<TypedRunnableModel>> {
-        self.plan
-            .get_or_init(|| self.build(source).map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    }
-
-    fn build(&self, source: &str) -> Result<Arc<TypedRunnableModel>> {
-        let read;
-        let bytes: &[u8] = match &self.bytes {
-            Bytes::Static(b) => b,
-            Bytes::Copy(b) => b,
-            Bytes::File(path) => {
-                read = std::fs::read(path)
-                    .with_context(|| format!("{}: can not read the model again", path.display()))?;
-                &read
-            }
-        };
-        let proto = ModelProto::decode(bytes).context("the model's bytes")?;
-        colorize_model::integrity::verify(&proto, source)?;
-        let hash = proto
-            .metadata_props
-            .iter()
-            .find(|e| e.key == meta::INITIALIZERS_SHA256)
-            .map(|e| e.value.clone());
-        ensure!(
-            hash == self.initializers,
-            "{source}: the model file changed since it was loaded; run again"
-        );
-        drop(proto);
-        tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .and_then(|m| m.into_typed())
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .with_context(|| format!("{source}: tract can not optimise this model's hint branch"))
-    }
 }
 
 impl Model {
