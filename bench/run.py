@@ -293,11 +293,12 @@ def report(info, rows, frame, args):
         for r in stages:
             p(f"| {names.get(r['stage'], r['stage'])} | {r['ms']:.1f} |")
         p("")
-        by = {r["stage"]: r["ms"] for r in stages}
-        if "predict_hints5" in by:
-            p(f"Colour hints cost {by['predict_hints1'] / by['predict'] - 1:+.1%} (1 hint) and "
-              f"{by['predict_hints5'] / by['predict'] - 1:+.1%} (5 hints) on the predict stage (target: at most +10 %); "
-              "without hints the model runs only up to its automatic output (`ab_auto`), the base graph.")
+        costs = {r["hints"]: r for r in rows if r["kind"] == "hint_cost"}
+        if costs:
+            parts = [f"{c['ratio'] - 1:+.1%} with {n} hint{'s' if n > 1 else ''}" for n, c in sorted(costs.items())]
+            p(f"Colour hints on the predict stage: {' and '.join(parts)} (the median ratio of "
+              f"{next(iter(costs.values()))['pairs']} back-to-back pairs with and without; target: at most +10 %). "
+              "Without hints the model runs only up to its automatic output (`ab_auto`): the base graph, at no cost.")
             p("")
     if pngs:
         prod = next((r for r in pngs if r["setting"] == "product"), None)

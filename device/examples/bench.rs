@@ -405,6 +405,27 @@ fn bench_frame_stages(photo: &Path, model: &Model, runs: usize) -> Result<()> {
                     session.predict(&plane.l, w, h).unwrap();
                 }),
             );
+            // The cost as a ratio in one run: with and without hints in
+            // turn, the median of each pair's ratio (a shared machine's
+            // noise hits both of a pair alike).
+            let mut ratios: Vec<f64> = (0..4 * runs + 1)
+                .map(|_| {
+                    let time = |s: &mut colorize_device::Session, hints: &[_]| {
+                        s.set_hints(hints).unwrap();
+                        let t = Instant::now();
+                        s.predict(&plane.l, w, h).unwrap();
+                        t.elapsed().as_secs_f64()
+                    };
+                    let without = time(&mut session, &[]);
+                    time(&mut session, &hints) / without
+                })
+                .collect();
+            ratios.sort_by(|a, b| a.total_cmp(b));
+            println!(
+                "{{\"kind\":\"hint_cost\",\"hints\":{n},\"ratio\":{:.4},\"pairs\":{}}}",
+                ratios[ratios.len() / 2],
+                ratios.len()
+            );
         }
         session.set_hints(&[])?;
     }
