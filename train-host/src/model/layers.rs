@@ -92,18 +92,7 @@ impl Builder {
         k: usize,
         stride: usize,
     ) -> String {
-        self.push(
-            name,
-            LayerOp::Conv {
-                cin,
-                cout,
-                k,
-                stride,
-                groups: 1,
-                bias: true,
-            },
-            &[x],
-        )
+        self.conv_biased(name, x, [cin, cout, k, stride], true)
     }
 
     /// A `k x k` convolution without bias (zeros in, zeros out).
@@ -116,18 +105,20 @@ impl Builder {
         k: usize,
         stride: usize,
     ) -> String {
-        self.push(
-            name,
-            LayerOp::Conv {
-                cin,
-                cout,
-                k,
-                stride,
-                groups: 1,
-                bias: false,
-            },
-            &[x],
-        )
+        self.conv_biased(name, x, [cin, cout, k, stride], false)
+    }
+
+    fn conv_biased(&mut self, name: &str, x: &str, shape: [usize; 4], bias: bool) -> String {
+        let [cin, cout, k, stride] = shape;
+        let op = LayerOp::Conv {
+            cin,
+            cout,
+            k,
+            stride,
+            groups: 1,
+            bias,
+        };
+        self.push(name, op, &[x])
     }
 
     /// Depthwise `k x k` convolution over `c` channels.
