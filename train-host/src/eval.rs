@@ -28,6 +28,13 @@ pub(crate) fn to_tensors(batch: &data::Batch, device: Device) -> (Tensor, Tensor
     (x, y)
 }
 
+/// A batch's hints data (`data::hints::Drawn`) as the model's
+/// `[n, HINT_CHANNELS, side, side]` tensor.
+pub(crate) fn hint_tensor(data: &[f32], n: usize, side: usize, device: Device) -> Tensor {
+    let shape = [n as i64, HINT_CHANNELS as i64, side as i64, side as i64];
+    Tensor::from_slice(data).view(shape).to_device(device)
+}
+
 /// Predicted sRGB8 for the centre crop of a sample, given the model's output
 /// `[2, size, size]`: the sample's own L with the predicted a*b*, through
 /// the one colourize path ([`Worker::colorize_plane`]), so that what the
@@ -75,14 +82,8 @@ pub fn predict(
             let mut rng = data::Rng::new(0x5645_4c00 ^ pos as u64);
             let count = HintCount::Fixed(model.eval_hints);
             let drawn = hints::sample(&batch.target, batch.n, size, side, count, &mut rng);
-            let shape = [
-                batch.n as i64,
-                HINT_CHANNELS as i64,
-                side as i64,
-                side as i64,
-            ];
-            let t = |v: &[f32]| Tensor::from_slice(v).view(shape).to_device(device);
-            (t(&drawn.hints), t(&drawn.pins))
+            let t = |v: Vec<f32>| hint_tensor(&v, batch.n, side, device);
+            (t(drawn.input()), t(drawn.pins()))
         });
         let (hints, pins) = hints.unzip();
         let out = tch::no_grad(|| -> Result<(Tensor, f64), TchError> {

@@ -26,14 +26,32 @@ pub enum HintCount {
 /// The most points a training image gets (the device accepts 256).
 pub const MAX_POINTS: usize = 64;
 
-/// Hints drawn for a batch, as tensors' data (`[n, HINT_CHANNELS, side,
-/// side]` each).
+/// Hints drawn for a batch: each image's points on a `side x side` grid.
 pub struct Drawn {
-    /// The model's hints input.
-    pub hints: Vec<f32>,
-    /// The cells the decoded colours are pinned to
+    pub points: Vec<Vec<GridHint>>,
+    pub side: usize,
+}
+
+impl Drawn {
+    /// The model's hints input (`[n, HINT_CHANNELS, side, side]`).
+    pub fn input(&self) -> Vec<f32> {
+        self.planes(hints_to_input)
+    }
+
+    /// The cells the decoded colours are pinned to, of the same shape
     /// (`colorize_shared::contract::hints_to_pins`, as on the device).
-    pub pins: Vec<f32>,
+    pub fn pins(&self) -> Vec<f32> {
+        self.planes(hints_to_pins)
+    }
+
+    fn planes(&self, plane: fn(&[GridHint], usize, usize, &mut [f32])) -> Vec<f32> {
+        let per = HINT_CHANNELS * self.side * self.side;
+        let mut out = vec![0f32; self.points.len() * per];
+        for (points, out) in self.points.iter().zip(out.chunks_exact_mut(per)) {
+            plane(points, self.side, self.side, out);
+        }
+        out
+    }
 }
 
 /// Hints for a batch of truths `target` (`[n, 2, s, s]`, a*b* in the
@@ -47,27 +65,23 @@ pub fn sample(
     rng: &mut Rng,
 ) -> Drawn {
     assert_eq!(target.len(), n * 2 * s * s, "hints::sample: target length");
-    let per = HINT_CHANNELS * side * side;
-    let mut out = vec![0f32; n * per];
-    let mut pins = vec![0f32; n * per];
-    let mut points = Vec::new();
-    for (i, truth) in target.chunks_exact(2 * s * s).enumerate() {
-        let k = match count {
-            HintCount::Fixed(k) => k,
-            HintCount::Random => {
-                let mut k = 0;
-                while k < MAX_POINTS && rng.below(8) != 0 {
-                    k += 1;
+    let points = target
+        .chunks_exact(2 * s * s)
+        .map(|truth| {
+            let k = match count {
+                HintCount::Fixed(k) => k,
+                HintCount::Random => {
+                    let mut k = 0;
+                    while k < MAX_POINTS && rng.below(8) != 0 {
+                        k += 1;
+                    }
+                    k
                 }
-                k
-            }
-        };
-        points.clear();
-        points.extend((0..k).map(|_| point(truth, s, side, rng)));
-        hints_to_input(&points, side, side, &mut out[i * per..(i + 1) * per]);
-        hints_to_pins(&points, side, side, &mut pins[i * per..(i + 1) * per]);
-    }
-    Drawn { hints: out, pins }
+            };
+            (0..k).map(|_| point(truth, s, side, rng)).collect()
+        })
+        .collect();
+    Drawn { points, side }
 }
 
 /// One point on an `s x s` truth (`[2, s, s]`).
@@ -126,7 +140,7 @@ mod tests {
         let (s, side) = (64, 32);
         let truth = halves(s);
         let mut rng = Rng::new(3);
-        let h = sample(&truth, 1, s, side, HintCount::Fixed(20), &mut rng).hints;
+        let h = sample(&truth, 1, s, side, HintCount::Fixed(20), &mut rng).input();
         let (mask, a, b) = (
             &h[..side * side],
             &h[side * side..2 * side * side],
@@ -162,7 +176,7 @@ mod tests {
         let (s, side, n) = (16, 8, 4000);
         let truth = vec![0.1f32; n * 2 * s * s];
         let mut rng = Rng::new(9);
-        let h = sample(&truth, n, s, side, HintCount::Random, &mut rng).hints;
+        let h = sample(&truth, n, s, side, HintCount::Random, &mut rng).input();
         let per = HINT_CHANNELS * side * side;
         let none = h
             .chunks_exact(per)

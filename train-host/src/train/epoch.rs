@@ -12,11 +12,10 @@ use super::run::Run;
 use crate::checkpoint::{self, write_metrics, CheckpointMeta, EpochRow};
 use crate::data::hints::{self, HintCount};
 use crate::data::{make_batch, Rng, Sample};
-use colorize_shared::contract::HINT_CHANNELS;
 
 /// Keeps the hints' random draws apart from the dropout's.
 const HINT_SALT: u64 = 0x4849_4e54;
-use crate::eval::{evaluate, to_tensors};
+use crate::eval::{evaluate, hint_tensor, to_tensors};
 use crate::report::{write_curves, write_samples};
 use crate::resources::{is_oom, process_cpu_seconds};
 
@@ -219,23 +218,15 @@ impl Run<'_> {
             // Drawn from (seed, epoch, position), like the dropout masks, so
             // a resumed run gives the same points.
             let mut rng = Rng::new(step_seed(self.cfg.seed ^ HINT_SALT, epoch, pos) as u64);
-            let h = hints::sample(
+            let drawn = hints::sample(
                 &batch.target,
                 batch.n,
                 size,
                 side,
                 HintCount::Random,
                 &mut rng,
-            )
-            .hints;
-            tch::Tensor::from_slice(&h)
-                .view([
-                    batch.n as i64,
-                    HINT_CHANNELS as i64,
-                    side as i64,
-                    side as i64,
-                ])
-                .to_device(self.device)
+            );
+            hint_tensor(&drawn.input(), batch.n, side, self.device)
         });
         let cached = match &self.features {
             Some(f) => f.batch(&ep.order[pos..end], self.device)?,
